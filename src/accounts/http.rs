@@ -1,0 +1,285 @@
+//! JSON endpoints for accounts.
+
+use actix_web::web::{self, Data, Path, Query};
+use actix_web::{HttpRequest, HttpResponse};
+use chrono::NaiveDateTime;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+use super::model::{Account, AccountId, Role};
+use super::service::{AccountError, Registration};
+use super::session::{removal_cookie, session_cookie, CurrentAccount};
+use crate::app::AppState;
+use crate::error::AppError;
+use crate::extract::{client_ip, ApiJson};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/accounts", web::post().to(register))
+        .route("/accounts/verify", web::post().to(verify))
+        .route("/sessions", web::post().to(login))
+        .route("/sessions", web::delete().to(logout))
+        .route("/me", web::get().to(me))
+        .route("/password-resets", web::post().to(request_reset))
+        .route("/password-resets/confirm", web::post().to(confirm_reset))
+        .route("/admin/accounts", web::get().to(list_accounts))
+        .route("/admin/accounts/{id}/role", web::put().to(set_role));
+}
+
+impl From<AccountError> for AppError {
+    fn from(error: AccountError) -> Self {
+        match error {
+            AccountError::Invalid(errors) => AppError::Validation(errors),
+            AccountError::InvalidToken => AppError::field(
+                "token",
+                "invalid_or_expired",
+                "this link is invalid, has been used, or has expired",
+            ),
+            AccountError::InvalidCredentials => AppError::Unauthorized {
+                detail: "wrong email or password",
+            },
+            AccountError::RateLimited { retry_after } => AppError::RateLimited {
+                retry_after_secs: u64::try_from(retry_after.num_seconds().max(1)).unwrap_or(1),
+            },
+            AccountError::AlreadyExists => AppError::Conflict {
+                reason: "already_exists",
+                detail: "an account with this email already exists".into(),
+            },
+            AccountError::NotFound => AppError::NotFound,
+            AccountError::Forbidden(Role::Admin) => AppError::Forbidden {
+                detail: "only admins may do this",
+            },
+            AccountError::Forbidden(_) => AppError::Forbidden {
+                detail: "only editors may do this",
+            },
+            AccountError::OwnRole => AppError::Conflict {
+                reason: "own_role",
+                detail: "admins cannot change their own role".into(),
+            },
+            AccountError::Storage(e) => e.into(),
+            e @ (AccountError::Compose(_) | AccountError::Hashing(_)) => {
+                AppError::Internal(e.into())
+            }
+        }
+    }
+}
+
+/// An account as clients see it.
+#[derive(Debug, Serialize)]
+pub struct AccountView {
+    id: AccountId,
+    email: String,
+    name: String,
+    company: Option<String>,
+    job_title: Option<String>,
+    role: Role,
+    email_verified: bool,
+    created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<Account> for AccountView {
+    fn from(a: Account) -> Self {
+        Self {
+            id: a.id,
+            email: a.email.to_string(),
+            name: a.name,
+            company: a.company,
+            job_title: a.job_title,
+            role: a.role,
+            email_verified: a.email_verified_at.is_some(),
+            created_at: NaiveDateTime::and_utc(&a.created_at),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Accepted {
+    status: &'static str,
+    message: &'static str,
+}
+
+#[derive(Deserialize)]
+struct RegisterBody {
+    email: String,
+    password: SecretString,
+    name: String,
+    company: Option<String>,
+    job_title: Option<String>,
+}
+
+#[tracing::instrument(skip_all)]
+async fn register(
+    state: Data<AppState>,
+    body: ApiJson<RegisterBody>,
+) -> Result<HttpResponse, AppError> {
+    let body = body.0;
+    state
+        .accounts
+        .register(Registration {
+            email: body.email,
+            password: body.password,
+            name: body.name,
+            company: body.company,
+            job_title: body.job_title,
+        })
+        .await?;
+    Ok(HttpResponse::Accepted().json(Accepted {
+        status: "accepted",
+        message: "Check your inbox: we have sent a message to this address.",
+    }))
+}
+
+#[derive(Deserialize)]
+struct TokenBody {
+    token: String,
+}
+
+#[tracing::instrument(skip_all)]
+async fn verify(state: Data<AppState>, body: ApiJson<TokenBody>) -> Result<HttpResponse, AppError> {
+    state.accounts.verify_email(&body.0.token).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "verified" })))
+}
+
+#[derive(Deserialize)]
+struct LoginBody {
+    email: String,
+    password: SecretString,
+}
+
+#[tracing::instrument(skip_all)]
+async fn login(
+    state: Data<AppState>,
+    req: HttpRequest,
+    body: ApiJson<LoginBody>,
+) -> Result<HttpResponse, AppError> {
+    let body = body.0;
+    let login = state
+        .accounts
+        .login(&body.email, body.password, client_ip(&req))
+        .await?;
+    let cookie = session_cookie(
+        login.token.expose(),
+        login.max_age,
+        state.settings.server.secure_cookies(),
+    );
+    Ok(HttpResponse::Ok()
+        .cookie(cookie)
+        .json(AccountView::from(login.account)))
+}
+
+#[tracing::instrument(skip_all, fields(account_id = %current.account.id))]
+async fn logout(state: Data<AppState>, current: CurrentAccount) -> Result<HttpResponse, AppError> {
+    state.accounts.logout(current.session).await?;
+    Ok(HttpResponse::NoContent()
+        .cookie(removal_cookie(state.settings.server.secure_cookies()))
+        .finish())
+}
+
+async fn me(current: CurrentAccount) -> HttpResponse {
+    HttpResponse::Ok().json(AccountView::from(current.account))
+}
+
+#[derive(Deserialize)]
+struct ResetBody {
+    email: String,
+}
+
+#[tracing::instrument(skip_all)]
+async fn request_reset(
+    state: Data<AppState>,
+    body: ApiJson<ResetBody>,
+) -> Result<HttpResponse, AppError> {
+    state.accounts.request_password_reset(&body.0.email).await?;
+    Ok(HttpResponse::Accepted().json(Accepted {
+        status: "accepted",
+        message: "If this address has an account, we have sent it a link to choose a new password.",
+    }))
+}
+
+#[derive(Deserialize)]
+struct ConfirmResetBody {
+    token: String,
+    password: SecretString,
+}
+
+#[tracing::instrument(skip_all)]
+async fn confirm_reset(
+    state: Data<AppState>,
+    body: ApiJson<ConfirmResetBody>,
+) -> Result<HttpResponse, AppError> {
+    let body = body.0;
+    state
+        .accounts
+        .confirm_password_reset(&body.token, body.password)
+        .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "password_changed" })))
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    role: Option<Role>,
+    page: Option<i64>,
+    per_page: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct AccountPage {
+    accounts: Vec<AccountView>,
+    page: i64,
+    per_page: i64,
+    total: i64,
+}
+
+async fn list_accounts(
+    state: Data<AppState>,
+    current: CurrentAccount,
+    query: Query<ListQuery>,
+) -> Result<HttpResponse, AppError> {
+    let page = query.page.unwrap_or(1);
+    let per_page = query.per_page.unwrap_or(50);
+    if page < 1 {
+        return Err(AppError::field("page", "out_of_range", "pages start at 1"));
+    }
+    if !(1..=200).contains(&per_page) {
+        return Err(AppError::field(
+            "per_page",
+            "out_of_range",
+            "between 1 and 200",
+        ));
+    }
+    let (accounts, total) = state
+        .accounts
+        .list(
+            &current.account,
+            query.role,
+            per_page,
+            (page - 1) * per_page,
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(AccountPage {
+        accounts: accounts.into_iter().map(AccountView::from).collect(),
+        page,
+        per_page,
+        total,
+    }))
+}
+
+#[derive(Deserialize)]
+struct RoleBody {
+    role: Role,
+}
+
+async fn set_role(
+    state: Data<AppState>,
+    current: CurrentAccount,
+    id: Path<String>,
+    body: ApiJson<RoleBody>,
+) -> Result<HttpResponse, AppError> {
+    let id: AccountId = id
+        .parse()
+        .map_err(|_| AppError::field("id", "invalid_format", "not an account id"))?;
+    let account = state
+        .accounts
+        .set_role(&current.account, id, body.0.role)
+        .await?;
+    Ok(HttpResponse::Ok().json(AccountView::from(account)))
+}

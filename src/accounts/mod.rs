@@ -1,0 +1,14 @@
+//! Reader accounts: registration, email verification, sessions, password
+//! reset and roles.
+
+pub mod emails;
+pub mod http;
+pub mod model;
+pub mod password;
+pub mod service;
+pub mod session;
+pub mod store;
+
+pub use model::{Account, AccountId, Role};
+pub use service::{AccountError, AccountService};
+pub use session::CurrentAccount;

@@ -1,0 +1,87 @@
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::schema::{account_tokens, accounts, sessions};
+use crate::domain::{EmailAddress, TokenHash};
+
+crate::id_type!(AccountId);
+
+crate::text_enum! {
+    /// What a person may do. Each role includes the ones before it.
+    pub enum Role {
+        Reader => "reader",
+        Editor => "editor",
+        Admin => "admin",
+    }
+}
+
+impl Role {
+    fn rank(self) -> u8 {
+        match self {
+            Self::Reader => 0,
+            Self::Editor => 1,
+            Self::Admin => 2,
+        }
+    }
+
+    pub fn includes(self, other: Role) -> bool {
+        self.rank() >= other.rank()
+    }
+}
+
+crate::text_enum! {
+    pub enum TokenPurpose {
+        VerifyEmail => "verify_email",
+        PasswordReset => "password_reset",
+    }
+}
+
+/// An account as the rest of the system sees it; the password hash is read
+/// only where it is checked.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = accounts)]
+pub struct Account {
+    pub id: AccountId,
+    pub email: EmailAddress,
+    pub name: String,
+    pub company: Option<String>,
+    pub job_title: Option<String>,
+    pub role: Role,
+    pub email_verified_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = accounts)]
+pub struct NewAccount<'a> {
+    pub id: AccountId,
+    pub email: &'a EmailAddress,
+    pub name: &'a str,
+    pub company: Option<&'a str>,
+    pub job_title: Option<&'a str>,
+    pub password_hash: &'a str,
+    pub role: Role,
+    pub email_verified_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = sessions)]
+pub struct NewSession<'a> {
+    pub token_hash: &'a TokenHash,
+    pub account_id: AccountId,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = account_tokens)]
+pub struct NewAccountToken<'a> {
+    pub token_hash: &'a TokenHash,
+    pub account_id: AccountId,
+    pub purpose: TokenPurpose,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+}

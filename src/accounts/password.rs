@@ -1,0 +1,157 @@
+//! argon2id hashing, off the async executor.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::config::Argon2Settings;
+use crate::domain::Password;
+
+/// Hashes with the configured parameters. The hash string records the
+/// parameters it was made with, so raising them takes effect for each
+/// account at its next login.
+#[derive(Clone)]
+pub struct PasswordHasher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    params: Params,
+    /// Verified against when no account matches, so that an unknown address
+    /// costs as much time as a known one.
+    dummy_hash: String,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verification {
+    Valid { needs_rehash: bool },
+    Invalid,
+}
+
+impl PasswordHasher {
+    pub fn new(settings: &Argon2Settings) -> anyhow::Result<Self> {
+        let params = Params::new(
+            settings.memory_kib,
+            settings.iterations,
+            settings.parallelism,
+            None,
+        )
+        .map_err(|e| anyhow::anyhow!("auth.argon2 parameters: {e}"))?;
+        let dummy_hash = hash_with(&params, "a password nobody has")?;
+        Ok(Self {
+            inner: Arc::new(Inner { params, dummy_hash }),
+        })
+    }
+
+    pub async fn hash(&self, password: &Password) -> anyhow::Result<String> {
+        let inner = Arc::clone(&self.inner);
+        let secret = password.secret().clone();
+        spawn_blocking_in_span(move || hash_with(&inner.params, secret.expose_secret())).await
+    }
+
+    /// Checks `password` against `stored`, or against the dummy hash when
+    /// there is no stored hash (the result is then always invalid).
+    pub async fn verify(
+        &self,
+        password: SecretString,
+        stored: Option<String>,
+    ) -> anyhow::Result<Verification> {
+        let inner = Arc::clone(&self.inner);
+        spawn_blocking_in_span(move || {
+            let known = stored.is_some();
+            let hash_text = stored.unwrap_or_else(|| inner.dummy_hash.clone());
+            let hash = PasswordHash::new(&hash_text)
+                .map_err(|e| anyhow::anyhow!("stored password hash is malformed: {e}"))?;
+            let matches = Argon2::default()
+                .verify_password(password.expose_secret().as_bytes(), &hash)
+                .is_ok();
+            Ok(if matches && known {
+                Verification::Valid {
+                    needs_rehash: !is_current(&hash, &inner.params),
+                }
+            } else {
+                Verification::Invalid
+            })
+        })
+        .await
+    }
+}
+
+fn hash_with(params: &Params, password: &str) -> anyhow::Result<String> {
+    let salt = SaltString::generate(&mut rand::rngs::OsRng);
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|e| anyhow::anyhow!("hashing a password: {e}"))
+}
+
+fn is_current(hash: &PasswordHash<'_>, params: &Params) -> bool {
+    hash.algorithm == Algorithm::Argon2id.ident()
+        && Params::try_from(hash).is_ok_and(|used| {
+            used.m_cost() == params.m_cost()
+                && used.t_cost() == params.t_cost()
+                && used.p_cost() == params.p_cost()
+        })
+}
+
+async fn spawn_blocking_in_span<T: Send + 'static>(
+    work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+) -> anyhow::Result<T> {
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(work))
+        .await
+        .context("password hashing task stopped")?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(memory_kib: u32) -> Argon2Settings {
+        Argon2Settings {
+            memory_kib,
+            iterations: 2,
+            parallelism: 1,
+        }
+    }
+
+    fn password(s: &str) -> Password {
+        Password::parse(SecretString::from(s.to_owned())).expect("valid password")
+    }
+
+    #[tokio::test]
+    async fn verifies_and_asks_for_rehash_when_parameters_rise() {
+        let old = PasswordHasher::new(&settings(8192)).expect("hasher");
+        let stored = old.hash(&password("correct horse")).await.expect("hash");
+        assert!(stored.starts_with("$argon2id$"));
+        let secret = || SecretString::from("correct horse".to_owned());
+        assert_eq!(
+            old.verify(secret(), Some(stored.clone()))
+                .await
+                .expect("verify"),
+            Verification::Valid {
+                needs_rehash: false
+            }
+        );
+        let new = PasswordHasher::new(&settings(19456)).expect("hasher");
+        assert_eq!(
+            new.verify(secret(), Some(stored.clone()))
+                .await
+                .expect("verify"),
+            Verification::Valid { needs_rehash: true }
+        );
+        assert_eq!(
+            new.verify(SecretString::from("wrong horse".to_owned()), Some(stored))
+                .await
+                .expect("verify"),
+            Verification::Invalid
+        );
+        assert_eq!(
+            new.verify(secret(), None).await.expect("verify"),
+            Verification::Invalid
+        );
+    }
+}

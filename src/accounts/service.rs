@@ -1,0 +1,582 @@
+//! Account workflows. Nothing here knows about HTTP.
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::emails::{AccountExists, PasswordChanged, PasswordReset, VerifyEmail};
+use super::model::{
+    Account, AccountId, NewAccount, NewAccountToken, NewSession, Role, TokenPurpose,
+};
+use super::password::{PasswordHasher, Verification};
+use super::store;
+use crate::clock::SharedClock;
+use crate::config::AuthSettings;
+use crate::db::{self, DbConnection, Pool, StorageError};
+use crate::domain::{
+    optional_text, EmailAddress, FieldError, Fields, Password, PlainText, Token, TokenHash,
+};
+use crate::mail::compose::ComposeError;
+use crate::mail::{store as outbox, Composer};
+use crate::ratelimit::FailureLimiter;
+
+/// Passwords longer than this are not even hashed at login.
+const LOGIN_PASSWORD_MAX_BYTES: usize = 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("invalid fields")]
+    Invalid(Vec<FieldError>),
+    #[error("the link is invalid, used or expired")]
+    InvalidToken,
+    #[error("wrong email or password")]
+    InvalidCredentials,
+    #[error("too many failed attempts")]
+    RateLimited { retry_after: Duration },
+    #[error("an account with this email already exists")]
+    AlreadyExists,
+    #[error("no such account")]
+    NotFound,
+    #[error("this needs the {0} role")]
+    Forbidden(Role),
+    #[error("admins cannot change their own role")]
+    OwnRole,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("composing an email")]
+    Compose(#[from] ComposeError),
+    #[error("password hashing failed")]
+    Hashing(#[source] anyhow::Error),
+}
+
+impl From<DieselError> for AccountError {
+    fn from(error: DieselError) -> Self {
+        Self::Storage(StorageError::Query(error))
+    }
+}
+
+/// A registration as submitted; parsed by `register`.
+#[derive(Debug)]
+pub struct Registration {
+    pub email: String,
+    pub password: SecretString,
+    pub name: String,
+    pub company: Option<String>,
+    pub job_title: Option<String>,
+}
+
+struct ParsedRegistration {
+    email: EmailAddress,
+    password: Password,
+    name: PlainText,
+    company: Option<PlainText>,
+    job_title: Option<PlainText>,
+}
+
+impl Registration {
+    fn parse(self) -> Result<ParsedRegistration, AccountError> {
+        let mut fields = Fields::default();
+        let email = fields.take("email", EmailAddress::parse(&self.email));
+        let password = fields.take("password", Password::parse(self.password));
+        let name = fields.take("name", PlainText::parse(&self.name, 120));
+        let company = fields.take("company", optional_text(self.company.as_deref(), 200));
+        let job_title = fields.take("job_title", optional_text(self.job_title.as_deref(), 200));
+        fields.finish().map_err(AccountError::Invalid)?;
+        match (email, password, name, company, job_title) {
+            (Some(email), Some(password), Some(name), Some(company), Some(job_title)) => {
+                Ok(ParsedRegistration {
+                    email,
+                    password,
+                    name,
+                    company,
+                    job_title,
+                })
+            }
+            _ => Err(AccountError::Invalid(Vec::new())),
+        }
+    }
+}
+
+/// A new session: the token goes into the cookie, never into storage.
+pub struct NewLogin {
+    pub account: Account,
+    pub token: Token,
+    pub max_age: Duration,
+}
+
+#[derive(Clone)]
+pub struct AccountService {
+    pool: Pool,
+    clock: SharedClock,
+    composer: Arc<Composer>,
+    hasher: PasswordHasher,
+    settings: AuthSettings,
+    failures_by_ip: Arc<FailureLimiter>,
+    failures_by_account: Arc<FailureLimiter>,
+}
+
+impl AccountService {
+    pub fn new(
+        pool: Pool,
+        clock: SharedClock,
+        composer: Arc<Composer>,
+        settings: AuthSettings,
+    ) -> anyhow::Result<Self> {
+        let window = Duration::seconds(
+            i64::try_from(settings.login_limit.window_secs).unwrap_or(i64::MAX / 1000),
+        );
+        Ok(Self {
+            hasher: PasswordHasher::new(&settings.argon2)?,
+            failures_by_ip: Arc::new(FailureLimiter::new(settings.login_limit.per_ip, window)),
+            failures_by_account: Arc::new(FailureLimiter::new(
+                settings.login_limit.per_account,
+                window,
+            )),
+            pool,
+            clock,
+            composer,
+            settings,
+        })
+    }
+
+    /// Registers a reader, or — when the address already has an account —
+    /// tells its owner so by email. The caller cannot tell which happened.
+    #[tracing::instrument(skip_all)]
+    pub async fn register(&self, registration: Registration) -> Result<(), AccountError> {
+        let parsed = registration.parse()?;
+        // Hashing happens whether or not the address is known, so that both
+        // answers take the same time.
+        let hash = self
+            .hasher
+            .hash(&parsed.password)
+            .await
+            .map_err(AccountError::Hashing)?;
+        let composer = Arc::clone(&self.composer);
+        let now = self.clock.now();
+        let verification_ttl = Duration::hours(self.settings.verification_ttl_hours);
+        let result = db::run(&self.pool, move |conn| {
+            db::transaction(conn, |conn| {
+                if let Some(existing) = store::find_by_email(conn, &parsed.email)? {
+                    let email = composer.compose(
+                        &existing.email,
+                        &AccountExists {
+                            name: existing.name.clone(),
+                            login_link: composer.link("/login"),
+                            reset_link: composer.link("/password-reset"),
+                        },
+                    )?;
+                    let key = format!("account_exists:{}:{}", existing.id, now.timestamp_micros());
+                    outbox::enqueue(conn, &key, &email, now.naive_utc())?;
+                    tracing::info!(account_id = %existing.id, "registration for an existing account");
+                    return Ok(());
+                }
+                let id = AccountId::new();
+                store::insert(
+                    conn,
+                    &NewAccount {
+                        id,
+                        email: &parsed.email,
+                        name: parsed.name.as_str(),
+                        company: parsed.company.as_ref().map(PlainText::as_str),
+                        job_title: parsed.job_title.as_ref().map(PlainText::as_str),
+                        password_hash: &hash,
+                        role: Role::Reader,
+                        email_verified_at: None,
+                        created_at: now.naive_utc(),
+                        updated_at: now.naive_utc(),
+                    },
+                )?;
+                let token = Token::generate();
+                issue_token(
+                    conn,
+                    id,
+                    &token.hash(),
+                    TokenPurpose::VerifyEmail,
+                    now,
+                    verification_ttl,
+                )?;
+                let email = composer.compose(
+                    &parsed.email,
+                    &VerifyEmail {
+                        name: parsed.name.to_string(),
+                        link: composer.link(&format!("/verify-email?token={}", token.expose())),
+                        expires_hours: verification_ttl.num_hours(),
+                    },
+                )?;
+                outbox::enqueue(conn, &format!("verify_email:{}", token.hash()), &email, now.naive_utc())?;
+                tracing::info!(account_id = %id, email_domain = parsed.email.domain(), "account registered");
+                Ok(())
+            })
+        })
+        .await;
+        match result {
+            // Two registrations of one address raced; the other one won and
+            // sent its email.
+            Err(AccountError::Storage(StorageError::Query(DieselError::DatabaseError(
+                DatabaseErrorKind::UniqueViolation,
+                _,
+            )))) => Ok(()),
+            other => other,
+        }
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn verify_email(&self, token: &str) -> Result<(), AccountError> {
+        let token = Token::parse(token).map_err(|_| AccountError::InvalidToken)?;
+        let now = self.clock.now();
+        db::run(&self.pool, move |conn| {
+            db::transaction(conn, |conn| {
+                let id = store::spend_token(
+                    conn,
+                    &token.hash(),
+                    TokenPurpose::VerifyEmail,
+                    now.naive_utc(),
+                )?
+                .ok_or(AccountError::InvalidToken)?;
+                store::mark_verified(conn, id, now.naive_utc())?;
+                tracing::info!(account_id = %id, "email verified");
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// Checks the credentials and opens a session. Failures are counted per
+    /// client address and per account; past the limit every attempt is
+    /// refused until the window has moved on.
+    #[tracing::instrument(skip_all)]
+    pub async fn login(
+        &self,
+        email: &str,
+        password: SecretString,
+        client: Option<std::net::IpAddr>,
+    ) -> Result<NewLogin, AccountError> {
+        let now = self.clock.now();
+        let ip_key = client.map(|ip| ip.to_string()).unwrap_or_default();
+        let account_key = email.trim().to_lowercase();
+        self.failures_by_ip
+            .check(&ip_key, now)
+            .and_then(|()| self.failures_by_account.check(&account_key, now))
+            .map_err(|retry_after| AccountError::RateLimited { retry_after })?;
+
+        let found = match EmailAddress::parse(email) {
+            Ok(email) => {
+                db::run(&self.pool, move |conn| {
+                    store::credentials(conn, &email).map_err(AccountError::from)
+                })
+                .await?
+            }
+            Err(_) => None,
+        };
+        let verdict = if password.expose_secret().len() > LOGIN_PASSWORD_MAX_BYTES {
+            Verification::Invalid
+        } else {
+            let stored = found.as_ref().map(|(_, hash)| hash.clone());
+            self.hasher
+                .verify(password.clone(), stored)
+                .await
+                .map_err(AccountError::Hashing)?
+        };
+        let (account, needs_rehash) = match (verdict, found) {
+            (Verification::Valid { needs_rehash }, Some((account, _))) => (account, needs_rehash),
+            _ => {
+                self.failures_by_ip.record_failure(&ip_key, now);
+                self.failures_by_account.record_failure(&account_key, now);
+                tracing::info!("login failed");
+                return Err(AccountError::InvalidCredentials);
+            }
+        };
+        self.failures_by_account.clear(&account_key);
+
+        let new_hash = if needs_rehash {
+            let password = Password::parse(password).ok();
+            match password {
+                Some(password) => Some(
+                    self.hasher
+                        .hash(&password)
+                        .await
+                        .map_err(AccountError::Hashing)?,
+                ),
+                None => None,
+            }
+        } else {
+            None
+        };
+        let token = Token::generate();
+        let token_hash = token.hash();
+        let ttl = Duration::hours(self.settings.session_ttl_hours);
+        let id = account.id;
+        db::run(&self.pool, move |conn| {
+            db::transaction(conn, |conn| {
+                if let Some(hash) = &new_hash {
+                    store::set_password_hash(conn, id, hash, now.naive_utc())?;
+                    tracing::info!(account_id = %id, "password re-hashed with current parameters");
+                }
+                store::insert_session(
+                    conn,
+                    &NewSession {
+                        token_hash: &token_hash,
+                        account_id: id,
+                        created_at: now.naive_utc(),
+                        expires_at: (now + ttl).naive_utc(),
+                    },
+                )
+                .map_err(AccountError::from)
+            })
+        })
+        .await?;
+        tracing::info!(account_id = %account.id, "logged in");
+        Ok(NewLogin {
+            account,
+            token,
+            max_age: ttl,
+        })
+    }
+
+    pub async fn logout(&self, session: TokenHash) -> Result<(), AccountError> {
+        db::run(&self.pool, move |conn| {
+            store::delete_session(conn, &session).map_err(AccountError::from)
+        })
+        .await
+    }
+
+    /// The account behind a session cookie, if the session is live.
+    pub async fn authenticate(
+        &self,
+        token: &str,
+    ) -> Result<Option<(Account, TokenHash)>, AccountError> {
+        let Ok(token) = Token::parse(token) else {
+            return Ok(None);
+        };
+        let hash = token.hash();
+        let now = self.clock.now();
+        db::run(&self.pool, move |conn| {
+            let account = store::session_account(conn, &hash, now.naive_utc())?;
+            Ok(account.map(|account| (account, hash)))
+        })
+        .await
+    }
+
+    /// Emails a reset link when the address has an account; answers the
+    /// same either way.
+    #[tracing::instrument(skip_all)]
+    pub async fn request_password_reset(&self, email: &str) -> Result<(), AccountError> {
+        let email =
+            EmailAddress::parse(email).map_err(|e| AccountError::Invalid(vec![e.on("email")]))?;
+        let composer = Arc::clone(&self.composer);
+        let now = self.clock.now();
+        let ttl = Duration::minutes(self.settings.reset_ttl_minutes);
+        db::run(&self.pool, move |conn| {
+            db::transaction(conn, |conn| {
+                let Some(account) = store::find_by_email(conn, &email)? else {
+                    tracing::info!(
+                        email_domain = email.domain(),
+                        "password reset for an unknown address"
+                    );
+                    return Ok(());
+                };
+                let token = Token::generate();
+                issue_token(
+                    conn,
+                    account.id,
+                    &token.hash(),
+                    TokenPurpose::PasswordReset,
+                    now,
+                    ttl,
+                )?;
+                let message = composer.compose(
+                    &account.email,
+                    &PasswordReset {
+                        name: account.name.clone(),
+                        link: composer.link(&format!("/password-reset?token={}", token.expose())),
+                        expires_minutes: ttl.num_minutes(),
+                    },
+                )?;
+                outbox::enqueue(
+                    conn,
+                    &format!("password_reset:{}", token.hash()),
+                    &message,
+                    now.naive_utc(),
+                )?;
+                tracing::info!(account_id = %account.id, "password reset requested");
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// Sets a new password from a reset link, ends every session of the
+    /// account, and tells its owner.
+    #[tracing::instrument(skip_all)]
+    pub async fn confirm_password_reset(
+        &self,
+        token: &str,
+        password: SecretString,
+    ) -> Result<(), AccountError> {
+        let mut fields = Fields::default();
+        let token = fields.take("token", Token::parse(token));
+        let password = fields.take("password", Password::parse(password));
+        fields.finish().map_err(AccountError::Invalid)?;
+        let (Some(token), Some(password)) = (token, password) else {
+            return Err(AccountError::Invalid(Vec::new()));
+        };
+        let hash = self
+            .hasher
+            .hash(&password)
+            .await
+            .map_err(AccountError::Hashing)?;
+        let composer = Arc::clone(&self.composer);
+        let now = self.clock.now();
+        db::run(&self.pool, move |conn| {
+            db::transaction(conn, |conn| {
+                let id = store::spend_token(
+                    conn,
+                    &token.hash(),
+                    TokenPurpose::PasswordReset,
+                    now.naive_utc(),
+                )?
+                .ok_or(AccountError::InvalidToken)?;
+                let account = store::find(conn, id)?.ok_or(AccountError::InvalidToken)?;
+                store::set_password_hash(conn, id, &hash, now.naive_utc())?;
+                // Whoever holds the link controls the mailbox: the address is verified.
+                store::mark_verified(conn, id, now.naive_utc())?;
+                let ended = store::delete_sessions_of(conn, id)?;
+                let message = composer.compose(
+                    &account.email,
+                    &PasswordChanged {
+                        name: account.name.clone(),
+                        reset_link: composer.link("/password-reset"),
+                    },
+                )?;
+                outbox::enqueue(
+                    conn,
+                    &format!("password_changed:{}", token.hash()),
+                    &message,
+                    now.naive_utc(),
+                )?;
+                tracing::info!(account_id = %id, sessions_ended = ended, "password reset");
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    pub async fn list(
+        &self,
+        actor: &Account,
+        role: Option<Role>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<Account>, i64), AccountError> {
+        require(actor, Role::Admin)?;
+        db::run(&self.pool, move |conn| {
+            store::list(conn, role, limit, offset).map_err(AccountError::from)
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(actor = %actor.id, account_id = %id, role = %role))]
+    pub async fn set_role(
+        &self,
+        actor: &Account,
+        id: AccountId,
+        role: Role,
+    ) -> Result<Account, AccountError> {
+        require(actor, Role::Admin)?;
+        if actor.id == id {
+            return Err(AccountError::OwnRole);
+        }
+        let now = self.clock.now();
+        let account = db::run(&self.pool, move |conn| {
+            db::transaction(conn, |conn| {
+                store::set_role(conn, id, role, now.naive_utc())
+            })
+            .map_err(AccountError::from)
+        })
+        .await?
+        .ok_or(AccountError::NotFound)?;
+        tracing::info!("role changed");
+        Ok(account)
+    }
+
+    /// Creates an account with a role and a verified address, for the
+    /// operator's command line.
+    pub async fn create_privileged(
+        &self,
+        email: &str,
+        name: &str,
+        password: SecretString,
+        role: Role,
+    ) -> Result<Account, AccountError> {
+        let mut fields = Fields::default();
+        let email = fields.take("email", EmailAddress::parse(email));
+        let name = fields.take("name", PlainText::parse(name, 120));
+        let password = fields.take("password", Password::parse(password));
+        fields.finish().map_err(AccountError::Invalid)?;
+        let (Some(email), Some(name), Some(password)) = (email, name, password) else {
+            return Err(AccountError::Invalid(Vec::new()));
+        };
+        let hash = self
+            .hasher
+            .hash(&password)
+            .await
+            .map_err(AccountError::Hashing)?;
+        let now = self.clock.now();
+        db::run(&self.pool, move |conn| {
+            db::transaction(conn, |conn| {
+                if store::find_by_email(conn, &email)?.is_some() {
+                    return Err(AccountError::AlreadyExists);
+                }
+                let id = AccountId::new();
+                store::insert(
+                    conn,
+                    &NewAccount {
+                        id,
+                        email: &email,
+                        name: name.as_str(),
+                        company: None,
+                        job_title: None,
+                        password_hash: &hash,
+                        role,
+                        email_verified_at: Some(now.naive_utc()),
+                        created_at: now.naive_utc(),
+                        updated_at: now.naive_utc(),
+                    },
+                )?;
+                store::find(conn, id)?.ok_or(AccountError::NotFound)
+            })
+        })
+        .await
+    }
+}
+
+pub fn require(actor: &Account, role: Role) -> Result<(), AccountError> {
+    if actor.role.includes(role) {
+        Ok(())
+    } else {
+        Err(AccountError::Forbidden(role))
+    }
+}
+
+fn issue_token(
+    conn: &mut DbConnection,
+    account_id: AccountId,
+    hash: &TokenHash,
+    purpose: TokenPurpose,
+    now: chrono::DateTime<chrono::Utc>,
+    ttl: Duration,
+) -> Result<(), AccountError> {
+    store::insert_token(
+        conn,
+        &NewAccountToken {
+            token_hash: hash,
+            account_id,
+            purpose,
+            created_at: now.naive_utc(),
+            expires_at: (now + ttl).naive_utc(),
+        },
+    )
+    .map_err(AccountError::from)
+}

@@ -1,0 +1,177 @@
+//! Account, session and token queries.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::model::{
+    Account, AccountId, NewAccount, NewAccountToken, NewSession, Role, TokenPurpose,
+};
+use crate::db::schema::{account_tokens, accounts, sessions};
+use crate::db::DbConnection;
+use crate::domain::{EmailAddress, TokenHash};
+
+pub fn insert(conn: &mut DbConnection, account: &NewAccount<'_>) -> QueryResult<()> {
+    diesel::insert_into(accounts::table)
+        .values(account)
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn find(conn: &mut DbConnection, id: AccountId) -> QueryResult<Option<Account>> {
+    accounts::table
+        .find(id)
+        .select(Account::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn find_by_email(
+    conn: &mut DbConnection,
+    email: &EmailAddress,
+) -> QueryResult<Option<Account>> {
+    accounts::table
+        .filter(accounts::email.eq(email))
+        .select(Account::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The account and its password hash, for checking a login.
+pub fn credentials(
+    conn: &mut DbConnection,
+    email: &EmailAddress,
+) -> QueryResult<Option<(Account, String)>> {
+    accounts::table
+        .filter(accounts::email.eq(email))
+        .select((Account::as_select(), accounts::password_hash))
+        .first(conn)
+        .optional()
+}
+
+pub fn set_password_hash(
+    conn: &mut DbConnection,
+    id: AccountId,
+    hash: &str,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::update(accounts::table.find(id))
+        .set((
+            accounts::password_hash.eq(hash),
+            accounts::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+/// Marks the address verified, keeping the first time it was.
+pub fn mark_verified(
+    conn: &mut DbConnection,
+    id: AccountId,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::update(
+        accounts::table
+            .find(id)
+            .filter(accounts::email_verified_at.is_null()),
+    )
+    .set((
+        accounts::email_verified_at.eq(Some(now)),
+        accounts::updated_at.eq(now),
+    ))
+    .execute(conn)
+    .map(drop)
+}
+
+pub fn set_role(
+    conn: &mut DbConnection,
+    id: AccountId,
+    role: Role,
+    now: NaiveDateTime,
+) -> QueryResult<Option<Account>> {
+    let updated = diesel::update(accounts::table.find(id))
+        .set((accounts::role.eq(role), accounts::updated_at.eq(now)))
+        .execute(conn)?;
+    if updated == 0 {
+        return Ok(None);
+    }
+    find(conn, id)
+}
+
+pub fn list(
+    conn: &mut DbConnection,
+    role: Option<Role>,
+    limit: i64,
+    offset: i64,
+) -> QueryResult<(Vec<Account>, i64)> {
+    let mut page = accounts::table
+        .select(Account::as_select())
+        .order((accounts::created_at.asc(), accounts::id.asc()))
+        .limit(limit)
+        .offset(offset)
+        .into_boxed();
+    let mut total = accounts::table.count().into_boxed();
+    if let Some(role) = role {
+        page = page.filter(accounts::role.eq(role));
+        total = total.filter(accounts::role.eq(role));
+    }
+    Ok((page.load(conn)?, total.get_result(conn)?))
+}
+
+pub fn insert_token(conn: &mut DbConnection, token: &NewAccountToken<'_>) -> QueryResult<()> {
+    diesel::insert_into(account_tokens::table)
+        .values(token)
+        .execute(conn)
+        .map(drop)
+}
+
+/// Spends a single-use token: succeeds once, before it expires, for its own
+/// purpose only. Returns whose it was.
+pub fn spend_token(
+    conn: &mut DbConnection,
+    hash: &TokenHash,
+    purpose: TokenPurpose,
+    now: NaiveDateTime,
+) -> QueryResult<Option<AccountId>> {
+    diesel::update(
+        account_tokens::table
+            .filter(account_tokens::token_hash.eq(hash))
+            .filter(account_tokens::purpose.eq(purpose))
+            .filter(account_tokens::used_at.is_null())
+            .filter(account_tokens::expires_at.gt(now)),
+    )
+    .set(account_tokens::used_at.eq(Some(now)))
+    .returning(account_tokens::account_id)
+    .get_result(conn)
+    .optional()
+}
+
+pub fn insert_session(conn: &mut DbConnection, session: &NewSession<'_>) -> QueryResult<()> {
+    diesel::insert_into(sessions::table)
+        .values(session)
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn session_account(
+    conn: &mut DbConnection,
+    hash: &TokenHash,
+    now: NaiveDateTime,
+) -> QueryResult<Option<Account>> {
+    sessions::table
+        .inner_join(accounts::table)
+        .filter(sessions::token_hash.eq(hash))
+        .filter(sessions::expires_at.gt(now))
+        .select(Account::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn delete_session(conn: &mut DbConnection, hash: &TokenHash) -> QueryResult<()> {
+    diesel::delete(sessions::table.filter(sessions::token_hash.eq(hash)))
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn delete_sessions_of(conn: &mut DbConnection, id: AccountId) -> QueryResult<usize> {
+    diesel::delete(sessions::table.filter(sessions::account_id.eq(id))).execute(conn)
+}

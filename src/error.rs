@@ -1,0 +1,186 @@
+//! The one error type of the HTTP layer, answered as RFC 9457 problem+json.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::db::StorageError;
+use crate::domain::FieldError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("the request has invalid fields")]
+    Validation(Vec<FieldError>),
+    #[error("the request body is not valid JSON: {detail}")]
+    MalformedBody { detail: String },
+    #[error("the request body must be application/json")]
+    UnsupportedMediaType,
+    #[error("the request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("authentication required")]
+    Unauthorized { detail: &'static str },
+    #[error("not allowed")]
+    Forbidden { detail: &'static str },
+    #[error("not found")]
+    NotFound,
+    #[error("conflict: {detail}")]
+    Conflict {
+        reason: &'static str,
+        detail: String,
+    },
+    #[error("too many requests")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("service unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl AppError {
+    pub fn field(field: &str, reason: &'static str, message: impl Into<String>) -> Self {
+        Self::Validation(vec![FieldError {
+            field: field.to_owned(),
+            reason,
+            message: message.into(),
+        }])
+    }
+}
+
+impl From<StorageError> for AppError {
+    fn from(error: StorageError) -> Self {
+        match error {
+            StorageError::Unavailable(_) => Self::Unavailable(error.into()),
+            StorageError::Query(_) | StorageError::Task(_) => Self::Internal(error.into()),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    title: &'a str,
+    status: u16,
+    detail: String,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    errors: &'a [FieldError],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+}
+
+impl ResponseError for AppError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::MalformedBody { .. } => StatusCode::BAD_REQUEST,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let (kind, title, detail, reason) = match self {
+            Self::Validation(errors) => (
+                "/problems/validation",
+                "The request has invalid fields",
+                errors
+                    .iter()
+                    .map(|e| format!("{}: {}", e.field, e.message))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                None,
+            ),
+            Self::MalformedBody { detail } => (
+                "/problems/malformed-body",
+                "The request body is not valid JSON",
+                detail.clone(),
+                None,
+            ),
+            Self::UnsupportedMediaType => (
+                "/problems/unsupported-media-type",
+                "Unsupported media type",
+                "send the body as application/json".to_owned(),
+                None,
+            ),
+            Self::PayloadTooLarge { limit } => (
+                "/problems/payload-too-large",
+                "Request body too large",
+                format!("the body may be at most {limit} bytes"),
+                None,
+            ),
+            Self::Unauthorized { detail } => (
+                "/problems/unauthorized",
+                "Authentication required",
+                (*detail).to_owned(),
+                None,
+            ),
+            Self::Forbidden { detail } => (
+                "/problems/forbidden",
+                "Not allowed",
+                (*detail).to_owned(),
+                None,
+            ),
+            Self::NotFound => (
+                "/problems/not-found",
+                "Not found",
+                "nothing is here".to_owned(),
+                None,
+            ),
+            Self::Conflict { reason, detail } => (
+                "/problems/conflict",
+                "Conflict",
+                detail.clone(),
+                Some(*reason),
+            ),
+            Self::RateLimited { retry_after_secs } => (
+                "/problems/rate-limited",
+                "Too many attempts",
+                format!("try again in {retry_after_secs} seconds"),
+                None,
+            ),
+            Self::Unavailable(source) => {
+                tracing::error!(error = ?source, "service unavailable");
+                (
+                    "/problems/unavailable",
+                    "Service unavailable",
+                    "the service is briefly unavailable; please retry".to_owned(),
+                    None,
+                )
+            }
+            Self::Internal(source) => {
+                tracing::error!(error = ?source, "internal error");
+                (
+                    "/problems/internal",
+                    "Internal error",
+                    "something went wrong on our side".to_owned(),
+                    None,
+                )
+            }
+        };
+        let errors = match self {
+            Self::Validation(errors) => errors.as_slice(),
+            _ => &[],
+        };
+        let mut response = HttpResponse::build(status);
+        response.insert_header((header::CONTENT_TYPE, "application/problem+json"));
+        if let Self::RateLimited { retry_after_secs } = self {
+            response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+        }
+        response.json(Problem {
+            kind,
+            title,
+            status: status.as_u16(),
+            detail,
+            errors,
+            reason,
+        })
+    }
+}

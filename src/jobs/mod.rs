@@ -1,0 +1,5 @@
+//! The background worker: delivers the outbox on every tick.
+
+mod worker;
+
+pub use worker::Worker;

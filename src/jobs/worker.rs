@@ -1,0 +1,62 @@
+use std::sync::Arc;
+
+use anyhow::Context;
+use lettre::message::Mailbox;
+use tokio::sync::watch;
+
+use crate::app::Core;
+use crate::mail::delivery::Deliverer;
+use crate::mail::Transport;
+
+pub struct Worker {
+    deliverer: Deliverer,
+    poll_interval: std::time::Duration,
+}
+
+impl Worker {
+    pub fn new(core: &Core) -> anyhow::Result<Self> {
+        let settings = &core.settings;
+        let reply_to = settings
+            .mail
+            .reply_to
+            .as_deref()
+            .map(|r| {
+                r.parse::<Mailbox>()
+                    .with_context(|| format!("mail.reply_to `{r}` is not a mailbox"))
+            })
+            .transpose()?;
+        let transport = Transport::from_settings(&settings.mail)?;
+        Ok(Self {
+            deliverer: Deliverer::new(
+                core.pool.clone(),
+                Arc::new(transport),
+                Arc::clone(&core.clock),
+                settings.worker.clone(),
+                reply_to,
+            ),
+            poll_interval: settings.worker.poll_interval(),
+        })
+    }
+
+    /// Runs until `stop` turns true; a batch in progress is finished first.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        tracing::info!("worker started");
+        let mut tick = tokio::time::interval(self.poll_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.changed() => break,
+            }
+            match self.deliverer.deliver_due().await {
+                Ok(0) => {}
+                Ok(count) => tracing::debug!(count, "outbox batch done"),
+                Err(error) => tracing::error!(error = ?error, "outbox delivery failed"),
+            }
+            if *stop.borrow() {
+                break;
+            }
+        }
+        tracing::info!("worker stopped");
+    }
+}

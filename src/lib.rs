@@ -1,0 +1,16 @@
+#![forbid(unsafe_code)]
+//! masthead: the subscription backend of a news publisher.
+
+pub mod accounts;
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod extract;
+pub mod jobs;
+pub mod mail;
+pub mod ratelimit;
+pub mod telemetry;

@@ -1,0 +1,186 @@
+//! Renders one message type into subject, text and HTML, ready for the outbox.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use lettre::message::Mailbox;
+use minijinja::{context, Environment, Value};
+use serde::Serialize;
+
+use crate::config::MailSettings;
+use crate::domain::EmailAddress;
+
+/// Which sender a message goes out from: mailbox providers want
+/// transactional mail and newsletters kept apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Transactional,
+    Newsletter,
+}
+
+/// One kind of message. Its fields are the template's context; the template
+/// is `email_templates/{TEMPLATE}.html` and `.txt`.
+pub trait Email: Serialize {
+    const TEMPLATE: &'static str;
+    const STREAM: Stream = Stream::Transactional;
+
+    fn subject(&self, site_name: &str) -> String;
+}
+
+/// A rendered message, as the outbox stores it.
+#[derive(Debug, Clone)]
+pub struct ComposedEmail {
+    pub template: &'static str,
+    pub from: String,
+    pub to: EmailAddress,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ComposeError {
+    #[error("rendering template {template}")]
+    Template {
+        template: String,
+        #[source]
+        source: minijinja::Error,
+    },
+    #[error("inlining the CSS of {template}")]
+    Css {
+        template: &'static str,
+        #[source]
+        source: css_inline::InlineError,
+    },
+}
+
+/// The templates shipped with the binary; `mail.templates_dir` replaces them.
+const BUILT_IN_TEMPLATES: &[(&str, &str)] = &[
+    ("base.html", include_str!("../../email_templates/base.html")),
+    ("base.txt", include_str!("../../email_templates/base.txt")),
+    (
+        "verify_email.html",
+        include_str!("../../email_templates/verify_email.html"),
+    ),
+    (
+        "verify_email.txt",
+        include_str!("../../email_templates/verify_email.txt"),
+    ),
+    (
+        "account_exists.html",
+        include_str!("../../email_templates/account_exists.html"),
+    ),
+    (
+        "account_exists.txt",
+        include_str!("../../email_templates/account_exists.txt"),
+    ),
+    (
+        "password_reset.html",
+        include_str!("../../email_templates/password_reset.html"),
+    ),
+    (
+        "password_reset.txt",
+        include_str!("../../email_templates/password_reset.txt"),
+    ),
+    (
+        "password_changed.html",
+        include_str!("../../email_templates/password_changed.html"),
+    ),
+    (
+        "password_changed.txt",
+        include_str!("../../email_templates/password_changed.txt"),
+    ),
+];
+
+pub struct Composer {
+    templates: Environment<'static>,
+    inliner: css_inline::CSSInliner<'static>,
+    from: Mailbox,
+    newsletter_from: Mailbox,
+    site_name: String,
+    public_url: String,
+}
+
+impl Composer {
+    pub fn new(settings: &MailSettings, public_url: &str) -> anyhow::Result<Arc<Self>> {
+        let mut templates = Environment::new();
+        match &settings.templates_dir {
+            Some(dir) => templates.set_loader(minijinja::path_loader(dir)),
+            None => {
+                for (name, source) in BUILT_IN_TEMPLATES {
+                    templates
+                        .add_template(name, source)
+                        .with_context(|| format!("built-in email template {name}"))?;
+                }
+            }
+        }
+        let from = settings
+            .from
+            .parse()
+            .with_context(|| format!("mail.from `{}` is not a mailbox", settings.from))?;
+        let newsletter_from = settings.newsletter_from.parse().with_context(|| {
+            format!(
+                "mail.newsletter_from `{}` is not a mailbox",
+                settings.newsletter_from
+            )
+        })?;
+        Ok(Arc::new(Self {
+            templates,
+            inliner: css_inline::CSSInliner::options()
+                .load_remote_stylesheets(false)
+                .build(),
+            from,
+            newsletter_from,
+            site_name: settings.site_name.clone(),
+            public_url: public_url.trim_end_matches('/').to_owned(),
+        }))
+    }
+
+    /// A link into the public site, for use in a message.
+    pub fn link(&self, path_and_query: &str) -> String {
+        format!("{}{}", self.public_url, path_and_query)
+    }
+
+    pub fn compose<E: Email>(
+        &self,
+        to: &EmailAddress,
+        email: &E,
+    ) -> Result<ComposedEmail, ComposeError> {
+        let ctx = context! {
+            site_name => &self.site_name,
+            public_url => &self.public_url,
+            subject => email.subject(&self.site_name),
+            ..Value::from_serialize(email)
+        };
+        let render = |suffix: &str| {
+            let name = format!("{}.{suffix}", E::TEMPLATE);
+            self.templates
+                .get_template(&name)
+                .and_then(|template| template.render(&ctx))
+                .map_err(|source| ComposeError::Template {
+                    template: name,
+                    source,
+                })
+        };
+        let text = render("txt")?;
+        let html = self
+            .inliner
+            .inline(&render("html")?)
+            .map_err(|source| ComposeError::Css {
+                template: E::TEMPLATE,
+                source,
+            })?;
+        let from = match E::STREAM {
+            Stream::Transactional => &self.from,
+            Stream::Newsletter => &self.newsletter_from,
+        };
+        Ok(ComposedEmail {
+            template: E::TEMPLATE,
+            from: from.to_string(),
+            to: to.clone(),
+            subject: email.subject(&self.site_name),
+            text,
+            html,
+        })
+    }
+}

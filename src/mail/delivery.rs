@@ -1,0 +1,148 @@
+//! Delivers what the outbox holds, with retries and exponential back-off.
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use futures_util::StreamExt;
+use lettre::message::{Mailbox, MultiPart};
+use lettre::Message;
+
+use super::model::OutboxMessage;
+use super::store::{self, Outcome};
+use super::transport::{SendError, Transport};
+use crate::clock::SharedClock;
+use crate::config::WorkerSettings;
+use crate::db::{self, Pool, StorageError};
+
+pub struct Deliverer {
+    pool: Pool,
+    transport: Arc<Transport>,
+    clock: SharedClock,
+    settings: WorkerSettings,
+    reply_to: Option<Mailbox>,
+}
+
+impl Deliverer {
+    pub fn new(
+        pool: Pool,
+        transport: Arc<Transport>,
+        clock: SharedClock,
+        settings: WorkerSettings,
+        reply_to: Option<Mailbox>,
+    ) -> Self {
+        Self {
+            pool,
+            transport,
+            clock,
+            settings,
+            reply_to,
+        }
+    }
+
+    /// Sends one batch of due messages; returns how many were attempted.
+    pub async fn deliver_due(&self) -> Result<usize, StorageError> {
+        let now = self.clock.now();
+        let lease_until = now + Duration::seconds(self.settings.lease_secs);
+        let limit = self.settings.batch_size;
+        let claimed = db::run(&self.pool, move |conn| {
+            store::claim_due(conn, now.naive_utc(), lease_until.naive_utc(), limit)
+                .map_err(StorageError::from)
+        })
+        .await?;
+        let count = claimed.len();
+        futures_util::stream::iter(claimed)
+            .for_each_concurrent(self.settings.concurrency.max(1), |message| {
+                self.deliver_one(message)
+            })
+            .await;
+        Ok(count)
+    }
+
+    #[tracing::instrument(skip_all, fields(outbox_id = %message.id, template = %message.template, to_domain = %message.to_address.domain(), attempt = message.attempts))]
+    async fn deliver_one(&self, message: OutboxMessage) {
+        let result = match self.build(&message) {
+            Ok(email) => self.transport.send(email).await,
+            Err(error) => Err(SendError::Permanent(error)),
+        };
+        let now = self.clock.now();
+        let outcome = match result {
+            Ok(()) => {
+                tracing::info!("mail delivered");
+                Outcome::Sent
+            }
+            Err(SendError::Permanent(error)) => {
+                tracing::warn!(%error, "mail refused for good; not retrying");
+                Outcome::Failed {
+                    error,
+                    transient: false,
+                }
+            }
+            Err(SendError::Transient(error)) if message.attempts >= self.settings.max_attempts => {
+                tracing::error!(%error, "mail still undeliverable after the last attempt");
+                Outcome::Failed {
+                    error,
+                    transient: true,
+                }
+            }
+            Err(SendError::Transient(error)) => {
+                let at = now + self.backoff(message.attempts);
+                tracing::warn!(%error, retry_at = %at, "mail delivery failed; will retry");
+                Outcome::RetryAt {
+                    at: at.naive_utc(),
+                    error,
+                }
+            }
+        };
+        let id = message.id;
+        let recorded = db::run(&self.pool, move |conn| {
+            store::record_outcome(conn, id, &outcome, now.naive_utc()).map_err(StorageError::from)
+        })
+        .await;
+        if let Err(error) = recorded {
+            // The lease runs out and the message is claimed again: at worst
+            // it is sent twice, never lost.
+            tracing::error!(error = ?error, "could not record the delivery outcome");
+        }
+    }
+
+    /// base · 2^(attempt-1), capped.
+    fn backoff(&self, attempt: i32) -> Duration {
+        let exponent = u32::try_from(attempt.saturating_sub(1))
+            .unwrap_or(0)
+            .min(20);
+        let secs = self
+            .settings
+            .backoff_base_secs
+            .saturating_mul(1_i64 << exponent)
+            .min(self.settings.backoff_cap_secs);
+        Duration::seconds(secs)
+    }
+
+    fn build(&self, message: &OutboxMessage) -> Result<Message, String> {
+        let from: Mailbox = message
+            .from_address
+            .parse()
+            .map_err(|e| format!("sender address: {e}"))?;
+        let to: Mailbox = message
+            .to_address
+            .as_str()
+            .parse()
+            .map_err(|e| format!("recipient address: {e}"))?;
+        let sender_domain = from.email.domain().to_owned();
+        let mut builder = Message::builder()
+            .from(from)
+            .to(to)
+            .subject(message.subject.clone())
+            // Stable across retries, so a receiver can drop a duplicate.
+            .message_id(Some(format!("<{}@{}>", message.id, sender_domain)));
+        if let Some(reply_to) = &self.reply_to {
+            builder = builder.reply_to(reply_to.clone());
+        }
+        builder
+            .multipart(MultiPart::alternative_plain_html(
+                message.text_body.clone(),
+                message.html_body.clone(),
+            ))
+            .map_err(|e| format!("building the message: {e}"))
+    }
+}

@@ -1,0 +1,11 @@
+//! Mail: composing messages from templates, the transactional outbox, and
+//! the transports that deliver it.
+
+pub mod compose;
+pub mod delivery;
+pub mod model;
+pub mod store;
+pub mod transport;
+
+pub use compose::{ComposedEmail, Composer, Email, Stream};
+pub use transport::Transport;

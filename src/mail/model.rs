@@ -1,0 +1,77 @@
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::schema::{outbox, outbox_attempts};
+use crate::domain::EmailAddress;
+
+crate::id_type!(OutboxId);
+crate::id_type!(AttemptId);
+
+crate::text_enum! {
+    pub enum OutboxStatus {
+        Pending => "pending",
+        Sent => "sent",
+        Failed => "failed",
+    }
+}
+
+crate::text_enum! {
+    pub enum AttemptOutcome {
+        Sent => "sent",
+        TransientFailure => "transient_failure",
+        PermanentFailure => "permanent_failure",
+    }
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = outbox)]
+pub struct NewOutboxMessage<'a> {
+    pub id: OutboxId,
+    pub dedupe_key: &'a str,
+    pub template: &'a str,
+    pub from_address: &'a str,
+    pub to_address: &'a EmailAddress,
+    pub subject: &'a str,
+    pub text_body: &'a str,
+    pub html_body: &'a str,
+    pub status: OutboxStatus,
+    pub attempts: i32,
+    pub next_attempt_at: NaiveDateTime,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = outbox)]
+pub struct OutboxMessage {
+    pub id: OutboxId,
+    pub template: String,
+    pub from_address: String,
+    pub to_address: EmailAddress,
+    pub subject: String,
+    pub text_body: String,
+    pub html_body: String,
+    pub status: OutboxStatus,
+    pub attempts: i32,
+    pub next_attempt_at: NaiveDateTime,
+    pub last_error: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub sent_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = outbox_attempts)]
+pub struct NewAttempt<'a> {
+    pub id: AttemptId,
+    pub outbox_id: OutboxId,
+    pub attempted_at: NaiveDateTime,
+    pub outcome: AttemptOutcome,
+    pub detail: Option<&'a str>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = outbox_attempts)]
+pub struct Attempt {
+    pub attempted_at: NaiveDateTime,
+    pub outcome: AttemptOutcome,
+    pub detail: Option<String>,
+}

@@ -1,0 +1,168 @@
+//! Outbox queries.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::compose::ComposedEmail;
+use super::model::{
+    Attempt, AttemptId, AttemptOutcome, NewAttempt, NewOutboxMessage, OutboxId, OutboxMessage,
+    OutboxStatus,
+};
+use crate::db::schema::{outbox, outbox_attempts};
+use crate::db::{self, DbConnection};
+use crate::domain::EmailAddress;
+
+/// Puts a message in the outbox, in the caller's transaction. `dedupe_key`
+/// names the logical message: enqueueing the same one twice stores it once.
+/// Returns whether it was new.
+pub fn enqueue(
+    conn: &mut DbConnection,
+    dedupe_key: &str,
+    email: &ComposedEmail,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    let row = NewOutboxMessage {
+        id: OutboxId::new(),
+        dedupe_key,
+        template: email.template,
+        from_address: &email.from,
+        to_address: &email.to,
+        subject: &email.subject,
+        text_body: &email.text,
+        html_body: &email.html,
+        status: OutboxStatus::Pending,
+        attempts: 0,
+        next_attempt_at: now,
+        created_at: now,
+    };
+    let inserted = crate::per_backend!(conn, |c| diesel::insert_into(outbox::table)
+        .values(&row)
+        .on_conflict(outbox::dedupe_key)
+        .do_nothing()
+        .execute(c))?;
+    Ok(inserted == 1)
+}
+
+/// Claims up to `limit` due messages for one delivery attempt: each is
+/// hidden from other workers until `lease_until`, so a worker that dies
+/// mid-send leaves it to be claimed again, never lost.
+pub fn claim_due(
+    conn: &mut DbConnection,
+    now: NaiveDateTime,
+    lease_until: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<Vec<OutboxMessage>> {
+    db::transaction(conn, |conn| {
+        let due = || {
+            outbox::table
+                .filter(outbox::status.eq(OutboxStatus::Pending))
+                .filter(outbox::next_attempt_at.le(now))
+                .order(outbox::next_attempt_at.asc())
+                .limit(limit)
+                .select(outbox::id)
+        };
+        let ids: Vec<OutboxId> = match conn {
+            DbConnection::Postgres(pg) => due().for_update().skip_locked().load(pg)?,
+            // BEGIN IMMEDIATE has already made this the only writer.
+            DbConnection::Sqlite(sqlite) => due().load(sqlite)?,
+        };
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        diesel::update(outbox::table.filter(outbox::id.eq_any(&ids)))
+            .set((
+                outbox::next_attempt_at.eq(lease_until),
+                outbox::attempts.eq(outbox::attempts + 1),
+            ))
+            .execute(conn)?;
+        outbox::table
+            .filter(outbox::id.eq_any(&ids))
+            .order(outbox::created_at.asc())
+            .select(OutboxMessage::as_select())
+            .load(conn)
+    })
+}
+
+/// What became of one delivery attempt.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Sent,
+    RetryAt { at: NaiveDateTime, error: String },
+    Failed { error: String, transient: bool },
+}
+
+pub fn record_outcome(
+    conn: &mut DbConnection,
+    id: OutboxId,
+    outcome: &Outcome,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    db::transaction(conn, |conn| {
+        let target = outbox::table.filter(outbox::id.eq(id));
+        let (attempt, detail) = match outcome {
+            Outcome::Sent => {
+                diesel::update(target)
+                    .set((
+                        outbox::status.eq(OutboxStatus::Sent),
+                        outbox::sent_at.eq(Some(now)),
+                        outbox::last_error.eq(None::<String>),
+                    ))
+                    .execute(conn)?;
+                (AttemptOutcome::Sent, None)
+            }
+            Outcome::RetryAt { at, error } => {
+                diesel::update(target)
+                    .set((
+                        outbox::next_attempt_at.eq(*at),
+                        outbox::last_error.eq(Some(error)),
+                    ))
+                    .execute(conn)?;
+                (AttemptOutcome::TransientFailure, Some(error.as_str()))
+            }
+            Outcome::Failed { error, transient } => {
+                diesel::update(target)
+                    .set((
+                        outbox::status.eq(OutboxStatus::Failed),
+                        outbox::last_error.eq(Some(error)),
+                    ))
+                    .execute(conn)?;
+                let kind = if *transient {
+                    AttemptOutcome::TransientFailure
+                } else {
+                    AttemptOutcome::PermanentFailure
+                };
+                (kind, Some(error.as_str()))
+            }
+        };
+        diesel::insert_into(outbox_attempts::table)
+            .values(NewAttempt {
+                id: AttemptId::new(),
+                outbox_id: id,
+                attempted_at: now,
+                outcome: attempt,
+                detail,
+            })
+            .execute(conn)?;
+        Ok(())
+    })
+}
+
+/// Every message to one address, oldest first.
+pub fn for_recipient(
+    conn: &mut DbConnection,
+    to: &EmailAddress,
+) -> QueryResult<Vec<OutboxMessage>> {
+    outbox::table
+        .filter(outbox::to_address.eq(to))
+        .order(outbox::created_at.asc())
+        .select(OutboxMessage::as_select())
+        .load(conn)
+}
+
+pub fn attempts(conn: &mut DbConnection, id: OutboxId) -> QueryResult<Vec<Attempt>> {
+    outbox_attempts::table
+        .filter(outbox_attempts::outbox_id.eq(id))
+        .order(outbox_attempts::attempted_at.asc())
+        .select(Attempt::as_select())
+        .load(conn)
+}

@@ -1,0 +1,82 @@
+//! Where messages go: `.eml` files in a folder, or an SMTP server.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::PoolConfig;
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use secrecy::ExposeSecret;
+
+use crate::config::{MailSettings, MailTransportKind, SmtpTls};
+
+pub enum Transport {
+    File(AsyncFileTransport<Tokio1Executor>),
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+}
+
+/// Why a send failed, in the terms that decide what happens next.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// Worth trying again later: a 4xx reply, a refused or dropped connection.
+    #[error("{0}")]
+    Transient(String),
+    /// The server refused the message for good (a 5xx reply).
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl Transport {
+    pub fn from_settings(settings: &MailSettings) -> anyhow::Result<Self> {
+        match settings.transport {
+            MailTransportKind::File => {
+                std::fs::create_dir_all(&settings.outbox_dir).with_context(|| {
+                    format!("creating the mail folder {}", settings.outbox_dir.display())
+                })?;
+                Ok(Self::File(AsyncFileTransport::new(&settings.outbox_dir)))
+            }
+            MailTransportKind::Smtp => {
+                let smtp = &settings.smtp;
+                let builder = match smtp.tls {
+                    SmtpTls::None => {
+                        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
+                    }
+                    SmtpTls::Starttls => {
+                        AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&smtp.host)
+                            .context("mail.smtp.host")?
+                    }
+                    SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&smtp.host)
+                        .context("mail.smtp.host")?,
+                }
+                .port(smtp.port)
+                .timeout(Some(Duration::from_secs(smtp.timeout_secs)))
+                .pool_config(PoolConfig::new().max_size(smtp.pool_size));
+                let builder = match (&smtp.username, &smtp.password) {
+                    (Some(user), Some(password)) => builder.credentials(Credentials::new(
+                        user.clone(),
+                        password.expose_secret().to_owned(),
+                    )),
+                    _ => builder,
+                };
+                Ok(Self::Smtp(builder.build()))
+            }
+        }
+    }
+
+    pub async fn send(&self, message: Message) -> Result<(), SendError> {
+        match self {
+            Self::File(file) => file
+                .send(message)
+                .await
+                .map(drop)
+                .map_err(|e| SendError::Transient(e.to_string())),
+            Self::Smtp(smtp) => smtp.send(message).await.map(drop).map_err(|e| {
+                if e.is_permanent() {
+                    SendError::Permanent(e.to_string())
+                } else {
+                    SendError::Transient(e.to_string())
+                }
+            }),
+        }
+    }
+}

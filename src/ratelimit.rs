@@ -1,0 +1,91 @@
+//! Counts failures per key in a sliding window, on the injected clock.
+//! The counts live in this process: with several instances each enforces its
+//! own limit, which still bounds guessing to a small multiple.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Mutex, PoisonError};
+
+use chrono::{DateTime, Duration, Utc};
+
+/// Above this many keys, stale entries are swept on the next write.
+const SWEEP_ABOVE: usize = 10_000;
+
+#[derive(Debug)]
+pub struct FailureLimiter {
+    limit: usize,
+    window: Duration,
+    failures: Mutex<HashMap<String, VecDeque<DateTime<Utc>>>>,
+}
+
+impl FailureLimiter {
+    pub fn new(limit: u32, window: Duration) -> Self {
+        Self {
+            limit: usize::try_from(limit).unwrap_or(usize::MAX),
+            window,
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// `Err` with the time until the oldest failure in the window expires
+    /// once `limit` failures have been recorded for `key`.
+    pub fn check(&self, key: &str, now: DateTime<Utc>) -> Result<(), Duration> {
+        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(times) = failures.get_mut(key) else {
+            return Ok(());
+        };
+        Self::expire(times, now, self.window);
+        match times.front() {
+            Some(oldest) if times.len() >= self.limit => Err(*oldest + self.window - now),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn record_failure(&self, key: &str, now: DateTime<Utc>) {
+        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        if failures.len() > SWEEP_ABOVE {
+            failures.retain(|_, times| {
+                Self::expire(times, now, self.window);
+                !times.is_empty()
+            });
+        }
+        let times = failures.entry(key.to_owned()).or_default();
+        Self::expire(times, now, self.window);
+        times.push_back(now);
+    }
+
+    pub fn clear(&self, key: &str) {
+        self.failures
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(key);
+    }
+
+    fn expire(times: &mut VecDeque<DateTime<Utc>>, now: DateTime<Utc>, window: Duration) {
+        while times.front().is_some_and(|t| *t + window <= now) {
+            times.pop_front();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trips_at_the_limit_and_recovers_after_the_window() {
+        let limiter = FailureLimiter::new(3, Duration::minutes(15));
+        let start = Utc::now();
+        for i in 0..3 {
+            assert!(limiter.check("k", start).is_ok(), "attempt {i}");
+            limiter.record_failure("k", start + Duration::minutes(i));
+        }
+        let wait = limiter
+            .check("k", start + Duration::minutes(3))
+            .expect_err("limited");
+        assert_eq!(wait, Duration::minutes(12));
+        assert!(limiter.check("other", start).is_ok());
+        assert!(limiter.check("k", start + Duration::minutes(15)).is_ok());
+        limiter.clear("k");
+        assert!(limiter.check("k", start + Duration::minutes(3)).is_ok());
+    }
+}
