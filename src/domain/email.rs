@@ -136,7 +136,8 @@ mod tests {
             ("jane@-example.com", "invalid_domain"),
             ("jane@127.0.0.1", "invalid_domain"),
             ("ja ne@example.com", "invalid_format"),
-            ("jane@example.com\r\nBcc: x@evil.com", "invalid_domain"),
+            ("jane@example.com\r\nBcc: x@evil.com", "invalid_format"),
+            ("jane@example.com\r\nBcc: evil.com", "invalid_domain"),
             ("jane\r\n@example.com", "invalid_format"),
             (".jane@example.com", "invalid_format"),
         ] {

@@ -1,0 +1,539 @@
+//! The test harness: the real application on a random port, a fresh database
+//! per test (SQLite, or PostgreSQL when MASTHEAD_TEST_POSTGRES_URL is set),
+//! and a real SMTP server that receives what the worker sends.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::Duration;
+
+use chrono::Utc;
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use mailin_embedded::{response, Handler, Response, Server, SslConfig};
+use masthead::app::Application;
+use masthead::clock::{ManualClock, SharedClock};
+use masthead::config::Settings;
+use masthead::db::Pool;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+/// How long a test waits for something that happens in the background.
+const PATIENCE: Duration = Duration::from_secs(15);
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+fn init_logs() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            let settings = masthead::config::LogSettings {
+                format: masthead::config::LogFormat::Pretty,
+                level: "debug".into(),
+            };
+            masthead::telemetry::init(&settings, || Box::new(std::io::stdout()));
+        }
+    });
+}
+
+/// One email as the SMTP server received it.
+#[derive(Debug, Clone)]
+pub struct ReceivedEmail {
+    pub recipients: Vec<String>,
+    pub raw: Vec<u8>,
+}
+
+impl ReceivedEmail {
+    pub fn parsed(&self) -> mailparse::ParsedMail<'_> {
+        mailparse::parse_mail(&self.raw).expect("a parseable message")
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        use mailparse::MailHeaderMap;
+        self.parsed().headers.get_first_value(name)
+    }
+
+    pub fn subject(&self) -> String {
+        self.header("Subject").unwrap_or_default()
+    }
+
+    fn part(&self, mime: &str) -> String {
+        let parsed = self.parsed();
+        let mut stack = vec![&parsed];
+        while let Some(part) = stack.pop() {
+            if part.ctype.mimetype == mime {
+                return part.get_body().expect("a decodable body");
+            }
+            stack.extend(part.subparts.iter());
+        }
+        panic!("no {mime} part in {}", String::from_utf8_lossy(&self.raw));
+    }
+
+    pub fn text(&self) -> String {
+        self.part("text/plain")
+    }
+
+    pub fn html(&self) -> String {
+        self.part("text/html")
+    }
+
+    /// The first link in the text part that contains `needle`.
+    pub fn link_containing(&self, needle: &str) -> String {
+        let text = self.text();
+        text.split_whitespace()
+            .find(|word| word.starts_with("http") && word.contains(needle))
+            .unwrap_or_else(|| panic!("no link with {needle:?} in:\n{text}"))
+            .to_owned()
+    }
+
+    /// The `token` query parameter of the first link that has one.
+    pub fn token(&self) -> String {
+        let link = self.link_containing("token=");
+        link.split("token=")
+            .nth(1)
+            .and_then(|rest| rest.split('&').next())
+            .expect("a token value")
+            .to_owned()
+    }
+}
+
+#[derive(Clone)]
+struct Collector {
+    received: Arc<Mutex<Vec<ReceivedEmail>>>,
+    recipients: Vec<String>,
+    data: Vec<u8>,
+}
+
+impl Handler for Collector {
+    fn rcpt(&mut self, to: &str) -> Response {
+        // Lets a test see a permanent refusal.
+        if to.starts_with("bounce") {
+            response::NO_MAILBOX
+        } else {
+            response::OK
+        }
+    }
+
+    fn data_start(&mut self, _domain: &str, _from: &str, _is8bit: bool, to: &[String]) -> Response {
+        self.recipients = to.to_vec();
+        self.data.clear();
+        response::OK
+    }
+
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.data.extend_from_slice(buf);
+        Ok(())
+    }
+
+    fn data_end(&mut self) -> Response {
+        self.received
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(ReceivedEmail {
+                recipients: std::mem::take(&mut self.recipients),
+                raw: std::mem::take(&mut self.data),
+            });
+        response::OK
+    }
+}
+
+/// A real SMTP server (mailin-embedded) on a loopback port.
+#[derive(Clone)]
+pub struct Mailbox {
+    received: Arc<Mutex<Vec<ReceivedEmail>>>,
+}
+
+impl Mailbox {
+    pub fn start() -> (Self, u16) {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let port = listener.local_addr().expect("bound").port();
+        (Self::serve(listener), port)
+    }
+
+    /// Starts the server on a port chosen earlier (the port was free a
+    /// moment ago; binding is retried briefly).
+    pub fn start_on(port: u16) -> Self {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            match TcpListener::bind(("127.0.0.1", port)) {
+                Ok(listener) => return Self::serve(listener),
+                Err(e) if std::time::Instant::now() > deadline => panic!("port {port}: {e}"),
+                Err(_) => std::thread::yield_now(),
+            }
+        }
+    }
+
+    fn serve(listener: TcpListener) -> Self {
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let mut server = Server::new(Collector {
+            received: Arc::clone(&received),
+            recipients: Vec::new(),
+            data: Vec::new(),
+        });
+        server
+            .with_name("mail.test")
+            .with_ssl(SslConfig::None)
+            .expect("no TLS")
+            .with_num_threads(2)
+            .with_tcp_listener(listener);
+        std::thread::spawn(move || {
+            if let Err(e) = server.serve() {
+                eprintln!("test SMTP server stopped: {e}");
+            }
+        });
+        Self { received }
+    }
+
+    pub fn all(&self) -> Vec<ReceivedEmail> {
+        self.received
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub fn to(&self, address: &str) -> Vec<ReceivedEmail> {
+        self.all()
+            .into_iter()
+            .filter(|m| m.recipients.iter().any(|r| r == address))
+            .collect()
+    }
+
+    /// Waits until `address` has received `count` messages; returns them.
+    pub async fn wait_for(&self, address: &str, count: usize) -> Vec<ReceivedEmail> {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let messages = self.to(address);
+            if messages.len() >= count {
+                return messages;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{address} received {} of {count} messages",
+                messages.len()
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// The last message to `address`, once at least `count` have arrived.
+    pub async fn nth(&self, address: &str, count: usize) -> ReceivedEmail {
+        self.wait_for(address, count)
+            .await
+            .into_iter()
+            .nth(count - 1)
+            .expect("the message")
+    }
+}
+
+/// A throw-away database, dropped with the test.
+pub enum TestDb {
+    Sqlite(tempfile::TempDir),
+    Postgres {
+        admin_url: String,
+        url: String,
+        name: String,
+    },
+}
+
+impl TestDb {
+    pub fn create() -> Self {
+        match std::env::var("MASTHEAD_TEST_POSTGRES_URL") {
+            Ok(admin_url) => {
+                let name = format!("masthead_test_{}", uuid::Uuid::new_v4().simple());
+                let mut admin = PgConnection::establish(&admin_url)
+                    .unwrap_or_else(|e| panic!("connecting to {admin_url}: {e}"));
+                diesel::sql_query(format!("CREATE DATABASE {name}"))
+                    .execute(&mut admin)
+                    .expect("creating the test database");
+                let base = admin_url
+                    .rsplit_once('/')
+                    .map(|(base, _)| base)
+                    .expect("a URL with a database name");
+                Self::Postgres {
+                    url: format!("{base}/{name}"),
+                    admin_url,
+                    name,
+                }
+            }
+            Err(_) => Self::Sqlite(tempfile::tempdir().expect("a temporary folder")),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        match self {
+            Self::Sqlite(dir) => format!("sqlite://{}", dir.path().join("masthead.db").display()),
+            Self::Postgres { url, .. } => url.clone(),
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Self::Postgres {
+            admin_url, name, ..
+        } = self
+        {
+            if let Ok(mut admin) = PgConnection::establish(admin_url) {
+                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut admin);
+            }
+        }
+    }
+}
+
+pub fn test_settings(db: &TestDb, smtp_port: u16) -> Settings {
+    let mut settings = Settings::load_from(Path::new("config"), "test").expect("test settings");
+    settings.database.url = db.url().into();
+    settings.mail.smtp.port = smtp_port;
+    settings
+}
+
+pub struct TestApp {
+    pub address: String,
+    /// A client with its own cookie jar: a browser.
+    pub api: reqwest::Client,
+    pub clock: Arc<ManualClock>,
+    pub mailbox: Mailbox,
+    pub smtp_port: u16,
+    pub settings: Settings,
+    pub db: Arc<TestDb>,
+    app: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(tweak: impl FnOnce(&mut Settings)) -> Self {
+        let (mailbox, smtp_port) = Mailbox::start();
+        let db = Arc::new(TestDb::create());
+        let clock = Arc::new(ManualClock::new(Utc::now()));
+        let mut settings = test_settings(&db, smtp_port);
+        tweak(&mut settings);
+        Self::launch(settings, db, clock, mailbox, smtp_port).await
+    }
+
+    async fn launch(
+        settings: Settings,
+        db: Arc<TestDb>,
+        clock: Arc<ManualClock>,
+        mailbox: Mailbox,
+        smtp_port: u16,
+    ) -> Self {
+        init_logs();
+        let shared: SharedClock = clock.clone();
+        let app = Application::build_with_clock(settings.clone(), shared)
+            .await
+            .expect("the application starts");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let handle = app.handle();
+        let task = tokio::spawn(app.run_until_stopped());
+        Self {
+            address,
+            api: Self::browser(),
+            clock,
+            mailbox,
+            smtp_port,
+            settings,
+            db,
+            app: Some(task),
+            handle,
+        }
+    }
+
+    pub fn browser() -> reqwest::Client {
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("an HTTP client")
+    }
+
+    /// Stops this instance and starts another on the same database, mail
+    /// server and clock, as a restarted process would.
+    pub async fn restart(mut self, tweak: impl FnOnce(&mut Settings)) -> Self {
+        self.stop().await;
+        let mut settings = self.settings.clone();
+        tweak(&mut settings);
+        Self::launch(
+            settings,
+            Arc::clone(&self.db),
+            Arc::clone(&self.clock),
+            self.mailbox.clone(),
+            self.smtp_port,
+        )
+        .await
+    }
+
+    pub async fn stop(&mut self) {
+        self.handle.stop(true).await;
+        if let Some(task) = self.app.take() {
+            task.await.expect("app task").expect("clean shutdown");
+        }
+    }
+
+    /// A pool on the test database, for looking at what is stored.
+    pub fn pool(&self) -> Pool {
+        masthead::db::connect(&self.settings.database).expect("a pool on the test database")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn post(
+        &self,
+        client: &reqwest::Client,
+        path: &str,
+        body: Value,
+    ) -> reqwest::Response {
+        client
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn get(&self, client: &reqwest::Client, path: &str) -> reqwest::Response {
+        client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn register(&self, email: &str, password: &str) -> reqwest::Response {
+        self.post(
+            &self.api,
+            "/api/v1/accounts",
+            json!({ "email": email, "password": password, "name": "Ada Lovelace", "company": "Analytical Engines Ltd" }),
+        )
+        .await
+    }
+
+    pub async fn login_with(
+        &self,
+        client: &reqwest::Client,
+        email: &str,
+        password: &str,
+    ) -> reqwest::Response {
+        self.post(
+            client,
+            "/api/v1/sessions",
+            json!({ "email": email, "password": password }),
+        )
+        .await
+    }
+
+    /// Registers, follows the verification email, and logs in `client`.
+    pub async fn verified_reader(&self, client: &reqwest::Client, email: &str) {
+        assert_eq!(
+            self.register(email, PASSWORD).await.status(),
+            StatusCode::ACCEPTED
+        );
+        let token = self.mailbox.nth(email, 1).await.token();
+        let verified = self
+            .post(
+                &self.api,
+                "/api/v1/accounts/verify",
+                json!({ "token": token }),
+            )
+            .await;
+        assert_eq!(verified.status(), StatusCode::OK);
+        assert_eq!(
+            self.login_with(client, email, PASSWORD).await.status(),
+            StatusCode::OK
+        );
+    }
+
+    /// Runs the `masthead` binary against this test's database.
+    pub fn cli(&self, args: &[&str], stdin: &str) -> std::process::Output {
+        use std::io::Write;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_masthead"))
+            .args(args)
+            .env("MASTHEAD_ENV", "test")
+            .env("MASTHEAD__DATABASE__URL", self.db.url())
+            .env("MASTHEAD__MAIL__SMTP__PORT", self.smtp_port.to_string())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the masthead binary runs");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(stdin.as_bytes())
+            .expect("writing stdin");
+        child.wait_with_output().expect("the binary finishes")
+    }
+
+    /// Creates an account with `role` through the command line and logs
+    /// `client` in as it.
+    pub async fn privileged(&self, client: &reqwest::Client, email: &str, role: &str) {
+        let out = self.cli(
+            &[
+                "admin",
+                "create",
+                "--email",
+                email,
+                "--role",
+                role,
+                "--name",
+                "Grace Hopper",
+            ],
+            &format!("{PASSWORD}\n"),
+        );
+        assert!(
+            out.status.success(),
+            "admin create failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            self.login_with(client, email, PASSWORD).await.status(),
+            StatusCode::OK
+        );
+    }
+}
+
+/// Asserts an RFC 9457 problem with `status`, naming `field` when given.
+pub async fn assert_problem(
+    response: reqwest::Response,
+    status: StatusCode,
+    field: Option<&str>,
+) -> Value {
+    assert_eq!(response.status(), status);
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    let body: Value = response.json().await.expect("a JSON problem");
+    assert_eq!(body["status"], status.as_u16());
+    if let Some(field) = field {
+        let fields: Vec<&str> = body["errors"]
+            .as_array()
+            .expect("an errors array")
+            .iter()
+            .filter_map(|e| e["field"].as_str())
+            .collect();
+        assert!(fields.contains(&field), "{field} not named in {body}");
+    }
+    body
+}
+
+/// Waits until `check` holds, polling; fails the test after a while.
+pub async fn eventually<F: FnMut() -> bool>(what: &str, mut check: F) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !check() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}

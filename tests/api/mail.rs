@@ -1,0 +1,153 @@
+use chrono::Duration;
+use masthead::domain::EmailAddress;
+use masthead::mail::model::{AttemptOutcome, OutboxMessage, OutboxStatus};
+use reqwest::StatusCode;
+
+use crate::helpers::{eventually, Mailbox, TestApp, PASSWORD};
+
+/// What the outbox holds for one address, read straight from the database.
+fn outbox_for(app: &TestApp, address: &str) -> Vec<(OutboxMessage, Vec<AttemptOutcome>)> {
+    let pool = app.pool();
+    let to = EmailAddress::parse(address).expect("valid");
+    let mut conn = pool.get().expect("conn");
+    masthead::mail::store::for_recipient(&mut conn, &to)
+        .expect("query")
+        .into_iter()
+        .map(|message| {
+            let attempts = masthead::mail::store::attempts(&mut conn, message.id)
+                .expect("attempts")
+                .into_iter()
+                .map(|a| a.outcome)
+                .collect();
+            (message, attempts)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn mail_committed_before_a_crash_is_delivered_after_restart() {
+    let app = TestApp::spawn_with(|s| s.worker.enabled = false).await;
+    let email = "patient@example.com";
+    assert_eq!(
+        app.register(email, PASSWORD).await.status(),
+        StatusCode::ACCEPTED
+    );
+
+    let queued = outbox_for(&app, email);
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].0.status, OutboxStatus::Pending);
+    assert!(app.mailbox.to(email).is_empty());
+
+    let app = app.restart(|s| s.worker.enabled = true).await;
+    let mail = app.mailbox.nth(email, 1).await;
+    assert!(mail.subject().contains("Confirm your email address"));
+    eventually("the outbox to record the delivery", || {
+        outbox_for(&app, email)[0].0.status == OutboxStatus::Sent
+    })
+    .await;
+    assert_eq!(app.mailbox.to(email).len(), 1, "delivered exactly once");
+}
+
+#[tokio::test]
+async fn mail_is_retried_with_back_off_while_the_smtp_server_is_down() {
+    let down_port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        probe.local_addr().expect("bound").port()
+    };
+    let app = TestApp::spawn_with(|s| s.mail.smtp.port = down_port).await;
+    let email = "retry@example.com";
+    app.register(email, PASSWORD).await;
+
+    eventually("a failed first attempt", || {
+        outbox_for(&app, email)
+            .first()
+            .is_some_and(|(_, attempts)| attempts == &[AttemptOutcome::TransientFailure])
+    })
+    .await;
+    let (message, _) = outbox_for(&app, email).remove(0);
+    assert_eq!(message.status, OutboxStatus::Pending);
+    assert!(message.last_error.is_some());
+    let backoff = app.settings.worker.backoff_base_secs;
+    assert_eq!(
+        message.next_attempt_at,
+        (app.clock_now() + Duration::seconds(backoff)).naive_utc(),
+        "the retry waits one back-off period"
+    );
+
+    let mailbox = Mailbox::start_on(down_port);
+    app.clock.advance(Duration::seconds(backoff - 1));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(mailbox.to(email).is_empty(), "not retried before its time");
+
+    app.clock.advance(Duration::seconds(1));
+    let mail = mailbox.nth(email, 1).await;
+    assert!(mail.subject().contains("Confirm your email address"));
+    eventually("the outbox to record the delivery", || {
+        outbox_for(&app, email)[0].1 == [AttemptOutcome::TransientFailure, AttemptOutcome::Sent]
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_permanent_refusal_is_recorded_and_not_retried() {
+    let app = TestApp::spawn().await;
+    let email = "bounce@example.com";
+    app.register(email, PASSWORD).await;
+    eventually("the refusal to be recorded", || {
+        outbox_for(&app, email)
+            .first()
+            .is_some_and(|(m, _)| m.status == OutboxStatus::Failed)
+    })
+    .await;
+    app.clock.advance(Duration::hours(24));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (message, attempts) = outbox_for(&app, email).remove(0);
+    assert_eq!(attempts, [AttemptOutcome::PermanentFailure]);
+    assert!(message.last_error.unwrap_or_default().contains("550"));
+}
+
+#[tokio::test]
+async fn messages_have_text_and_inlined_html_parts_from_the_configured_sender() {
+    let app = TestApp::spawn().await;
+    let email = "reader@example.com";
+    app.post(
+        &app.api,
+        "/api/v1/accounts",
+        serde_json::json!({ "email": email, "password": PASSWORD, "name": "<script>alert(1)</script> Bob" }),
+    )
+    .await;
+    let mail = app.mailbox.nth(email, 1).await;
+    assert_eq!(
+        mail.header("From").as_deref(),
+        Some(app.settings.mail.from.as_str())
+    );
+    assert_eq!(mail.header("To").as_deref(), Some(email));
+    assert!(mail
+        .header("Message-ID")
+        .is_some_and(|id| id.ends_with("@masthead.example>")));
+
+    let text = mail.text();
+    assert!(
+        text.contains("Hello <script>alert(1)</script> Bob"),
+        "{text}"
+    );
+    let html = mail.html();
+    assert!(
+        html.contains("&lt;script&gt;"),
+        "the HTML part escapes what readers typed"
+    );
+    assert!(!html.contains("<script>"));
+    assert!(html.contains("style=\""), "CSS is inlined for mail clients");
+    assert!(
+        !html.contains("<style"),
+        "the style block is gone once inlined"
+    );
+    assert!(html.contains(&mail.link_containing("token=")));
+}
+
+impl TestApp {
+    fn clock_now(&self) -> chrono::DateTime<chrono::Utc> {
+        use masthead::clock::Clock;
+        self.clock.now()
+    }
+}
