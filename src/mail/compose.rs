@@ -46,13 +46,13 @@ pub enum ComposeError {
         #[source]
         source: minijinja::Error,
     },
-    #[error("inlining the CSS of {template}")]
-    Css {
-        template: &'static str,
-        #[source]
-        source: css_inline::InlineError,
-    },
 }
+
+/// Inline styles for the HTML parts, exposed to templates as `style`. Mail
+/// clients ignore or strip `<style>` blocks, so every element carries its
+/// own `style` attribute; keeping them here keeps the templates readable.
+const STYLES_FILE: &str = "styles.json";
+const BUILT_IN_STYLES: &str = include_str!("../../email_templates/styles.json");
 
 /// The templates shipped with the binary; `mail.templates_dir` replaces them.
 const BUILT_IN_TEMPLATES: &[(&str, &str)] = &[
@@ -94,7 +94,6 @@ const BUILT_IN_TEMPLATES: &[(&str, &str)] = &[
 
 pub struct Composer {
     templates: Environment<'static>,
-    inliner: css_inline::CSSInliner<'static>,
     from: Mailbox,
     newsletter_from: Mailbox,
     site_name: String,
@@ -104,16 +103,25 @@ pub struct Composer {
 impl Composer {
     pub fn new(settings: &MailSettings, public_url: &str) -> anyhow::Result<Arc<Self>> {
         let mut templates = Environment::new();
-        match &settings.templates_dir {
-            Some(dir) => templates.set_loader(minijinja::path_loader(dir)),
+        let styles = match &settings.templates_dir {
+            Some(dir) => {
+                templates.set_loader(minijinja::path_loader(dir));
+                let path = dir.join(STYLES_FILE);
+                std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading {}", path.display()))?
+            }
             None => {
                 for (name, source) in BUILT_IN_TEMPLATES {
                     templates
                         .add_template(name, source)
                         .with_context(|| format!("built-in email template {name}"))?;
                 }
+                BUILT_IN_STYLES.to_owned()
             }
-        }
+        };
+        let styles: std::collections::BTreeMap<String, String> = serde_json::from_str(&styles)
+            .context("email styles are not a JSON object of strings")?;
+        templates.add_global("style", Value::from_serialize(&styles));
         let from = settings
             .from
             .parse()
@@ -126,9 +134,6 @@ impl Composer {
         })?;
         Ok(Arc::new(Self {
             templates,
-            inliner: css_inline::CSSInliner::options()
-                .load_remote_stylesheets(false)
-                .build(),
             from,
             newsletter_from,
             site_name: settings.site_name.clone(),
@@ -163,13 +168,7 @@ impl Composer {
                 })
         };
         let text = render("txt")?;
-        let html = self
-            .inliner
-            .inline(&render("html")?)
-            .map_err(|source| ComposeError::Css {
-                template: E::TEMPLATE,
-                source,
-            })?;
+        let html = render("html")?;
         let from = match E::STREAM {
             Stream::Transactional => &self.from,
             Stream::Newsletter => &self.newsletter_from,
