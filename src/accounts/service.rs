@@ -580,3 +580,18 @@ fn issue_token(
     )
     .map_err(AccountError::from)
 }
+
+/// Housekeeping for the worker: expired sessions and links are deleted.
+pub async fn purge_expired(
+    pool: &Pool,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), StorageError> {
+    let (sessions, tokens) = db::run(pool, move |conn| {
+        store::purge_expired(conn, now.naive_utc()).map_err(StorageError::from)
+    })
+    .await?;
+    if sessions + tokens > 0 {
+        tracing::info!(sessions, tokens, "expired sessions and links deleted");
+    }
+    Ok(())
+}

@@ -175,3 +175,13 @@ pub fn delete_session(conn: &mut DbConnection, hash: &TokenHash) -> QueryResult<
 pub fn delete_sessions_of(conn: &mut DbConnection, id: AccountId) -> QueryResult<usize> {
     diesel::delete(sessions::table.filter(sessions::account_id.eq(id))).execute(conn)
 }
+
+/// Deletes sessions and tokens that can no longer be used; returns how many
+/// of each.
+pub fn purge_expired(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<(usize, usize)> {
+    let sessions =
+        diesel::delete(sessions::table.filter(sessions::expires_at.le(now))).execute(conn)?;
+    let tokens = diesel::delete(account_tokens::table.filter(account_tokens::expires_at.le(now)))
+        .execute(conn)?;
+    Ok((sessions, tokens))
+}

@@ -5,11 +5,18 @@ use lettre::message::Mailbox;
 use tokio::sync::watch;
 
 use crate::app::Core;
+use crate::clock::SharedClock;
+use crate::db::Pool;
 use crate::mail::delivery::Deliverer;
 use crate::mail::Transport;
 
+/// How often expired sessions and links are deleted, on the injected clock.
+const HOUSEKEEPING_EVERY: chrono::Duration = chrono::Duration::hours(1);
+
 pub struct Worker {
     deliverer: Deliverer,
+    pool: Pool,
+    clock: SharedClock,
     poll_interval: std::time::Duration,
 }
 
@@ -34,6 +41,8 @@ impl Worker {
                 settings.worker.clone(),
                 reply_to,
             ),
+            pool: core.pool.clone(),
+            clock: Arc::clone(&core.clock),
             poll_interval: settings.worker.poll_interval(),
         })
     }
@@ -41,6 +50,7 @@ impl Worker {
     /// Runs until `stop` turns true; a batch in progress is finished first.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         tracing::info!("worker started");
+        let mut last_housekeeping: Option<chrono::DateTime<chrono::Utc>> = None;
         let mut tick = tokio::time::interval(self.poll_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -52,6 +62,13 @@ impl Worker {
                 Ok(0) => {}
                 Ok(count) => tracing::debug!(count, "outbox batch done"),
                 Err(error) => tracing::error!(error = ?error, "outbox delivery failed"),
+            }
+            let now = self.clock.now();
+            if last_housekeeping.is_none_or(|last| now - last >= HOUSEKEEPING_EVERY) {
+                last_housekeeping = Some(now);
+                if let Err(error) = crate::accounts::service::purge_expired(&self.pool, now).await {
+                    tracing::error!(error = ?error, "housekeeping failed");
+                }
             }
             if *stop.borrow() {
                 break;

@@ -541,3 +541,22 @@ async fn only_admins_manage_accounts_and_roles() {
         .expect("sent");
     assert_problem(missing, StatusCode::NOT_FOUND, None).await;
 }
+
+#[tokio::test]
+async fn the_worker_deletes_expired_sessions() {
+    let app = TestApp::spawn().await;
+    app.verified_reader(&app.api, "gone@example.com").await;
+    let pool = app.pool();
+    let sessions = move || {
+        use diesel::prelude::*;
+        let mut conn = pool.get().expect("conn");
+        masthead::db::schema::sessions::table
+            .count()
+            .get_result::<i64>(&mut *conn)
+            .expect("count")
+    };
+    assert_eq!(sessions(), 1);
+    app.clock
+        .advance(Duration::hours(app.settings.auth.session_ttl_hours) + Duration::hours(1));
+    crate::helpers::eventually("the expired session to be deleted", || sessions() == 0).await;
+}

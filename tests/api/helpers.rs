@@ -173,7 +173,7 @@ impl Mailbox {
             .with_name("mail.test")
             .with_ssl(SslConfig::None)
             .expect("no TLS")
-            .with_num_threads(2)
+            .with_num_threads(16)
             .with_tcp_listener(listener);
         std::thread::spawn(move || {
             if let Err(e) = server.serve() {

@@ -155,3 +155,81 @@ impl TestApp {
         self.clock.now()
     }
 }
+
+#[tokio::test]
+async fn retries_double_their_wait_and_stop_after_the_last_attempt() {
+    let down_port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        probe.local_addr().expect("bound").port()
+    };
+    let app = TestApp::spawn_with(|s| {
+        s.mail.smtp.port = down_port;
+        s.worker.max_attempts = 3;
+    })
+    .await;
+    let email = "unlucky@example.com";
+    app.register(email, PASSWORD).await;
+    let base = app.settings.worker.backoff_base_secs;
+
+    let attempts = |n: usize| {
+        let app = &app;
+        move || {
+            outbox_for(app, email)
+                .first()
+                .is_some_and(|(_, a)| a.len() == n)
+        }
+    };
+    eventually("the first attempt", attempts(1)).await;
+    let first_retry = outbox_for(&app, email)[0].0.next_attempt_at;
+    assert_eq!(
+        first_retry,
+        (app.clock_now() + Duration::seconds(base)).naive_utc()
+    );
+
+    app.clock.advance(Duration::seconds(base));
+    eventually("the second attempt", attempts(2)).await;
+    let second_retry = outbox_for(&app, email)[0].0.next_attempt_at;
+    assert_eq!(
+        second_retry,
+        (app.clock_now() + Duration::seconds(2 * base)).naive_utc()
+    );
+
+    app.clock.advance(Duration::seconds(2 * base));
+    eventually("the last attempt", attempts(3)).await;
+    let (message, outcomes) = outbox_for(&app, email).remove(0);
+    assert_eq!(message.status, OutboxStatus::Failed);
+    assert_eq!(outcomes, [AttemptOutcome::TransientFailure; 3]);
+}
+
+#[tokio::test]
+async fn a_message_claimed_by_a_worker_that_died_is_sent_once_its_lease_runs_out() {
+    let app = TestApp::spawn_with(|s| s.worker.enabled = false).await;
+    let email = "orphan@example.com";
+    app.register(email, PASSWORD).await;
+
+    // A worker claims the message and dies before sending it.
+    let now = app.clock_now();
+    let lease = Duration::seconds(app.settings.worker.lease_secs);
+    let pool = app.pool();
+    let claimed = {
+        let mut conn = pool.get().expect("conn");
+        masthead::mail::store::claim_due(&mut conn, now.naive_utc(), (now + lease).naive_utc(), 10)
+            .expect("claim")
+    };
+    assert_eq!(claimed.len(), 1);
+
+    let app = app.restart(|s| s.worker.enabled = true).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        app.mailbox.to(email).is_empty(),
+        "still leased to the dead worker"
+    );
+
+    app.clock.advance(lease);
+    app.mailbox.nth(email, 1).await;
+    eventually("the delivery to be recorded", || {
+        outbox_for(&app, email)[0].0.status == OutboxStatus::Sent
+    })
+    .await;
+    assert_eq!(outbox_for(&app, email)[0].0.attempts, 2);
+}
