@@ -12,7 +12,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing_actix_web::{RequestId, TracingLogger};
 
+use crate::access::{self, AccessService};
 use crate::accounts::{self, AccountService};
+use crate::articles::{self, ArticleService};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Settings;
 use crate::db::{self, Pool};
@@ -26,6 +28,8 @@ pub struct AppState {
     pub pool: Pool,
     pub clock: SharedClock,
     pub accounts: AccountService,
+    pub access: AccessService,
+    pub articles: ArticleService,
 }
 
 /// The parts both `serve` and `worker` start from: settings, a migrated
@@ -88,6 +92,12 @@ impl Application {
             pool: core.pool.clone(),
             clock: Arc::clone(&core.clock),
             accounts,
+            access: AccessService::new(core.pool.clone(), Arc::clone(&core.clock)),
+            articles: ArticleService::new(
+                core.pool.clone(),
+                Arc::clone(&core.clock),
+                settings.articles.clone(),
+            ),
         });
         let listener = TcpListener::bind(settings.server.bind)
             .with_context(|| format!("binding {}", settings.server.bind))?;
@@ -164,7 +174,12 @@ impl Application {
 fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/health/live", web::get().to(live))
         .route("/health/ready", web::get().to(ready))
-        .service(web::scope("/api/v1").configure(accounts::http::routes));
+        .service(
+            web::scope("/api/v1")
+                .configure(accounts::http::routes)
+                .configure(access::http::routes)
+                .configure(articles::http::routes),
+        );
 }
 
 async fn live() -> HttpResponse {

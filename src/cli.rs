@@ -40,6 +40,17 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Sample content for trying masthead out.
+    Demo {
+        #[command(subcommand)]
+        command: DemoCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DemoCommand {
+    /// Add the sections and about thirty sample articles from the past week.
+    Seed,
 }
 
 #[derive(Debug, Subcommand)]
@@ -115,6 +126,17 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             for version in applied {
                 println!("applied {version}");
             }
+            Ok(())
+        }
+        Command::Demo {
+            command: DemoCommand::Seed,
+        } => {
+            let core = Core::start(settings, Arc::new(SystemClock)).await?;
+            let seeded = crate::demo::seed(&core).await?;
+            println!(
+                "added {} sections and {} articles",
+                seeded.sections, seeded.articles
+            );
             Ok(())
         }
         Command::Admin {

@@ -19,7 +19,18 @@ pub struct Settings {
     pub mail: MailSettings,
     pub auth: AuthSettings,
     pub worker: WorkerSettings,
+    pub articles: ArticleSettings,
     pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ArticleSettings {
+    /// Readers without access see whole paragraphs up to about this many
+    /// characters.
+    pub teaser_chars: usize,
+    pub related_count: usize,
+    pub per_page: i64,
+    pub max_per_page: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

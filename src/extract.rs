@@ -106,6 +106,12 @@ pub fn client_ip(req: &HttpRequest) -> Option<IpAddr> {
     req.peer_addr().map(|addr| addr.ip())
 }
 
+/// An id from the path; a malformed one is a 422 naming `id`.
+pub fn parse_id<T: std::str::FromStr>(raw: &str) -> Result<T, AppError> {
+    raw.parse()
+        .map_err(|_| AppError::field("id", "invalid_format", "not a valid id"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,12 +1,15 @@
 #![forbid(unsafe_code)]
 //! masthead: the subscription backend of a news publisher.
 
+pub mod access;
 pub mod accounts;
 pub mod app;
+pub mod articles;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod extract;

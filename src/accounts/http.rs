@@ -9,9 +9,10 @@ use serde::{Deserialize, Serialize};
 use super::model::{Account, AccountId, Role};
 use super::service::{AccountError, Registration};
 use super::session::{removal_cookie, session_cookie, CurrentAccount};
+use crate::access::http::EntitlementView;
 use crate::app::AppState;
 use crate::error::AppError;
-use crate::extract::{client_ip, ApiJson};
+use crate::extract::{client_ip, parse_id, ApiJson};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/accounts", web::post().to(register))
@@ -174,8 +175,26 @@ async fn logout(state: Data<AppState>, current: CurrentAccount) -> Result<HttpRe
         .finish())
 }
 
-async fn me(current: CurrentAccount) -> HttpResponse {
-    HttpResponse::Ok().json(AccountView::from(current.account))
+/// The account, and what it may read now and why.
+#[derive(Serialize)]
+struct MeView {
+    #[serde(flatten)]
+    account: AccountView,
+    access: crate::access::Decision,
+    entitlements: Vec<EntitlementView>,
+}
+
+async fn me(state: Data<AppState>, current: CurrentAccount) -> Result<HttpResponse, AppError> {
+    let now = state.clock.now();
+    let (access, entitlements) = state.access.summary(current.account.clone()).await?;
+    Ok(HttpResponse::Ok().json(MeView {
+        account: AccountView::from(current.account),
+        access,
+        entitlements: entitlements
+            .into_iter()
+            .map(|e| EntitlementView::new(e, now))
+            .collect(),
+    }))
 }
 
 #[derive(Deserialize)]
@@ -274,9 +293,7 @@ async fn set_role(
     id: Path<String>,
     body: ApiJson<RoleBody>,
 ) -> Result<HttpResponse, AppError> {
-    let id: AccountId = id
-        .parse()
-        .map_err(|_| AppError::field("id", "invalid_format", "not an account id"))?;
+    let id: AccountId = parse_id(&id)?;
     let account = state
         .accounts
         .set_role(&current.account, id, body.0.role)

@@ -65,7 +65,71 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    sections (id) {
+        id -> Text,
+        slug -> Text,
+        name -> Text,
+        position -> Integer,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    articles (id) {
+        id -> Text,
+        slug -> Text,
+        title -> Text,
+        standfirst -> Text,
+        body_markdown -> Text,
+        body_html -> Text,
+        section_id -> Text,
+        byline -> Text,
+        author_id -> Nullable<Text>,
+        status -> Text,
+        published_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    article_tags (article_id, tag) {
+        article_id -> Text,
+        tag -> Text,
+    }
+}
+
+diesel::table! {
+    article_revisions (id) {
+        id -> Text,
+        article_id -> Text,
+        editor_id -> Nullable<Text>,
+        changed_at -> Timestamp,
+        changed_fields -> Text,
+        previous -> Text,
+    }
+}
+
+diesel::table! {
+    entitlements (id) {
+        id -> Text,
+        account_id -> Text,
+        kind -> Text,
+        starts_at -> Timestamp,
+        ends_at -> Nullable<Timestamp>,
+        source_id -> Nullable<Text>,
+        granted_by -> Nullable<Text>,
+        note -> Nullable<Text>,
+        revoked_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(sessions -> accounts (account_id));
+diesel::joinable!(articles -> sections (section_id));
+diesel::joinable!(article_tags -> articles (article_id));
+diesel::joinable!(article_revisions -> articles (article_id));
 diesel::joinable!(account_tokens -> accounts (account_id));
 diesel::joinable!(outbox_attempts -> outbox (outbox_id));
 
@@ -75,4 +139,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     account_tokens,
     outbox,
     outbox_attempts,
+    sections,
+    articles,
+    article_tags,
+    article_revisions,
+    entitlements,
 );

@@ -2,11 +2,13 @@
 
 mod email;
 mod password;
+mod slug;
 mod text;
 mod token;
 
 pub use email::EmailAddress;
 pub use password::Password;
+pub use slug::Slug;
 pub use text::{optional_text, PlainText};
 pub use token::{Token, TokenHash};
 
@@ -60,6 +62,10 @@ impl Fields {
                 None
             }
         }
+    }
+
+    pub fn reject(&mut self, field: &str, invalid: Invalid) {
+        self.errors.push(invalid.on(field));
     }
 
     /// The errors, or `Ok` when there were none.

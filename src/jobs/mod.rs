@@ -1,4 +1,5 @@
-//! The background worker: delivers the outbox on every tick.
+//! The background worker: on every tick it delivers the outbox and publishes
+//! scheduled articles; hourly it clears expired sessions and links.
 
 mod worker;
 

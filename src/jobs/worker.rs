@@ -64,6 +64,9 @@ impl Worker {
                 Err(error) => tracing::error!(error = ?error, "outbox delivery failed"),
             }
             let now = self.clock.now();
+            if let Err(error) = crate::articles::service::publish_due(&self.pool, now).await {
+                tracing::error!(error = ?error, "publishing scheduled articles failed");
+            }
             if last_housekeeping.is_none_or(|last| now - last >= HOUSEKEEPING_EVERY) {
                 last_housekeeping = Some(now);
                 if let Err(error) = crate::accounts::service::purge_expired(&self.pool, now).await {

@@ -373,6 +373,12 @@ impl TestApp {
         }
     }
 
+    /// The application's time.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        use masthead::clock::Clock;
+        self.clock.now()
+    }
+
     /// A pool on the test database, for looking at what is stored.
     pub fn pool(&self) -> Pool {
         masthead::db::connect(&self.settings.database).expect("a pool on the test database")
@@ -536,4 +542,55 @@ pub async fn eventually<F: FnMut() -> bool>(what: &str, mut check: F) {
         );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+}
+
+impl TestApp {
+    /// A logged-in editor, created through the command line.
+    pub async fn editor(&self) -> reqwest::Client {
+        let editor = Self::browser();
+        let email = format!("editor-{}@example.com", uuid::Uuid::new_v4().simple());
+        self.privileged(&editor, &email, "editor").await;
+        editor
+    }
+
+    pub async fn create_section(&self, editor: &reqwest::Client, name: &str) {
+        let response = self
+            .post(editor, "/api/v1/sections", json!({ "name": name }))
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+
+    /// Creates a draft and returns it as the editor sees it.
+    pub async fn draft(&self, editor: &reqwest::Client, article: Value) -> Value {
+        let response = self.post(editor, "/api/v1/articles", article).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        response.json().await.expect("json")
+    }
+
+    pub async fn publish(&self, editor: &reqwest::Client, article: &Value) -> Value {
+        let path = format!(
+            "/api/v1/articles/{}/publish",
+            article["id"].as_str().expect("an id")
+        );
+        let response = self.post(editor, &path, json!({})).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.expect("json")
+    }
+
+    pub async fn get_json(&self, client: &reqwest::Client, path: &str) -> Value {
+        let response = self.get(client, path).await;
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        response.json().await.expect("json")
+    }
+}
+
+/// An article body for tests.
+pub fn article(title: &str, section: &str, tags: &[&str], body: &str) -> Value {
+    json!({
+        "title": title,
+        "standfirst": format!("What happened in {title}."),
+        "body": body,
+        "section": section,
+        "tags": tags,
+    })
 }

@@ -70,7 +70,7 @@ async fn mail_is_retried_with_back_off_while_the_smtp_server_is_down() {
     let backoff = app.settings.worker.backoff_base_secs;
     assert_eq!(
         message.next_attempt_at,
-        (app.clock_now() + Duration::seconds(backoff)).naive_utc(),
+        (app.now() + Duration::seconds(backoff)).naive_utc(),
         "the retry waits one back-off period"
     );
 
@@ -149,13 +149,6 @@ async fn messages_have_text_and_inlined_html_parts_from_the_configured_sender() 
     assert!(unescaped.contains(&format!("href=\"{}\"", mail.link_containing("token="))));
 }
 
-impl TestApp {
-    fn clock_now(&self) -> chrono::DateTime<chrono::Utc> {
-        use masthead::clock::Clock;
-        self.clock.now()
-    }
-}
-
 #[tokio::test]
 async fn retries_double_their_wait_and_stop_after_the_last_attempt() {
     let down_port = {
@@ -183,7 +176,7 @@ async fn retries_double_their_wait_and_stop_after_the_last_attempt() {
     let first_retry = outbox_for(&app, email)[0].0.next_attempt_at;
     assert_eq!(
         first_retry,
-        (app.clock_now() + Duration::seconds(base)).naive_utc()
+        (app.now() + Duration::seconds(base)).naive_utc()
     );
 
     app.clock.advance(Duration::seconds(base));
@@ -191,7 +184,7 @@ async fn retries_double_their_wait_and_stop_after_the_last_attempt() {
     let second_retry = outbox_for(&app, email)[0].0.next_attempt_at;
     assert_eq!(
         second_retry,
-        (app.clock_now() + Duration::seconds(2 * base)).naive_utc()
+        (app.now() + Duration::seconds(2 * base)).naive_utc()
     );
 
     app.clock.advance(Duration::seconds(2 * base));
@@ -208,7 +201,7 @@ async fn a_message_claimed_by_a_worker_that_died_is_sent_once_its_lease_runs_out
     app.register(email, PASSWORD).await;
 
     // A worker claims the message and dies before sending it.
-    let now = app.clock_now();
+    let now = app.now();
     let lease = Duration::seconds(app.settings.worker.lease_secs);
     let pool = app.pool();
     let claimed = {

@@ -3,6 +3,7 @@
 //! MASTHEAD_TEST_POSTGRES_URL is set.
 
 mod accounts;
+mod articles;
 mod cli;
 mod errors;
 mod health;

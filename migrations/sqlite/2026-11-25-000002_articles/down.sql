@@ -1,0 +1,9 @@
+DROP TRIGGER articles_fts_update;
+DROP TRIGGER articles_fts_delete;
+DROP TRIGGER articles_fts_insert;
+DROP TABLE articles_fts;
+DROP TABLE entitlements;
+DROP TABLE article_revisions;
+DROP TABLE article_tags;
+DROP TABLE articles;
+DROP TABLE sections;

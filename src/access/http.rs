@@ -1,0 +1,113 @@
+//! Admin endpoints for subscriptions granted by hand.
+
+use actix_web::web::{self, Data, Path};
+use actix_web::HttpResponse;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::model::{Entitlement, EntitlementId, EntitlementKind, EntitlementState};
+use super::service::{AccessError, GrantRequest};
+use crate::accounts::{AccountId, CurrentAccount};
+use crate::app::AppState;
+use crate::error::AppError;
+use crate::extract::{parse_id, ApiJson};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/admin/accounts/{id}/grants", web::post().to(grant))
+        .route("/admin/accounts/{id}/entitlements", web::get().to(list))
+        .route("/admin/entitlements/{id}/revoke", web::post().to(revoke));
+}
+
+impl From<AccessError> for AppError {
+    fn from(error: AccessError) -> Self {
+        match error {
+            AccessError::Invalid(errors) => AppError::Validation(errors),
+            AccessError::NoSuchAccount | AccessError::NoSuchEntitlement => AppError::NotFound,
+            AccessError::Account(e) => e.into(),
+            AccessError::Storage(e) => e.into(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct EntitlementView {
+    id: EntitlementId,
+    kind: EntitlementKind,
+    state: EntitlementState,
+    starts_at: DateTime<Utc>,
+    ends_at: Option<DateTime<Utc>>,
+    revoked_at: Option<DateTime<Utc>>,
+    note: Option<String>,
+}
+
+impl EntitlementView {
+    pub fn new(e: Entitlement, now: DateTime<Utc>) -> Self {
+        Self {
+            id: e.id,
+            kind: e.kind,
+            state: e.state(now.naive_utc()),
+            starts_at: e.starts_at.and_utc(),
+            ends_at: e.ends_at.map(|t| t.and_utc()),
+            revoked_at: e.revoked_at.map(|t| t.and_utc()),
+            note: e.note,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct GrantBody {
+    starts_at: Option<DateTime<Utc>>,
+    ends_at: Option<DateTime<Utc>>,
+    note: Option<String>,
+}
+
+async fn grant(
+    state: Data<AppState>,
+    current: CurrentAccount,
+    id: Path<String>,
+    body: ApiJson<GrantBody>,
+) -> Result<HttpResponse, AppError> {
+    let account: AccountId = parse_id(&id)?;
+    let body = body.0;
+    let entitlement = state
+        .access
+        .grant(
+            &current.account,
+            account,
+            GrantRequest {
+                starts_at: body.starts_at,
+                ends_at: body.ends_at,
+                note: body.note,
+            },
+        )
+        .await?;
+    Ok(HttpResponse::Created().json(EntitlementView::new(entitlement, state.clock.now())))
+}
+
+async fn list(
+    state: Data<AppState>,
+    current: CurrentAccount,
+    id: Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let account: AccountId = parse_id(&id)?;
+    let now = state.clock.now();
+    let entitlements = state
+        .access
+        .entitlements_of(&current.account, account)
+        .await?;
+    let views: Vec<_> = entitlements
+        .into_iter()
+        .map(|e| EntitlementView::new(e, now))
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "entitlements": views })))
+}
+
+async fn revoke(
+    state: Data<AppState>,
+    current: CurrentAccount,
+    id: Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id: EntitlementId = parse_id(&id)?;
+    let revoked = state.access.revoke(&current.account, id).await?;
+    Ok(HttpResponse::Ok().json(EntitlementView::new(revoked, state.clock.now())))
+}

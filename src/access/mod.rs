@@ -1,0 +1,10 @@
+//! One question, answered in one place: may this reader read an article in
+//! full now, and why (not)?
+
+pub mod http;
+pub mod model;
+pub mod service;
+pub mod store;
+
+pub use model::{Decision, EntitlementKind, Level, Reason};
+pub use service::{decide, AccessError, AccessService};

@@ -1,0 +1,254 @@
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::QueryResult;
+
+use super::model::{
+    Decision, Entitlement, EntitlementId, EntitlementKind, Level, NewEntitlement, Reason,
+};
+use super::store;
+use crate::accounts::service::require;
+use crate::accounts::{Account, AccountError, AccountId, Role};
+use crate::clock::SharedClock;
+use crate::db::{self, DbConnection, Pool, StorageError};
+use crate::domain::{optional_text, FieldError, Fields, Invalid};
+
+/// Decides, from the account's role and entitlements at `now`.
+pub fn decide(
+    conn: &mut DbConnection,
+    reader: Option<&Account>,
+    now: DateTime<Utc>,
+) -> QueryResult<Decision> {
+    let Some(reader) = reader else {
+        return Ok(Decision::teaser(Reason::NotLoggedIn));
+    };
+    if reader.role.includes(Role::Editor) {
+        return Ok(Decision {
+            level: Level::Full,
+            reason: Reason::Staff,
+            until: None,
+        });
+    }
+    Ok(decide_from(
+        &store::of_account(conn, reader.id)?,
+        now.naive_utc(),
+    ))
+}
+
+/// Of several active rights, the one that lasts longest is the reason given.
+fn decide_from(entitlements: &[Entitlement], now: NaiveDateTime) -> Decision {
+    let best = entitlements
+        .iter()
+        .filter(|e| e.is_active(now))
+        .max_by_key(|e| e.ends_at.unwrap_or(NaiveDateTime::MAX));
+    if let Some(best) = best {
+        return Decision {
+            level: Level::Full,
+            reason: match best.kind {
+                EntitlementKind::Trial => Reason::Trial,
+                EntitlementKind::CompanySeat => Reason::CompanySeat,
+                EntitlementKind::Grant => Reason::Subscription,
+            },
+            until: best.ends_at.map(|end| end.and_utc()),
+        };
+    }
+    let latest_ended = entitlements
+        .iter()
+        .filter(|e| e.has_ended(now))
+        .max_by_key(|e| e.ends_at);
+    Decision::teaser(match latest_ended.map(|e| e.kind) {
+        Some(EntitlementKind::Trial) => Reason::TrialEnded,
+        Some(_) => Reason::SubscriptionEnded,
+        None => Reason::NoSubscription,
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccessError {
+    #[error("invalid fields")]
+    Invalid(Vec<FieldError>),
+    #[error("no such account")]
+    NoSuchAccount,
+    #[error("no such entitlement")]
+    NoSuchEntitlement,
+    #[error(transparent)]
+    Account(#[from] AccountError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl From<diesel::result::Error> for AccessError {
+    fn from(error: diesel::result::Error) -> Self {
+        Self::Storage(StorageError::Query(error))
+    }
+}
+
+/// A subscription an admin gives a reader by hand.
+pub struct GrantRequest {
+    pub starts_at: Option<DateTime<Utc>>,
+    pub ends_at: Option<DateTime<Utc>>,
+    pub note: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct AccessService {
+    pool: Pool,
+    clock: SharedClock,
+}
+
+impl AccessService {
+    pub fn new(pool: Pool, clock: SharedClock) -> Self {
+        Self { pool, clock }
+    }
+
+    /// The reader's own view: the decision now, and every entitlement.
+    pub async fn summary(
+        &self,
+        reader: Account,
+    ) -> Result<(Decision, Vec<Entitlement>), AccessError> {
+        let now = self.clock.now();
+        db::run(&self.pool, move |conn| {
+            let decision = decide(conn, Some(&reader), now)?;
+            let entitlements = store::of_account(conn, reader.id)?;
+            Ok((decision, entitlements))
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(admin = %admin.id, account_id = %account))]
+    pub async fn grant(
+        &self,
+        admin: &Account,
+        account: AccountId,
+        request: GrantRequest,
+    ) -> Result<Entitlement, AccessError> {
+        require(admin, Role::Admin)?;
+        let now = self.clock.now();
+        let starts_at = request.starts_at.unwrap_or(now);
+        let mut fields = Fields::default();
+        let note = fields.take("note", optional_text(request.note.as_deref(), 500));
+        if request.ends_at.is_some_and(|end| end <= starts_at) {
+            fields.reject(
+                "ends_at",
+                Invalid::new("before_start", "the end must come after the start"),
+            );
+        }
+        fields.finish().map_err(AccessError::Invalid)?;
+        let note = note.flatten();
+        let admin_id = admin.id;
+        let entitlement = db::run(&self.pool, move |conn| {
+            db::transaction(conn, |conn| {
+                crate::accounts::store::find(conn, account)?.ok_or(AccessError::NoSuchAccount)?;
+                let id = EntitlementId::new();
+                store::insert(
+                    conn,
+                    &NewEntitlement {
+                        id,
+                        account_id: account,
+                        kind: EntitlementKind::Grant,
+                        starts_at: starts_at.naive_utc(),
+                        ends_at: request.ends_at.map(|end| end.naive_utc()),
+                        source_id: None,
+                        granted_by: Some(admin_id),
+                        note: note.as_ref().map(|n| n.as_str()),
+                        created_at: now.naive_utc(),
+                    },
+                )?;
+                store::find(conn, id)?.ok_or(AccessError::NoSuchEntitlement)
+            })
+        })
+        .await?;
+        tracing::info!(entitlement_id = %entitlement.id, "subscription granted");
+        Ok(entitlement)
+    }
+
+    pub async fn entitlements_of(
+        &self,
+        admin: &Account,
+        account: AccountId,
+    ) -> Result<Vec<Entitlement>, AccessError> {
+        require(admin, Role::Admin)?;
+        db::run(&self.pool, move |conn| {
+            crate::accounts::store::find(conn, account)?.ok_or(AccessError::NoSuchAccount)?;
+            Ok(store::of_account(conn, account)?)
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(admin = %admin.id, entitlement_id = %id))]
+    pub async fn revoke(
+        &self,
+        admin: &Account,
+        id: EntitlementId,
+    ) -> Result<Entitlement, AccessError> {
+        require(admin, Role::Admin)?;
+        let now = self.clock.now();
+        let revoked = db::run(&self.pool, move |conn| {
+            db::transaction(conn, |conn| {
+                store::revoke(conn, id, now.naive_utc())?;
+                store::find(conn, id)?.ok_or(AccessError::NoSuchEntitlement)
+            })
+        })
+        .await?;
+        tracing::info!("entitlement revoked");
+        Ok(revoked)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    fn entitlement(
+        kind: EntitlementKind,
+        start: i64,
+        end: Option<i64>,
+        now: NaiveDateTime,
+    ) -> Entitlement {
+        Entitlement {
+            id: EntitlementId::new(),
+            account_id: AccountId::new(),
+            kind,
+            starts_at: now + Duration::days(start),
+            ends_at: end.map(|d| now + Duration::days(d)),
+            source_id: None,
+            granted_by: None,
+            note: None,
+            revoked_at: None,
+            created_at: now,
+        }
+    }
+
+    #[test]
+    fn the_longest_active_right_is_the_reason() {
+        let now = Utc::now().naive_utc();
+        let trial = entitlement(EntitlementKind::Trial, -1, Some(13), now);
+        let grant = entitlement(EntitlementKind::Grant, -1, None, now);
+        let decision = decide_from(&[trial.clone(), grant], now);
+        assert_eq!(
+            (decision.level, decision.reason, decision.until),
+            (Level::Full, Reason::Subscription, None)
+        );
+        let decision = decide_from(&[trial], now);
+        assert_eq!(decision.reason, Reason::Trial);
+    }
+
+    #[test]
+    fn ended_future_and_revoked_rights_give_no_access() {
+        let now = Utc::now().naive_utc();
+        let ended_trial = entitlement(EntitlementKind::Trial, -20, Some(-6), now);
+        assert_eq!(
+            decide_from(std::slice::from_ref(&ended_trial), now).reason,
+            Reason::TrialEnded
+        );
+        let future = entitlement(EntitlementKind::Grant, 2, Some(30), now);
+        assert_eq!(decide_from(&[future], now).reason, Reason::NoSubscription);
+        let mut revoked = entitlement(EntitlementKind::Grant, -2, None, now);
+        revoked.revoked_at = Some(now);
+        assert_eq!(decide_from(&[revoked], now).reason, Reason::NoSubscription);
+        let ended_grant = entitlement(EntitlementKind::Grant, -20, Some(-1), now);
+        assert_eq!(
+            decide_from(&[ended_trial, ended_grant], now).reason,
+            Reason::SubscriptionEnded
+        );
+    }
+}

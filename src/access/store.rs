@@ -1,0 +1,43 @@
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::model::{Entitlement, EntitlementId, NewEntitlement};
+use crate::accounts::AccountId;
+use crate::db::schema::entitlements;
+use crate::db::DbConnection;
+
+pub fn insert(conn: &mut DbConnection, entitlement: &NewEntitlement<'_>) -> QueryResult<()> {
+    diesel::insert_into(entitlements::table)
+        .values(entitlement)
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn find(conn: &mut DbConnection, id: EntitlementId) -> QueryResult<Option<Entitlement>> {
+    entitlements::table
+        .find(id)
+        .select(Entitlement::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Every entitlement of an account, newest first.
+pub fn of_account(conn: &mut DbConnection, account: AccountId) -> QueryResult<Vec<Entitlement>> {
+    entitlements::table
+        .filter(entitlements::account_id.eq(account))
+        .order((entitlements::starts_at.desc(), entitlements::id.asc()))
+        .select(Entitlement::as_select())
+        .load(conn)
+}
+
+/// Revokes an entitlement that is not yet revoked; returns whether it was.
+pub fn revoke(conn: &mut DbConnection, id: EntitlementId, now: NaiveDateTime) -> QueryResult<bool> {
+    diesel::update(
+        entitlements::table
+            .find(id)
+            .filter(entitlements::revoked_at.is_null()),
+    )
+    .set(entitlements::revoked_at.eq(Some(now)))
+    .execute(conn)
+    .map(|n| n == 1)
+}

@@ -1,0 +1,383 @@
+//! JSON endpoints for sections and articles.
+
+use actix_web::web::{self, Data, Path, Query};
+use actix_web::HttpResponse;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::model::{ArticleId, ArticleStatus, Section};
+use super::service::{ArticleError, Draft, Edit, Entry, Listing};
+use crate::access::{Level, Reason};
+use crate::accounts::{AccountId, CurrentAccount};
+use crate::app::AppState;
+use crate::error::AppError;
+use crate::extract::{parse_id, ApiJson};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/sections", web::get().to(sections))
+        .route("/sections", web::post().to(create_section))
+        .route("/articles", web::get().to(list))
+        .route("/articles", web::post().to(create))
+        .route("/articles/{slug}", web::get().to(read))
+        .route("/articles/{id}", web::patch().to(edit))
+        .route("/articles/{id}/publish", web::post().to(publish))
+        .route("/articles/{id}/withdraw", web::post().to(withdraw))
+        .route("/articles/{id}/revisions", web::get().to(revisions));
+}
+
+impl From<ArticleError> for AppError {
+    fn from(error: ArticleError) -> Self {
+        match error {
+            ArticleError::Invalid(errors) => AppError::Validation(errors),
+            ArticleError::NotFound => AppError::NotFound,
+            ArticleError::Conflict { reason, detail } => AppError::Conflict {
+                reason,
+                detail: detail.to_owned(),
+            },
+            ArticleError::Account(e) => e.into(),
+            ArticleError::Storage(e) => e.into(),
+            e @ ArticleError::Corrupt(_) => AppError::Internal(e.into()),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct SectionView {
+    slug: String,
+    name: String,
+}
+
+impl From<&Section> for SectionView {
+    fn from(s: &Section) -> Self {
+        Self {
+            slug: s.slug.to_string(),
+            name: s.name.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Summary {
+    id: ArticleId,
+    slug: String,
+    title: String,
+    standfirst: String,
+    section: SectionView,
+    tags: Vec<String>,
+    byline: String,
+    status: ArticleStatus,
+    published_at: Option<DateTime<Utc>>,
+}
+
+impl From<&Entry> for Summary {
+    fn from(e: &Entry) -> Self {
+        Self {
+            id: e.article.id,
+            slug: e.article.slug.to_string(),
+            title: e.article.title.clone(),
+            standfirst: e.article.standfirst.clone(),
+            section: SectionView::from(&e.section),
+            tags: e.tags.clone(),
+            byline: e.article.byline.clone(),
+            status: e.article.status,
+            published_at: e.article.published_at.map(|t| t.and_utc()),
+        }
+    }
+}
+
+/// What the editor works on: the summary plus the source.
+#[derive(Debug, Serialize)]
+struct EditorView {
+    #[serde(flatten)]
+    summary: Summary,
+    body: String,
+    body_html: String,
+}
+
+impl From<Entry> for EditorView {
+    fn from(e: Entry) -> Self {
+        Self {
+            summary: Summary::from(&e),
+            body: e.article.body_markdown,
+            body_html: e.article.body_html,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct CallToAction {
+    kind: &'static str,
+    label: &'static str,
+    href: &'static str,
+}
+
+/// What the site offers a reader who hits the paywall.
+const CALLS_TO_ACTION: &[CallToAction] = &[
+    CallToAction {
+        kind: "newsletter",
+        label: "Sign up to our free daily newsletter",
+        href: "/newsletter",
+    },
+    CallToAction {
+        kind: "trial",
+        label: "Request a free two-week trial",
+        href: "/trial",
+    },
+    CallToAction {
+        kind: "company_access",
+        label: "Check if your company has a subscription",
+        href: "/company-access",
+    },
+];
+
+#[derive(Debug, Serialize)]
+struct ArticleView {
+    #[serde(flatten)]
+    summary: Summary,
+    access: Level,
+    reason: Reason,
+    access_until: Option<DateTime<Utc>>,
+    /// The whole article, or its opening when `access` is `teaser`.
+    body_html: String,
+    calls_to_action: &'static [CallToAction],
+    related: Vec<Summary>,
+}
+
+async fn sections(state: Data<AppState>) -> Result<HttpResponse, AppError> {
+    let sections = state.articles.sections().await?;
+    let views: Vec<SectionView> = sections.iter().map(SectionView::from).collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "sections": views })))
+}
+
+#[derive(Deserialize)]
+struct SectionBody {
+    name: String,
+    slug: Option<String>,
+}
+
+async fn create_section(
+    state: Data<AppState>,
+    current: CurrentAccount,
+    body: ApiJson<SectionBody>,
+) -> Result<HttpResponse, AppError> {
+    let section = state
+        .articles
+        .create_section(&current.account, &body.0.name, body.0.slug.as_deref())
+        .await?;
+    Ok(HttpResponse::Created().json(SectionView::from(&section)))
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    status: Option<ArticleStatus>,
+    section: Option<String>,
+    tag: Option<String>,
+    q: Option<String>,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    as_of: Option<DateTime<Utc>>,
+    page: Option<i64>,
+    per_page: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct ListView {
+    articles: Vec<Summary>,
+    page: i64,
+    per_page: i64,
+    total: i64,
+    /// Pass back to get later pages of the same listing, unchanged by
+    /// articles published since.
+    as_of: DateTime<Utc>,
+}
+
+async fn list(
+    state: Data<AppState>,
+    viewer: Option<CurrentAccount>,
+    query: Query<ListQuery>,
+) -> Result<HttpResponse, AppError> {
+    let query = query.into_inner();
+    let settings = state.articles.settings();
+    let page = query.page.unwrap_or(1);
+    let per_page = query.per_page.unwrap_or(settings.per_page);
+    if page < 1 {
+        return Err(AppError::field("page", "out_of_range", "pages start at 1"));
+    }
+    if !(1..=settings.max_per_page).contains(&per_page) {
+        return Err(AppError::field(
+            "per_page",
+            "out_of_range",
+            format!("between 1 and {}", settings.max_per_page),
+        ));
+    }
+    let listing = Listing {
+        status: query.status,
+        section: query.section,
+        tag: query.tag,
+        search: query.q,
+        published_from: query.from,
+        published_to: query.to,
+        as_of: query.as_of,
+        page,
+        per_page,
+    };
+    let found = state
+        .articles
+        .list(viewer.as_ref().map(|v| &v.account), listing)
+        .await?;
+    Ok(HttpResponse::Ok().json(ListView {
+        articles: found.entries.iter().map(Summary::from).collect(),
+        page,
+        per_page,
+        total: found.total,
+        as_of: found.as_of,
+    }))
+}
+
+#[derive(Deserialize)]
+struct DraftBody {
+    title: String,
+    standfirst: String,
+    body: String,
+    section: String,
+    #[serde(default)]
+    tags: Vec<String>,
+    byline: Option<String>,
+}
+
+async fn create(
+    state: Data<AppState>,
+    current: CurrentAccount,
+    body: ApiJson<DraftBody>,
+) -> Result<HttpResponse, AppError> {
+    let body = body.0;
+    let entry = state
+        .articles
+        .create(
+            &current.account,
+            Draft {
+                title: body.title,
+                standfirst: body.standfirst,
+                body: body.body,
+                section: body.section,
+                tags: body.tags,
+                byline: body.byline,
+            },
+        )
+        .await?;
+    Ok(HttpResponse::Created().json(EditorView::from(entry)))
+}
+
+async fn read(
+    state: Data<AppState>,
+    viewer: Option<CurrentAccount>,
+    slug: Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let reading = state
+        .articles
+        .read(viewer.map(|v| v.account), &slug)
+        .await?;
+    let teaser = reading.decision.level == Level::Teaser;
+    Ok(HttpResponse::Ok().json(ArticleView {
+        summary: Summary::from(&reading.entry),
+        access: reading.decision.level,
+        reason: reading.decision.reason,
+        access_until: reading.decision.until,
+        body_html: reading.body_html,
+        calls_to_action: if teaser { CALLS_TO_ACTION } else { &[] },
+        related: reading.related.iter().map(Summary::from).collect(),
+    }))
+}
+
+#[derive(Deserialize)]
+struct EditBody {
+    title: Option<String>,
+    standfirst: Option<String>,
+    body: Option<String>,
+    section: Option<String>,
+    tags: Option<Vec<String>>,
+    byline: Option<String>,
+}
+
+async fn edit(
+    state: Data<AppState>,
+    current: CurrentAccount,
+    id: Path<String>,
+    body: ApiJson<EditBody>,
+) -> Result<HttpResponse, AppError> {
+    let id: ArticleId = parse_id(&id)?;
+    let body = body.0;
+    let entry = state
+        .articles
+        .edit(
+            &current.account,
+            id,
+            Edit {
+                title: body.title,
+                standfirst: body.standfirst,
+                body: body.body,
+                section: body.section,
+                tags: body.tags,
+                byline: body.byline,
+            },
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(EditorView::from(entry)))
+}
+
+/// `{}` publishes now; `{"at": "…"}` schedules.
+#[derive(Deserialize)]
+struct PublishBody {
+    at: Option<DateTime<Utc>>,
+}
+
+async fn publish(
+    state: Data<AppState>,
+    current: CurrentAccount,
+    id: Path<String>,
+    body: ApiJson<PublishBody>,
+) -> Result<HttpResponse, AppError> {
+    let id: ArticleId = parse_id(&id)?;
+    let entry = state
+        .articles
+        .publish(&current.account, id, body.0.at)
+        .await?;
+    Ok(HttpResponse::Ok().json(EditorView::from(entry)))
+}
+
+async fn withdraw(
+    state: Data<AppState>,
+    current: CurrentAccount,
+    id: Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id: ArticleId = parse_id(&id)?;
+    let entry = state.articles.withdraw(&current.account, id).await?;
+    Ok(HttpResponse::Ok().json(EditorView::from(entry)))
+}
+
+#[derive(Serialize)]
+struct RevisionView {
+    changed_at: DateTime<Utc>,
+    editor_id: Option<AccountId>,
+    changed_fields: Vec<String>,
+    previous: super::model::Snapshot,
+}
+
+async fn revisions(
+    state: Data<AppState>,
+    current: CurrentAccount,
+    id: Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id: ArticleId = parse_id(&id)?;
+    let revisions = state.articles.revisions(&current.account, id).await?;
+    let views: Vec<RevisionView> = revisions
+        .into_iter()
+        .map(|(revision, changed_fields, previous)| RevisionView {
+            changed_at: revision.changed_at.and_utc(),
+            editor_id: revision.editor_id,
+            changed_fields,
+            previous,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "revisions": views })))
+}

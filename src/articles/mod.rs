@@ -1,0 +1,11 @@
+//! The publisher's articles: the editor's desk, reading, search, related
+//! stories and the paywall teaser.
+
+pub mod http;
+pub mod markdown;
+pub mod model;
+pub mod service;
+pub mod store;
+
+pub use model::{Article, ArticleId, ArticleStatus, Section};
+pub use service::{ArticleError, ArticleService};

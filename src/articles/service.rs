@@ -1,0 +1,673 @@
+//! The editor's desk and the reader's view of articles.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+use super::markdown;
+use super::model::{
+    Article, ArticleChanges, ArticleId, ArticleStatus, NewArticle, NewRevision, NewSection,
+    Revision, RevisionId, Section, SectionId, Snapshot,
+};
+use super::store::{self, Filter};
+use crate::access::{self, Decision, Level};
+use crate::accounts::service::require;
+use crate::accounts::{Account, AccountError, Role};
+use crate::clock::SharedClock;
+use crate::config::ArticleSettings;
+use crate::db::{self, DbConnection, Pool, StorageError};
+use crate::domain::{FieldError, Fields, Invalid, PlainText, Slug};
+
+const MAX_TAGS: usize = 10;
+const MAX_BODY_CHARS: usize = 200_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ArticleError {
+    #[error("invalid fields")]
+    Invalid(Vec<FieldError>),
+    #[error("no such article")]
+    NotFound,
+    #[error("{detail}")]
+    Conflict {
+        reason: &'static str,
+        detail: &'static str,
+    },
+    #[error(transparent)]
+    Account(#[from] AccountError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("stored revision data is unreadable")]
+    Corrupt(#[source] serde_json::Error),
+}
+
+impl From<DieselError> for ArticleError {
+    fn from(error: DieselError) -> Self {
+        match error {
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => Self::Conflict {
+                reason: "slug_taken",
+                detail: "another article took this slug at the same moment; try again",
+            },
+            other => Self::Storage(StorageError::Query(other)),
+        }
+    }
+}
+
+/// An article as an editor submits it.
+#[derive(Debug, Default)]
+pub struct Draft {
+    pub title: String,
+    pub standfirst: String,
+    pub body: String,
+    pub section: String,
+    pub tags: Vec<String>,
+    pub byline: Option<String>,
+}
+
+/// An edit: only the fields given change.
+#[derive(Debug, Default)]
+pub struct Edit {
+    pub title: Option<String>,
+    pub standfirst: Option<String>,
+    pub body: Option<String>,
+    pub section: Option<String>,
+    pub tags: Option<Vec<String>>,
+    pub byline: Option<String>,
+}
+
+/// A listing request, as parsed from a query string.
+#[derive(Debug, Default)]
+pub struct Listing {
+    pub status: Option<ArticleStatus>,
+    pub section: Option<String>,
+    pub tag: Option<String>,
+    pub search: Option<String>,
+    pub published_from: Option<DateTime<Utc>>,
+    pub published_to: Option<DateTime<Utc>>,
+    pub as_of: Option<DateTime<Utc>>,
+    pub page: i64,
+    pub per_page: i64,
+}
+
+/// An article with what every view of it shows.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub article: Article,
+    pub section: Section,
+    pub tags: Vec<String>,
+}
+
+pub struct Page {
+    pub entries: Vec<Entry>,
+    pub total: i64,
+    pub as_of: DateTime<Utc>,
+}
+
+/// One article as a given reader may see it.
+pub struct Reading {
+    pub entry: Entry,
+    pub decision: Decision,
+    /// The full body, or the teaser, as HTML.
+    pub body_html: String,
+    pub related: Vec<Entry>,
+}
+
+#[derive(Clone)]
+pub struct ArticleService {
+    pool: Pool,
+    clock: SharedClock,
+    settings: ArticleSettings,
+}
+
+impl ArticleService {
+    pub fn new(pool: Pool, clock: SharedClock, settings: ArticleSettings) -> Self {
+        Self {
+            pool,
+            clock,
+            settings,
+        }
+    }
+
+    pub fn settings(&self) -> &ArticleSettings {
+        &self.settings
+    }
+
+    pub async fn sections(&self) -> Result<Vec<Section>, ArticleError> {
+        db::run(&self.pool, |conn| Ok(store::sections(conn)?)).await
+    }
+
+    pub async fn create_section(
+        &self,
+        editor: &Account,
+        name: &str,
+        slug: Option<&str>,
+    ) -> Result<Section, ArticleError> {
+        require(editor, Role::Editor)?;
+        let mut fields = Fields::default();
+        let name = fields.take("name", PlainText::parse(name, 60));
+        let slug = match (slug, &name) {
+            (Some(slug), _) => fields.take("slug", Slug::parse(slug)),
+            (None, Some(name)) => Some(Slug::from_title(name.as_str())),
+            (None, None) => None,
+        };
+        fields.finish().map_err(ArticleError::Invalid)?;
+        let (Some(name), Some(slug)) = (name, slug) else {
+            return Err(ArticleError::Invalid(Vec::new()));
+        };
+        let now = self.clock.now();
+        db::run(&self.pool, move |conn| {
+            db::transaction(conn, |conn| {
+                if store::section_by_slug(conn, &slug)?.is_some() {
+                    return Err(ArticleError::Conflict {
+                        reason: "section_exists",
+                        detail: "a section with this slug exists",
+                    });
+                }
+                let position = store::next_section_position(conn)?;
+                store::insert_section(
+                    conn,
+                    &NewSection {
+                        id: SectionId::new(),
+                        slug: &slug,
+                        name: name.as_str(),
+                        position,
+                        created_at: now.naive_utc(),
+                    },
+                )?;
+                store::section_by_slug(conn, &slug)?.ok_or(ArticleError::NotFound)
+            })
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(editor = %editor.id))]
+    pub async fn create(&self, editor: &Account, draft: Draft) -> Result<Entry, ArticleError> {
+        require(editor, Role::Editor)?;
+        let mut fields = Fields::default();
+        let title = fields.take("title", PlainText::parse(&draft.title, 200));
+        let standfirst = fields.take("standfirst", PlainText::parse(&draft.standfirst, 600));
+        let body = fields.take("body", parse_body(&draft.body));
+        let tags = fields.take("tags", parse_tags(&draft.tags));
+        let section = fields.take("section", Slug::parse(draft.section.trim()));
+        let byline = fields.take(
+            "byline",
+            PlainText::parse(draft.byline.as_deref().unwrap_or(&editor.name), 120),
+        );
+        let (
+            Some(title),
+            Some(standfirst),
+            Some(body),
+            Some(tags),
+            Some(section_slug),
+            Some(byline),
+        ) = (title, standfirst, body, tags, section, byline)
+        else {
+            return Err(ArticleError::Invalid(
+                fields.finish().err().unwrap_or_default(),
+            ));
+        };
+        let now = self.clock.now();
+        let author = editor.id;
+        let entry = db::run(&self.pool, move |conn| {
+            db::transaction(conn, |conn| {
+                let section = known_section(conn, &section_slug)?;
+                let id = ArticleId::new();
+                let slug = free_slug(conn, &Slug::from_title(title.as_str()), id)?;
+                store::insert(
+                    conn,
+                    &NewArticle {
+                        id,
+                        slug: &slug,
+                        title: title.as_str(),
+                        standfirst: standfirst.as_str(),
+                        body_markdown: &body,
+                        body_html: &markdown::to_html(&body),
+                        section_id: section.id,
+                        byline: byline.as_str(),
+                        author_id: Some(author),
+                        status: ArticleStatus::Draft,
+                        published_at: None,
+                        created_at: now.naive_utc(),
+                        updated_at: now.naive_utc(),
+                    },
+                )?;
+                store::set_tags(conn, id, &tags)?;
+                entry(conn, id)
+            })
+        })
+        .await?;
+        tracing::info!(article_id = %entry.article.id, slug = %entry.article.slug, "article drafted");
+        Ok(entry)
+    }
+
+    /// Applies an edit. A draft's slug follows its title; once published
+    /// the slug never changes, and each edit is kept in the history.
+    #[tracing::instrument(skip_all, fields(editor = %editor.id, article_id = %id))]
+    pub async fn edit(
+        &self,
+        editor: &Account,
+        id: ArticleId,
+        edit: Edit,
+    ) -> Result<Entry, ArticleError> {
+        require(editor, Role::Editor)?;
+        let mut fields = Fields::default();
+        let title = edit
+            .title
+            .as_deref()
+            .and_then(|t| fields.take("title", PlainText::parse(t, 200)));
+        let standfirst = edit
+            .standfirst
+            .as_deref()
+            .and_then(|s| fields.take("standfirst", PlainText::parse(s, 600)));
+        let body = edit
+            .body
+            .as_deref()
+            .and_then(|b| fields.take("body", parse_body(b)));
+        let tags = edit
+            .tags
+            .as_deref()
+            .and_then(|t| fields.take("tags", parse_tags(t)));
+        let section = edit
+            .section
+            .as_deref()
+            .and_then(|s| fields.take("section", Slug::parse(s.trim())));
+        let byline = edit
+            .byline
+            .as_deref()
+            .and_then(|b| fields.take("byline", PlainText::parse(b, 120)));
+        fields.finish().map_err(ArticleError::Invalid)?;
+        let now = self.clock.now();
+        let editor_id = editor.id;
+        db::run(&self.pool, move |conn| {
+            db::transaction(conn, |conn| {
+                let before = entry(conn, id)?;
+                let mut changes = ArticleChanges {
+                    updated_at: Some(now.naive_utc()),
+                    ..ArticleChanges::default()
+                };
+                let mut changed = Vec::new();
+                if let Some(title) = title.filter(|t| t.as_str() != before.article.title) {
+                    if before.article.status == ArticleStatus::Draft {
+                        changes.slug =
+                            Some(free_slug(conn, &Slug::from_title(title.as_str()), id)?);
+                    }
+                    changes.title = Some(title.into_string());
+                    changed.push("title");
+                }
+                if let Some(standfirst) =
+                    standfirst.filter(|s| s.as_str() != before.article.standfirst)
+                {
+                    changes.standfirst = Some(standfirst.into_string());
+                    changed.push("standfirst");
+                }
+                if let Some(body) = body.filter(|b| *b != before.article.body_markdown) {
+                    changes.body_html = Some(markdown::to_html(&body));
+                    changes.body_markdown = Some(body);
+                    changed.push("body");
+                }
+                if let Some(section) = section.filter(|s| *s != before.section.slug) {
+                    changes.section_id = Some(known_section(conn, &section)?.id);
+                    changed.push("section");
+                }
+                if let Some(byline) = byline.filter(|b| b.as_str() != before.article.byline) {
+                    changes.byline = Some(byline.into_string());
+                    changed.push("byline");
+                }
+                if let Some(tags) = tags.filter(|t| *t != before.tags) {
+                    store::set_tags(conn, id, &tags)?;
+                    changed.push("tags");
+                }
+                if changed.is_empty() {
+                    return Ok(before);
+                }
+                store::update(conn, id, &changes)?;
+                if before.article.status != ArticleStatus::Draft {
+                    record_revision(conn, &before, &changed, editor_id, now)?;
+                }
+                tracing::info!(changed = ?changed, "article edited");
+                entry(conn, id)
+            })
+        })
+        .await
+    }
+
+    /// Publishes now, or schedules for `at` when that is in the future (the
+    /// worker publishes it then).
+    #[tracing::instrument(skip_all, fields(editor = %editor.id, article_id = %id))]
+    pub async fn publish(
+        &self,
+        editor: &Account,
+        id: ArticleId,
+        at: Option<DateTime<Utc>>,
+    ) -> Result<Entry, ArticleError> {
+        require(editor, Role::Editor)?;
+        let now = self.clock.now();
+        let scheduled = at.filter(|at| *at > now);
+        db::run(&self.pool, move |conn| {
+            db::transaction(conn, |conn| {
+                let article = store::find(conn, id)?.ok_or(ArticleError::NotFound)?;
+                if article.status == ArticleStatus::Published {
+                    return Err(ArticleError::Conflict {
+                        reason: "already_published",
+                        detail: "this article is already published",
+                    });
+                }
+                let changes = match scheduled {
+                    Some(at) => ArticleChanges {
+                        status: Some(ArticleStatus::Scheduled),
+                        published_at: Some(Some(at.naive_utc())),
+                        updated_at: Some(now.naive_utc()),
+                        ..ArticleChanges::default()
+                    },
+                    None => ArticleChanges {
+                        status: Some(ArticleStatus::Published),
+                        published_at: Some(Some(now.naive_utc())),
+                        updated_at: Some(now.naive_utc()),
+                        ..ArticleChanges::default()
+                    },
+                };
+                store::update(conn, id, &changes)?;
+                tracing::info!(scheduled_for = ?scheduled, "article published");
+                entry(conn, id)
+            })
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(editor = %editor.id, article_id = %id))]
+    pub async fn withdraw(&self, editor: &Account, id: ArticleId) -> Result<Entry, ArticleError> {
+        require(editor, Role::Editor)?;
+        let now = self.clock.now();
+        db::run(&self.pool, move |conn| {
+            db::transaction(conn, |conn| {
+                let article = store::find(conn, id)?.ok_or(ArticleError::NotFound)?;
+                if !matches!(
+                    article.status,
+                    ArticleStatus::Published | ArticleStatus::Scheduled
+                ) {
+                    return Err(ArticleError::Conflict {
+                        reason: "not_published",
+                        detail: "only a published or scheduled article can be withdrawn",
+                    });
+                }
+                store::update(
+                    conn,
+                    id,
+                    &ArticleChanges {
+                        status: Some(ArticleStatus::Withdrawn),
+                        updated_at: Some(now.naive_utc()),
+                        ..ArticleChanges::default()
+                    },
+                )?;
+                tracing::info!("article withdrawn");
+                entry(conn, id)
+            })
+        })
+        .await
+    }
+
+    /// Published articles for everyone; other states for editors only.
+    pub async fn list(
+        &self,
+        viewer: Option<&Account>,
+        listing: Listing,
+    ) -> Result<Page, ArticleError> {
+        let status = listing.status.unwrap_or(ArticleStatus::Published);
+        if status != ArticleStatus::Published {
+            let viewer =
+                viewer.ok_or(ArticleError::Account(AccountError::Forbidden(Role::Editor)))?;
+            require(viewer, Role::Editor)?;
+        }
+        let as_of = listing.as_of.unwrap_or_else(|| self.clock.now());
+        let section = listing.section.clone();
+        let mut filter = Filter {
+            status: Some(status),
+            tag: listing.tag.map(|t| normalise_tag(&t)),
+            search: listing.search,
+            published_from: listing.published_from.map(|t| t.naive_utc()),
+            published_to: listing.published_to.map(|t| t.naive_utc()),
+            as_of: (status == ArticleStatus::Published).then_some(as_of.naive_utc()),
+            ..Filter::default()
+        };
+        let (limit, offset) = (listing.per_page, (listing.page - 1) * listing.per_page);
+        db::run(&self.pool, move |conn| {
+            if let Some(section) = section {
+                let slug = Slug::parse(section.trim())
+                    .map_err(|e| ArticleError::Invalid(vec![e.on("section")]))?;
+                filter.section = Some(known_section(conn, &slug)?.id);
+            }
+            let (articles, total) = store::list(conn, &filter, limit, offset)?;
+            Ok(Page {
+                entries: entries(conn, articles)?,
+                total,
+                as_of,
+            })
+        })
+        .await
+    }
+
+    /// One article by slug, in full or as a teaser depending on the reader,
+    /// with related stories. Editors may also read unpublished ones.
+    pub async fn read(&self, viewer: Option<Account>, slug: &str) -> Result<Reading, ArticleError> {
+        let slug = Slug::parse(slug).map_err(|_| ArticleError::NotFound)?;
+        let now = self.clock.now();
+        let settings = self.settings.clone();
+        db::run(&self.pool, move |conn| {
+            let article = store::find_by_slug(conn, &slug)?.ok_or(ArticleError::NotFound)?;
+            let is_staff = viewer
+                .as_ref()
+                .is_some_and(|v| v.role.includes(Role::Editor));
+            if article.status != ArticleStatus::Published && !is_staff {
+                return Err(ArticleError::NotFound);
+            }
+            let entry = entry(conn, article.id)?;
+            let decision = access::decide(conn, viewer.as_ref(), now)?;
+            let body_html = match decision.level {
+                Level::Full => entry.article.body_html.clone(),
+                Level::Teaser => {
+                    markdown::teaser(&entry.article.body_markdown, settings.teaser_chars)
+                }
+            };
+            let related = related(conn, &entry, settings.related_count)?;
+            Ok(Reading {
+                entry,
+                decision,
+                body_html,
+                related,
+            })
+        })
+        .await
+    }
+
+    pub async fn revisions(
+        &self,
+        editor: &Account,
+        id: ArticleId,
+    ) -> Result<Vec<(Revision, Vec<String>, Snapshot)>, ArticleError> {
+        require(editor, Role::Editor)?;
+        db::run(&self.pool, move |conn| {
+            store::find(conn, id)?.ok_or(ArticleError::NotFound)?;
+            store::revisions_of(conn, id)?
+                .into_iter()
+                .map(|revision| {
+                    let fields = serde_json::from_str(&revision.changed_fields)
+                        .map_err(ArticleError::Corrupt)?;
+                    let previous =
+                        serde_json::from_str(&revision.previous).map_err(ArticleError::Corrupt)?;
+                    Ok((revision, fields, previous))
+                })
+                .collect()
+        })
+        .await
+    }
+}
+
+/// Publishes scheduled articles whose time has come; the worker calls this.
+pub async fn publish_due(pool: &Pool, now: DateTime<Utc>) -> Result<(), StorageError> {
+    let published = db::run(pool, move |conn| {
+        db::transaction(conn, |conn| store::publish_due(conn, now.naive_utc()))
+            .map_err(StorageError::from)
+    })
+    .await?;
+    for id in published {
+        tracing::info!(article_id = %id, "scheduled article published");
+    }
+    Ok(())
+}
+
+fn parse_body(body: &str) -> Result<String, Invalid> {
+    let body = body.trim();
+    if body.is_empty() {
+        return Err(Invalid::new("required", "this field cannot be empty"));
+    }
+    if body.chars().count() > MAX_BODY_CHARS {
+        return Err(Invalid::new(
+            "too_long",
+            format!("at most {MAX_BODY_CHARS} characters"),
+        ));
+    }
+    Ok(body.replace("\r\n", "\n"))
+}
+
+fn normalise_tag(tag: &str) -> String {
+    tag.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+/// Tags are lower-case, single-spaced, unique and sorted.
+fn parse_tags(tags: &[String]) -> Result<Vec<String>, Invalid> {
+    let mut parsed: Vec<String> = Vec::with_capacity(tags.len());
+    for tag in tags {
+        let tag = normalise_tag(tag);
+        if tag.is_empty() || tag.chars().count() > 40 || tag.chars().any(char::is_control) {
+            return Err(Invalid::new(
+                "invalid_tag",
+                "each tag has 1 to 40 characters",
+            ));
+        }
+        parsed.push(tag);
+    }
+    parsed.sort();
+    parsed.dedup();
+    if parsed.len() > MAX_TAGS {
+        return Err(Invalid::new("too_many", format!("at most {MAX_TAGS} tags")));
+    }
+    Ok(parsed)
+}
+
+fn known_section(conn: &mut DbConnection, slug: &Slug) -> Result<Section, ArticleError> {
+    store::section_by_slug(conn, slug)?.ok_or_else(|| {
+        ArticleError::Invalid(vec![Invalid::new(
+            "unknown_section",
+            "no section has this slug",
+        )
+        .on("section")])
+    })
+}
+
+/// `base`, or the first of `base-2`, `base-3` … that no other article has.
+fn free_slug(conn: &mut DbConnection, base: &Slug, id: ArticleId) -> Result<Slug, ArticleError> {
+    let mut candidate = base.clone();
+    for n in 2..1000 {
+        if !store::slug_taken(conn, &candidate, id)? {
+            return Ok(candidate);
+        }
+        candidate = base.numbered(n);
+    }
+    Err(ArticleError::Conflict {
+        reason: "slug_taken",
+        detail: "too many articles share this title",
+    })
+}
+
+fn entry(conn: &mut DbConnection, id: ArticleId) -> Result<Entry, ArticleError> {
+    let article = store::find(conn, id)?.ok_or(ArticleError::NotFound)?;
+    entries(conn, vec![article])?
+        .pop()
+        .ok_or(ArticleError::NotFound)
+}
+
+fn entries(conn: &mut DbConnection, articles: Vec<Article>) -> Result<Vec<Entry>, ArticleError> {
+    let sections: HashMap<SectionId, Section> = store::sections(conn)?
+        .into_iter()
+        .map(|s| (s.id, s))
+        .collect();
+    let ids: Vec<ArticleId> = articles.iter().map(|a| a.id).collect();
+    let mut tags = store::tags_of(conn, &ids)?;
+    articles
+        .into_iter()
+        .map(|article| {
+            let section = sections
+                .get(&article.section_id)
+                .cloned()
+                .ok_or(ArticleError::NotFound)?;
+            let tags = tags.remove(&article.id).unwrap_or_default();
+            Ok(Entry {
+                article,
+                section,
+                tags,
+            })
+        })
+        .collect()
+}
+
+/// "More on this story": published articles ranked by tags shared with
+/// this one, then the same section, then recency.
+fn related(conn: &mut DbConnection, of: &Entry, count: usize) -> Result<Vec<Entry>, ArticleError> {
+    let id = of.article.id;
+    let shared = store::sharing_tags(conn, id, &of.tags)?;
+    let same_section = store::latest_in_section(
+        conn,
+        of.article.section_id,
+        id,
+        i64::try_from(count).unwrap_or(5),
+    )?;
+    let mut candidates: Vec<ArticleId> = shared.keys().copied().chain(same_section).collect();
+    let mut seen = std::collections::HashSet::new();
+    candidates.retain(|c| seen.insert(*c));
+    let published = store::published_among(conn, &candidates)?;
+    let mut found = entries(conn, published)?;
+    let score = |e: &Entry| {
+        let tags = shared.get(&e.article.id).copied().unwrap_or(0);
+        (
+            tags * 2 + usize::from(e.article.section_id == of.article.section_id),
+            e.article.published_at,
+        )
+    };
+    found.sort_by_key(|e| std::cmp::Reverse(score(e)));
+    found.truncate(count);
+    Ok(found)
+}
+
+fn record_revision(
+    conn: &mut DbConnection,
+    before: &Entry,
+    changed: &[&str],
+    editor: crate::accounts::AccountId,
+    now: DateTime<Utc>,
+) -> Result<(), ArticleError> {
+    let snapshot = Snapshot {
+        title: before.article.title.clone(),
+        standfirst: before.article.standfirst.clone(),
+        body_markdown: before.article.body_markdown.clone(),
+        section: before.section.slug.to_string(),
+        tags: before.tags.clone(),
+        byline: before.article.byline.clone(),
+    };
+    let previous = serde_json::to_string(&snapshot).map_err(ArticleError::Corrupt)?;
+    let changed_fields = serde_json::to_string(changed).map_err(ArticleError::Corrupt)?;
+    store::insert_revision(
+        conn,
+        &NewRevision {
+            id: RevisionId::new(),
+            article_id: before.article.id,
+            editor_id: Some(editor),
+            changed_at: now.naive_utc(),
+            changed_fields: &changed_fields,
+            previous: &previous,
+        },
+    )?;
+    Ok(())
+}
