@@ -1,0 +1,78 @@
+# Shared by the bench scripts: build, a throw-away database, a server on
+# loopback, and wrk. Everything started here is stopped on exit.
+
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/masthead-target}"
+BIN="$CARGO_TARGET_DIR/release/masthead"
+PG_ADMIN_URL="${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+WORK="$(mktemp -d)"
+SERVER_PID=""
+PG_DB=""
+
+cleanup() {
+  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+  if [ -n "$PG_DB" ]; then psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null 2>&1 || true; fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+need_wrk() {
+  command -v wrk >/dev/null || {
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+  }
+}
+
+build() {
+  (cd "$ROOT" && cargo build --release --locked -q)
+}
+
+# Sets MASTHEAD__DATABASE__URL for a fresh database of the given backend.
+fresh_database() {
+  export MASTHEAD__LOG__LEVEL="${LOG_LEVEL:-warn}"
+  case "$1" in
+    sqlite) export MASTHEAD__DATABASE__URL="sqlite://$WORK/bench.db" ;;
+    postgres)
+      PG_DB="masthead_bench_$$"
+      psql "$PG_ADMIN_URL" -qc "CREATE DATABASE $PG_DB" >/dev/null
+      export MASTHEAD__DATABASE__URL="${PG_ADMIN_URL%/*}/$PG_DB" ;;
+    *) echo "backend must be sqlite or postgres" >&2; exit 2 ;;
+  esac
+}
+
+# Starts `masthead serve` on a free loopback port and waits until it is ready.
+start_server() {
+  PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+  export MASTHEAD__SERVER__BIND="127.0.0.1:$PORT" MASTHEAD__SERVER__PUBLIC_URL="http://127.0.0.1:$PORT"
+  export MASTHEAD__MAIL__OUTBOX_DIR="$WORK/outbox" MASTHEAD__LOG__LEVEL="${LOG_LEVEL:-warn}"
+  "$BIN" serve >"$WORK/server.log" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 1 100); do
+    curl -fs "http://127.0.0.1:$PORT/health/ready" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  cat "$WORK/server.log" >&2
+  echo "server did not become ready" >&2
+  exit 1
+}
+
+# wrk against one URL; prints "name backend=… rps=… p99_ms=…".
+measure() {
+  local name="$1" backend="$2" url="$3"; shift 3
+  local out
+  out="$(wrk --latency -t "${THREADS:-2}" -c "${CONNECTIONS:-32}" -d "${DURATION:-15}s" "$@" "$url")"
+  echo "$out" >"$WORK/$name.wrk"
+  python3 - "$name" "$backend" "$WORK/$name.wrk" <<'PY'
+import re, sys
+name, backend, path = sys.argv[1:]
+text = open(path).read()
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+def ms(value):
+    number, unit = re.match(r"([\d.]+)(\w+)", value).groups()
+    return float(number) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
+p99 = ms(re.search(r"99%\s+(\S+)", text).group(1))
+errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+bad = int(errors.group(1)) if errors else 0
+print(f"{name} backend={backend} rps={rps:.0f} p99_ms={p99:.2f} non_2xx={bad}")
+PY
+}
