@@ -21,6 +21,7 @@ use crate::db::{self, Pool};
 use crate::error::AppError;
 use crate::jobs::Worker;
 use crate::mail::Composer;
+use crate::trials::{self, TrialService};
 
 /// What every handler can reach.
 pub struct AppState {
@@ -30,6 +31,7 @@ pub struct AppState {
     pub accounts: AccountService,
     pub access: AccessService,
     pub articles: ArticleService,
+    pub trials: TrialService,
 }
 
 /// The parts both `serve` and `worker` start from: settings, a migrated
@@ -97,6 +99,12 @@ impl Application {
                 core.pool.clone(),
                 Arc::clone(&core.clock),
                 settings.articles.clone(),
+            ),
+            trials: TrialService::new(
+                core.pool.clone(),
+                Arc::clone(&core.clock),
+                Arc::clone(&core.composer),
+                settings.trials.clone(),
             ),
         });
         let listener = TcpListener::bind(settings.server.bind)
@@ -172,24 +180,11 @@ impl Application {
 }
 
 fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/health/live", web::get().to(live))
-        .route("/health/ready", web::get().to(ready))
-        .service(
-            web::scope("/api/v1")
-                .configure(accounts::http::routes)
-                .configure(access::http::routes)
-                .configure(articles::http::routes),
-        );
-}
-
-async fn live() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({ "status": "live" }))
-}
-
-async fn ready(state: Data<AppState>) -> Result<HttpResponse, AppError> {
-    db::run(&state.pool, |conn| {
-        db::ping(conn).map_err(db::StorageError::from)
-    })
-    .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })))
+    cfg.configure(crate::ops::routes).service(
+        web::scope("/api/v1")
+            .configure(accounts::http::routes)
+            .configure(access::http::routes)
+            .configure(articles::http::routes)
+            .configure(trials::http::routes),
+    );
 }

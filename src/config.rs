@@ -20,7 +20,56 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub worker: WorkerSettings,
     pub articles: ArticleSettings,
+    pub trials: TrialSettings,
     pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct TrialSettings {
+    pub length_days: i64,
+    /// The site promises a decision within this many hours.
+    pub decision_hours: i64,
+    pub reminder_days_before: i64,
+    /// A decision can be taken back this long; its email waits as long.
+    pub undo_minutes: i64,
+    /// An account younger than this when it asks is flagged.
+    pub new_account_minutes: i64,
+    /// How far back "several requests from one company / address" looks.
+    pub lookback_days: i64,
+    /// When admins get the morning summary of the queue, local time.
+    pub summary_at: TimeOfDay,
+    pub timezone: Zone,
+}
+
+/// A wall-clock time written `HH:MM`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(try_from = "String")]
+pub struct TimeOfDay(pub chrono::NaiveTime);
+
+impl TryFrom<String> for TimeOfDay {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        chrono::NaiveTime::parse_from_str(&value, "%H:%M")
+            .map(Self)
+            .map_err(|_| format!("`{value}` is not a time of day like 07:00"))
+    }
+}
+
+/// An IANA time zone such as `Europe/London`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Zone(pub chrono_tz::Tz);
+
+impl TryFrom<String> for Zone {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        value
+            .parse()
+            .map(Self)
+            .map_err(|_| format!("`{value}` is not an IANA time zone like Europe/London"))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -15,5 +15,7 @@ pub mod error;
 pub mod extract;
 pub mod jobs;
 pub mod mail;
+pub mod ops;
 pub mod ratelimit;
 pub mod telemetry;
+pub mod trials;

@@ -185,3 +185,11 @@ pub fn purge_expired(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult
         .execute(conn)?;
     Ok((sessions, tokens))
 }
+
+pub fn with_role(conn: &mut DbConnection, role: Role) -> QueryResult<Vec<Account>> {
+    accounts::table
+        .filter(accounts::role.eq(role))
+        .order(accounts::created_at.asc())
+        .select(Account::as_select())
+        .load(conn)
+}

@@ -126,7 +126,48 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    trial_requests (id) {
+        id -> Text,
+        account_id -> Text,
+        company -> Text,
+        job_title -> Text,
+        reason -> Nullable<Text>,
+        email_domain -> Text,
+        client_ip -> Nullable<Text>,
+        status -> Text,
+        flags -> Text,
+        requested_at -> Timestamp,
+        decision_due_by -> Timestamp,
+        decided_at -> Nullable<Timestamp>,
+        decided_by -> Nullable<Text>,
+        decision_note -> Nullable<Text>,
+        decision_id -> Nullable<Text>,
+        entitlement_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    trial_decisions (id) {
+        id -> Text,
+        trial_id -> Text,
+        admin_id -> Nullable<Text>,
+        action -> Text,
+        note -> Nullable<Text>,
+        decided_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    admin_summaries (summary_date) {
+        summary_date -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(sessions -> accounts (account_id));
+diesel::joinable!(trial_decisions -> trial_requests (trial_id));
+diesel::joinable!(trial_requests -> accounts (account_id));
 diesel::joinable!(articles -> sections (section_id));
 diesel::joinable!(article_tags -> articles (article_id));
 diesel::joinable!(article_revisions -> articles (article_id));
@@ -144,4 +185,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     article_tags,
     article_revisions,
     entitlements,
+    trial_requests,
+    trial_decisions,
+    admin_summaries,
 );

@@ -6,9 +6,10 @@ use tokio::sync::watch;
 
 use crate::app::Core;
 use crate::clock::SharedClock;
+use crate::config::TrialSettings;
 use crate::db::Pool;
 use crate::mail::delivery::Deliverer;
-use crate::mail::Transport;
+use crate::mail::{Composer, Transport};
 
 /// How often expired sessions and links are deleted, on the injected clock.
 const HOUSEKEEPING_EVERY: chrono::Duration = chrono::Duration::hours(1);
@@ -17,6 +18,8 @@ pub struct Worker {
     deliverer: Deliverer,
     pool: Pool,
     clock: SharedClock,
+    composer: Arc<Composer>,
+    trials: TrialSettings,
     poll_interval: std::time::Duration,
 }
 
@@ -43,6 +46,8 @@ impl Worker {
             ),
             pool: core.pool.clone(),
             clock: Arc::clone(&core.clock),
+            composer: Arc::clone(&core.composer),
+            trials: settings.trials.clone(),
             poll_interval: settings.worker.poll_interval(),
         })
     }
@@ -66,6 +71,16 @@ impl Worker {
             let now = self.clock.now();
             if let Err(error) = crate::articles::service::publish_due(&self.pool, now).await {
                 tracing::error!(error = ?error, "publishing scheduled articles failed");
+            }
+            if let Err(error) = crate::trials::service::send_summary_if_due(
+                &self.pool,
+                &self.composer,
+                now,
+                &self.trials,
+            )
+            .await
+            {
+                tracing::error!(error = ?error, "trial queue summary failed");
             }
             if last_housekeeping.is_none_or(|last| now - last >= HOUSEKEEPING_EVERY) {
                 last_housekeeping = Some(now);

@@ -90,6 +90,54 @@ const BUILT_IN_TEMPLATES: &[(&str, &str)] = &[
         "password_changed.txt",
         include_str!("../../email_templates/password_changed.txt"),
     ),
+    (
+        "trial_received.html",
+        include_str!("../../email_templates/trial_received.html"),
+    ),
+    (
+        "trial_received.txt",
+        include_str!("../../email_templates/trial_received.txt"),
+    ),
+    (
+        "trial_approved.html",
+        include_str!("../../email_templates/trial_approved.html"),
+    ),
+    (
+        "trial_approved.txt",
+        include_str!("../../email_templates/trial_approved.txt"),
+    ),
+    (
+        "trial_rejected.html",
+        include_str!("../../email_templates/trial_rejected.html"),
+    ),
+    (
+        "trial_rejected.txt",
+        include_str!("../../email_templates/trial_rejected.txt"),
+    ),
+    (
+        "trial_reminder.html",
+        include_str!("../../email_templates/trial_reminder.html"),
+    ),
+    (
+        "trial_reminder.txt",
+        include_str!("../../email_templates/trial_reminder.txt"),
+    ),
+    (
+        "trial_ended.html",
+        include_str!("../../email_templates/trial_ended.html"),
+    ),
+    (
+        "trial_ended.txt",
+        include_str!("../../email_templates/trial_ended.txt"),
+    ),
+    (
+        "admin_trial_summary.html",
+        include_str!("../../email_templates/admin_trial_summary.html"),
+    ),
+    (
+        "admin_trial_summary.txt",
+        include_str!("../../email_templates/admin_trial_summary.txt"),
+    ),
 ];
 
 pub struct Composer {

@@ -21,6 +21,18 @@ pub fn enqueue(
     email: &ComposedEmail,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
+    enqueue_at(conn, dedupe_key, email, now, now)
+}
+
+/// Like `enqueue`, for a message that must not go out before `deliver_at`
+/// (a reminder, or a decision that can still be undone).
+pub fn enqueue_at(
+    conn: &mut DbConnection,
+    dedupe_key: &str,
+    email: &ComposedEmail,
+    now: NaiveDateTime,
+    deliver_at: NaiveDateTime,
+) -> QueryResult<bool> {
     let row = NewOutboxMessage {
         id: OutboxId::new(),
         dedupe_key,
@@ -32,7 +44,7 @@ pub fn enqueue(
         html_body: &email.html,
         status: OutboxStatus::Pending,
         attempts: 0,
-        next_attempt_at: now,
+        next_attempt_at: deliver_at,
         created_at: now,
     };
     let inserted = crate::per_backend!(conn, |c| diesel::insert_into(outbox::table)
@@ -41,6 +53,18 @@ pub fn enqueue(
         .do_nothing()
         .execute(c))?;
     Ok(inserted == 1)
+}
+
+/// Withdraws the messages whose key starts with `prefix` that no worker has
+/// picked up yet; returns how many.
+pub fn cancel_unsent(conn: &mut DbConnection, prefix: &str) -> QueryResult<usize> {
+    diesel::delete(
+        outbox::table
+            .filter(outbox::dedupe_key.like(format!("{prefix}%")))
+            .filter(outbox::status.eq(OutboxStatus::Pending))
+            .filter(outbox::attempts.eq(0)),
+    )
+    .execute(conn)
 }
 
 /// Claims up to `limit` due messages for one delivery attempt: each is

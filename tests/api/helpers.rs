@@ -214,6 +214,25 @@ impl Mailbox {
         }
     }
 
+    /// Waits for a message to `address` whose subject contains `needle`.
+    pub async fn with_subject(&self, address: &str, needle: &str) -> ReceivedEmail {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            if let Some(found) = self
+                .to(address)
+                .into_iter()
+                .find(|m| m.subject().contains(needle))
+            {
+                return found;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{address} received no message about {needle:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
     /// The last message to `address`, once at least `count` have arrived.
     pub async fn nth(&self, address: &str, count: usize) -> ReceivedEmail {
         self.wait_for(address, count)
@@ -593,4 +612,26 @@ pub fn article(title: &str, section: &str, tags: &[&str], body: &str) -> Value {
         "section": section,
         "tags": tags,
     })
+}
+
+impl TestApp {
+    pub async fn admin(&self) -> reqwest::Client {
+        let admin = Self::browser();
+        let email = format!("admin-{}@example.com", uuid::Uuid::new_v4().simple());
+        self.privileged(&admin, &email, "admin").await;
+        admin
+    }
+
+    pub async fn request_trial(
+        &self,
+        client: &reqwest::Client,
+        company: &str,
+    ) -> reqwest::Response {
+        self.post(
+            client,
+            "/api/v1/trials",
+            json!({ "company": company, "job_title": "Patent attorney", "reason": "Following a case" }),
+        )
+        .await
+    }
 }

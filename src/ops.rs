@@ -1,0 +1,74 @@
+//! Health checks and Prometheus metrics.
+
+use std::fmt::Write;
+
+use actix_web::web::{self, Data};
+use actix_web::HttpResponse;
+
+use crate::app::AppState;
+use crate::db;
+use crate::error::AppError;
+
+/// Upper bounds, in hours, of the time-to-decision histogram.
+const DECISION_BUCKETS: &[f64] = &[1.0, 4.0, 12.0, 24.0, 48.0, 72.0, 168.0];
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/health/live", web::get().to(live))
+        .route("/health/ready", web::get().to(ready))
+        .route("/metrics", web::get().to(metrics));
+}
+
+async fn live() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "live" }))
+}
+
+async fn ready(state: Data<AppState>) -> Result<HttpResponse, AppError> {
+    db::run(&state.pool, |conn| {
+        db::ping(conn).map_err(db::StorageError::from)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })))
+}
+
+/// Read from the database at each scrape, so every instance reports the
+/// same figures.
+async fn metrics(state: Data<AppState>) -> Result<HttpResponse, AppError> {
+    let (pending, decision_hours) = crate::trials::service::metrics(&state.pool).await?;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# HELP masthead_trial_requests_pending Trial requests waiting for a decision."
+    );
+    let _ = writeln!(out, "# TYPE masthead_trial_requests_pending gauge");
+    let _ = writeln!(out, "masthead_trial_requests_pending {pending}");
+    let _ = writeln!(
+        out,
+        "# HELP masthead_trial_decision_hours Hours from a trial request to its decision."
+    );
+    let _ = writeln!(out, "# TYPE masthead_trial_decision_hours histogram");
+    for bound in DECISION_BUCKETS {
+        let within = decision_hours.iter().filter(|h| **h <= *bound).count();
+        let _ = writeln!(
+            out,
+            "masthead_trial_decision_hours_bucket{{le=\"{bound}\"}} {within}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "masthead_trial_decision_hours_bucket{{le=\"+Inf\"}} {}",
+        decision_hours.len()
+    );
+    let _ = writeln!(
+        out,
+        "masthead_trial_decision_hours_sum {}",
+        decision_hours.iter().sum::<f64>()
+    );
+    let _ = writeln!(
+        out,
+        "masthead_trial_decision_hours_count {}",
+        decision_hours.len()
+    );
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(out))
+}

@@ -1,0 +1,387 @@
+//! JSON endpoints for readers' trial requests and the admins' queue.
+
+use actix_web::web::{self, Data, Path, Query};
+use actix_web::{HttpRequest, HttpResponse};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::model::{DecisionAction, RiskFlag, TrialId, TrialRequest, TrialStatus};
+use super::service::{Application, Counts, TrialError, Verdict};
+use crate::accounts::{Account, AccountId, CurrentAccount};
+use crate::app::AppState;
+use crate::error::AppError;
+use crate::extract::{client_ip, parse_id, ApiJson};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/trials", web::post().to(request))
+        .route("/trials/mine", web::get().to(mine))
+        .route("/admin/trials", web::get().to(queue))
+        .route("/admin/trials/bulk", web::post().to(bulk))
+        .route("/admin/trials/{id}", web::get().to(one))
+        .route("/admin/trials/{id}/approve", web::post().to(approve))
+        .route("/admin/trials/{id}/reject", web::post().to(reject))
+        .route("/admin/trials/{id}/undo", web::post().to(undo));
+}
+
+impl From<TrialError> for AppError {
+    fn from(error: TrialError) -> Self {
+        let conflict = |reason, detail: &str| AppError::Conflict {
+            reason,
+            detail: detail.to_owned(),
+        };
+        match error {
+            TrialError::Invalid(errors) => AppError::Validation(errors),
+            TrialError::NotVerified => AppError::Forbidden {
+                detail: "verify your email address before asking for a trial",
+            },
+            TrialError::Pending => conflict(
+                "trial_pending",
+                "your trial request is waiting for a decision",
+            ),
+            TrialError::AlreadyUsed => conflict(
+                "trial_already_used",
+                "this account has already had its free trial",
+            ),
+            TrialError::HasAccess(reason) => AppError::Conflict {
+                reason: "already_has_access",
+                detail: format!(
+                    "you can already read everything, through your {}",
+                    match reason {
+                        crate::access::Reason::Trial => "trial",
+                        crate::access::Reason::CompanySeat => "company's subscription",
+                        _ => "subscription",
+                    }
+                ),
+            },
+            TrialError::CompanyAccess => conflict(
+                "company_access_available",
+                "your company has a subscription with a free seat: join it at /company-access",
+            ),
+            TrialError::NotFound => AppError::NotFound,
+            TrialError::AlreadyDecided => {
+                conflict("already_decided", "this request has already been decided")
+            }
+            TrialError::NothingToUndo => {
+                conflict("nothing_to_undo", "this request has no decision to undo")
+            }
+            TrialError::UndoExpired => {
+                conflict("undo_expired", "the decision can no longer be undone")
+            }
+            TrialError::Account(e) => e.into(),
+            TrialError::Storage(e) => e.into(),
+            e @ TrialError::Compose(_) => AppError::Internal(e.into()),
+        }
+    }
+}
+
+fn utc(t: NaiveDateTime) -> DateTime<Utc> {
+    t.and_utc()
+}
+
+/// A request as its reader sees it.
+#[derive(Serialize)]
+struct MineView {
+    id: TrialId,
+    status: TrialStatus,
+    company: String,
+    job_title: String,
+    requested_at: DateTime<Utc>,
+    decision_due_by: DateTime<Utc>,
+    decided_at: Option<DateTime<Utc>>,
+}
+
+impl From<TrialRequest> for MineView {
+    fn from(t: TrialRequest) -> Self {
+        Self {
+            id: t.id,
+            status: t.status,
+            company: t.company,
+            job_title: t.job_title,
+            requested_at: utc(t.requested_at),
+            decision_due_by: utc(t.decision_due_by),
+            decided_at: t.decided_at.map(utc),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Applicant {
+    id: AccountId,
+    email: String,
+    name: String,
+    created_at: DateTime<Utc>,
+}
+
+/// A request as an admin sees it in the queue.
+#[derive(Serialize)]
+struct QueueItem {
+    id: TrialId,
+    status: TrialStatus,
+    applicant: Applicant,
+    company: String,
+    job_title: String,
+    reason: Option<String>,
+    requested_at: DateTime<Utc>,
+    decision_due_by: DateTime<Utc>,
+    age_hours: f64,
+    overdue: bool,
+    flags: Vec<RiskFlag>,
+    decided_at: Option<DateTime<Utc>>,
+    decided_by: Option<AccountId>,
+    decision_note: Option<String>,
+}
+
+impl QueueItem {
+    fn new(trial: TrialRequest, account: Account, now: DateTime<Utc>) -> Self {
+        let now = now.naive_utc();
+        Self {
+            id: trial.id,
+            status: trial.status,
+            overdue: trial.is_overdue(now),
+            flags: trial.flags(),
+            applicant: Applicant {
+                id: account.id,
+                email: account.email.to_string(),
+                name: account.name,
+                created_at: utc(account.created_at),
+            },
+            age_hours: ((now - trial.requested_at).num_minutes() as f64 / 60.0 * 10.0).round()
+                / 10.0,
+            company: trial.company,
+            job_title: trial.job_title,
+            reason: trial.reason,
+            requested_at: utc(trial.requested_at),
+            decision_due_by: utc(trial.decision_due_by),
+            decided_at: trial.decided_at.map(utc),
+            decided_by: trial.decided_by,
+            decision_note: trial.decision_note,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct RequestBody {
+    company: String,
+    job_title: String,
+    reason: Option<String>,
+}
+
+async fn request(
+    state: Data<AppState>,
+    current: CurrentAccount,
+    req: HttpRequest,
+    body: ApiJson<RequestBody>,
+) -> Result<HttpResponse, AppError> {
+    let body = body.0;
+    let trial = state
+        .trials
+        .request(
+            &current.account,
+            Application {
+                company: body.company,
+                job_title: body.job_title,
+                reason: body.reason,
+                client_ip: client_ip(&req).map(|ip| ip.to_string()),
+            },
+        )
+        .await?;
+    Ok(HttpResponse::Created().json(MineView::from(trial)))
+}
+
+async fn mine(state: Data<AppState>, current: CurrentAccount) -> Result<HttpResponse, AppError> {
+    match state.trials.mine(&current.account).await? {
+        Some(trial) => Ok(HttpResponse::Ok().json(MineView::from(trial))),
+        None => Err(AppError::NotFound),
+    }
+}
+
+#[derive(Deserialize)]
+struct QueueQuery {
+    /// `pending` (the default), `approved`, `rejected` or `all`.
+    status: Option<String>,
+    flag: Option<RiskFlag>,
+}
+
+#[derive(Serialize)]
+struct QueueView {
+    counts: Counts,
+    requests: Vec<QueueItem>,
+}
+
+async fn queue(
+    state: Data<AppState>,
+    current: CurrentAccount,
+    query: Query<QueueQuery>,
+) -> Result<HttpResponse, AppError> {
+    let statuses = match query.status.as_deref() {
+        None => vec![],
+        Some("all") => TrialStatus::ALL.to_vec(),
+        Some(one) => vec![one.parse().map_err(|_| {
+            AppError::field("status", "invalid", "pending, approved, rejected or all")
+        })?],
+    };
+    let now = state.clock.now();
+    let queue = state
+        .trials
+        .queue(&current.account, statuses, query.flag)
+        .await?;
+    Ok(HttpResponse::Ok().json(QueueView {
+        counts: queue.counts,
+        requests: queue
+            .items
+            .into_iter()
+            .map(|(trial, account)| QueueItem::new(trial, account, now))
+            .collect(),
+    }))
+}
+
+#[derive(Serialize)]
+struct DecisionView {
+    action: DecisionAction,
+    admin_id: Option<AccountId>,
+    note: Option<String>,
+    decided_at: DateTime<Utc>,
+}
+
+async fn one(
+    state: Data<AppState>,
+    current: CurrentAccount,
+    id: Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id: TrialId = parse_id(&id)?;
+    let (trial, decisions) = state.trials.history(&current.account, id).await?;
+    let decisions: Vec<DecisionView> = decisions
+        .into_iter()
+        .map(|d| DecisionView {
+            action: d.action,
+            admin_id: d.admin_id,
+            note: d.note,
+            decided_at: utc(d.decided_at),
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "request": MineView::from(trial),
+        "decisions": decisions,
+    })))
+}
+
+#[derive(Deserialize)]
+struct ApproveBody {
+    note: Option<String>,
+}
+
+async fn approve(
+    state: Data<AppState>,
+    current: CurrentAccount,
+    id: Path<String>,
+    body: ApiJson<ApproveBody>,
+) -> Result<HttpResponse, AppError> {
+    let id: TrialId = parse_id(&id)?;
+    let trial = state
+        .trials
+        .decide(&current.account, id, Verdict::Approve, body.0.note)
+        .await?;
+    Ok(HttpResponse::Ok().json(MineView::from(trial)))
+}
+
+#[derive(Deserialize)]
+struct RejectBody {
+    reason: String,
+}
+
+async fn reject(
+    state: Data<AppState>,
+    current: CurrentAccount,
+    id: Path<String>,
+    body: ApiJson<RejectBody>,
+) -> Result<HttpResponse, AppError> {
+    let id: TrialId = parse_id(&id)?;
+    let trial = state
+        .trials
+        .decide(&current.account, id, Verdict::Reject, Some(body.0.reason))
+        .await?;
+    Ok(HttpResponse::Ok().json(MineView::from(trial)))
+}
+
+async fn undo(
+    state: Data<AppState>,
+    current: CurrentAccount,
+    id: Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id: TrialId = parse_id(&id)?;
+    let trial = state.trials.undo(&current.account, id).await?;
+    Ok(HttpResponse::Ok().json(MineView::from(trial)))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum BulkAction {
+    Approve,
+    Reject,
+}
+
+#[derive(Deserialize)]
+struct BulkBody {
+    action: BulkAction,
+    ids: Vec<String>,
+    reason: Option<String>,
+}
+
+#[derive(Serialize)]
+struct BulkResult {
+    id: String,
+    outcome: &'static str,
+    status: Option<TrialStatus>,
+}
+
+/// Each request is decided on its own: one that fails (already decided,
+/// unknown) does not stop the others.
+async fn bulk(
+    state: Data<AppState>,
+    current: CurrentAccount,
+    body: ApiJson<BulkBody>,
+) -> Result<HttpResponse, AppError> {
+    let body = body.0;
+    if body.ids.is_empty() || body.ids.len() > 200 {
+        return Err(AppError::field(
+            "ids",
+            "out_of_range",
+            "between 1 and 200 ids",
+        ));
+    }
+    let verdict = match body.action {
+        BulkAction::Approve => Verdict::Approve,
+        BulkAction::Reject => Verdict::Reject,
+    };
+    let mut results = Vec::with_capacity(body.ids.len());
+    for raw in body.ids {
+        let Ok(id) = raw.parse::<TrialId>() else {
+            results.push(BulkResult {
+                id: raw,
+                outcome: "not_found",
+                status: None,
+            });
+            continue;
+        };
+        let note = match verdict {
+            Verdict::Approve => None,
+            Verdict::Reject => body.reason.clone(),
+        };
+        let result = state
+            .trials
+            .decide(&current.account, id, verdict, note)
+            .await;
+        let (outcome, status) = match result {
+            Ok(trial) => ("decided", Some(trial.status)),
+            Err(TrialError::AlreadyDecided) => ("already_decided", None),
+            Err(TrialError::NotFound) => ("not_found", None),
+            Err(other) => return Err(other.into()),
+        };
+        results.push(BulkResult {
+            id: raw,
+            outcome,
+            status,
+        });
+    }
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "results": results })))
+}

@@ -1,0 +1,10 @@
+//! Free two-week trials behind a manual approval queue.
+
+pub mod emails;
+pub mod flags;
+pub mod http;
+pub mod model;
+pub mod service;
+pub mod store;
+
+pub use service::{TrialError, TrialService};
