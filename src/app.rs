@@ -19,6 +19,7 @@ use crate::db::{self, Pool};
 use crate::error::AppError;
 use crate::jobs::Worker;
 use crate::mail::Composer;
+use crate::newsletter::{self, NewsletterService};
 
 /// What every handler can reach.
 pub struct AppState {
@@ -26,6 +27,8 @@ pub struct AppState {
     pub pool: Pool,
     pub clock: SharedClock,
     pub accounts: AccountService,
+    pub newsletter: NewsletterService,
+    pub pages: newsletter::pages::Pages,
 }
 
 /// The parts both `serve` and `worker` start from: settings, a migrated
@@ -83,11 +86,19 @@ impl Application {
             Arc::clone(&core.composer),
             settings.auth.clone(),
         )?;
+        let newsletter = NewsletterService::new(
+            core.pool.clone(),
+            Arc::clone(&core.clock),
+            Arc::clone(&core.composer),
+            settings.newsletter.clone(),
+        );
         let state = Data::new(AppState {
             settings: Arc::clone(&settings),
             pool: core.pool.clone(),
             clock: Arc::clone(&core.clock),
             accounts,
+            newsletter,
+            pages: newsletter::pages::Pages::new(&settings.mail.site_name)?,
         });
         let listener = TcpListener::bind(settings.server.bind)
             .with_context(|| format!("binding {}", settings.server.bind))?;
@@ -164,7 +175,12 @@ impl Application {
 fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/health/live", web::get().to(live))
         .route("/health/ready", web::get().to(ready))
-        .service(web::scope("/api/v1").configure(accounts::http::routes));
+        .configure(newsletter::http::pages)
+        .service(
+            web::scope("/api/v1")
+                .configure(accounts::http::routes)
+                .configure(newsletter::http::routes),
+        );
 }
 
 async fn live() -> HttpResponse {

@@ -12,5 +12,6 @@ pub mod error;
 pub mod extract;
 pub mod jobs;
 pub mod mail;
+pub mod newsletter;
 pub mod ratelimit;
 pub mod telemetry;

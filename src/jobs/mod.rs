@@ -1,4 +1,5 @@
-//! The background worker: delivers the outbox on every tick.
+//! The background worker: delivers the outbox on every tick, and does the
+//! hourly housekeeping.
 
 mod worker;
 

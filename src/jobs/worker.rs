@@ -10,7 +10,8 @@ use crate::db::Pool;
 use crate::mail::delivery::Deliverer;
 use crate::mail::Transport;
 
-/// How often expired sessions and links are deleted, on the injected clock.
+/// How often expired sessions, links and stale sign-ups are deleted, on the
+/// injected clock.
 const HOUSEKEEPING_EVERY: chrono::Duration = chrono::Duration::hours(1);
 
 pub struct Worker {
@@ -18,6 +19,7 @@ pub struct Worker {
     pool: Pool,
     clock: SharedClock,
     poll_interval: std::time::Duration,
+    unconfirmed_max_age: chrono::Duration,
 }
 
 impl Worker {
@@ -44,6 +46,9 @@ impl Worker {
             pool: core.pool.clone(),
             clock: Arc::clone(&core.clock),
             poll_interval: settings.worker.poll_interval(),
+            unconfirmed_max_age: chrono::Duration::hours(
+                settings.newsletter.unconfirmed_max_age_hours,
+            ),
         })
     }
 
@@ -68,6 +73,15 @@ impl Worker {
                 last_housekeeping = Some(now);
                 if let Err(error) = crate::accounts::service::purge_expired(&self.pool, now).await {
                     tracing::error!(error = ?error, "housekeeping failed");
+                }
+                if let Err(error) = crate::newsletter::service::purge_stale(
+                    &self.pool,
+                    now,
+                    self.unconfirmed_max_age,
+                )
+                .await
+                {
+                    tracing::error!(error = ?error, "newsletter housekeeping failed");
                 }
             }
             if *stop.borrow() {
