@@ -21,6 +21,7 @@ use crate::db::{self, Pool};
 use crate::error::AppError;
 use crate::jobs::Worker;
 use crate::mail::Composer;
+use crate::newsletter::{self, NewsletterService};
 use crate::trials::{self, TrialService};
 
 /// What every handler can reach.
@@ -32,6 +33,8 @@ pub struct AppState {
     pub access: AccessService,
     pub articles: ArticleService,
     pub trials: TrialService,
+    pub newsletter: NewsletterService,
+    pub pages: newsletter::pages::Pages,
 }
 
 /// The parts both `serve` and `worker` start from: settings, a migrated
@@ -89,6 +92,12 @@ impl Application {
             Arc::clone(&core.composer),
             settings.auth.clone(),
         )?;
+        let newsletter = NewsletterService::new(
+            core.pool.clone(),
+            Arc::clone(&core.clock),
+            Arc::clone(&core.composer),
+            settings.newsletter.clone(),
+        );
         let state = Data::new(AppState {
             settings: Arc::clone(&settings),
             pool: core.pool.clone(),
@@ -106,6 +115,8 @@ impl Application {
                 Arc::clone(&core.composer),
                 settings.trials.clone(),
             ),
+            newsletter,
+            pages: newsletter::pages::Pages::new(&settings.mail.site_name)?,
         });
         let listener = TcpListener::bind(settings.server.bind)
             .with_context(|| format!("binding {}", settings.server.bind))?;
@@ -180,11 +191,14 @@ impl Application {
 }
 
 fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.configure(crate::ops::routes).service(
-        web::scope("/api/v1")
-            .configure(accounts::http::routes)
-            .configure(access::http::routes)
-            .configure(articles::http::routes)
-            .configure(trials::http::routes),
-    );
+    cfg.configure(crate::ops::routes)
+        .configure(newsletter::http::pages)
+        .service(
+            web::scope("/api/v1")
+                .configure(accounts::http::routes)
+                .configure(access::http::routes)
+                .configure(articles::http::routes)
+                .configure(newsletter::http::routes)
+                .configure(trials::http::routes),
+        );
 }

@@ -21,6 +21,7 @@ pub struct Settings {
     pub worker: WorkerSettings,
     pub articles: ArticleSettings,
     pub trials: TrialSettings,
+    pub newsletter: NewsletterSettings,
     pub log: LogSettings,
 }
 
@@ -188,6 +189,30 @@ impl WorkerSettings {
     pub fn poll_interval(&self) -> Duration {
         Duration::from_millis(self.poll_interval_ms)
     }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct NewsletterSettings {
+    /// The sections a subscriber can choose; a sign-up without a choice
+    /// gets all of them.
+    pub sections: Vec<String>,
+    /// The consent wording shown beside the sign-up form; each sign-up
+    /// stores the text it was given under.
+    pub consent_text: String,
+    pub confirmation_ttl_hours: i64,
+    /// A pending address gets at most one confirmation email per interval.
+    pub resend_interval_minutes: i64,
+    /// Sign-ups not confirmed within this time are deleted by the worker.
+    pub unconfirmed_max_age_hours: i64,
+    /// How long the preference and unsubscribe links in a newsletter email work.
+    pub link_ttl_days: i64,
+    /// The `List-Id` header of newsletter mail.
+    pub list_id: String,
+    /// The `mailto:` half of `List-Unsubscribe`.
+    pub unsubscribe_mailto: String,
+    /// When set, `POST /api/v1/admin/bounces` also accepts
+    /// `Authorization: Bearer <this>`, for an MTA hook without a session.
+    pub bounce_hook_token: Option<SecretString>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]

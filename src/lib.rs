@@ -15,6 +15,7 @@ pub mod error;
 pub mod extract;
 pub mod jobs;
 pub mod mail;
+pub mod newsletter;
 pub mod ops;
 pub mod ratelimit;
 pub mod telemetry;

@@ -188,6 +188,9 @@ impl AccountService {
                         updated_at: now.naive_utc(),
                     },
                 )?;
+                if crate::newsletter::store::link_account(conn, &parsed.email, id)? {
+                    tracing::info!(account_id = %id, "newsletter subscription linked");
+                }
                 let token = Token::generate();
                 issue_token(
                     conn,

@@ -52,6 +52,8 @@ diesel::table! {
         last_error -> Nullable<Text>,
         created_at -> Timestamp,
         sent_at -> Nullable<Timestamp>,
+        stream -> Text,
+        headers -> Text,
     }
 }
 
@@ -165,7 +167,48 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    newsletter_subscribers (id) {
+        id -> Text,
+        email -> Text,
+        account_id -> Nullable<Text>,
+        status -> Text,
+        sections -> Text,
+        source -> Text,
+        consent_text -> Text,
+        paused_until -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        confirmation_sent_at -> Nullable<Timestamp>,
+        confirmed_at -> Nullable<Timestamp>,
+        unsubscribed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    newsletter_tokens (token_hash) {
+        token_hash -> Text,
+        subscriber_id -> Text,
+        purpose -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    newsletter_suppressions (email_hash) {
+        email_hash -> Text,
+        email -> Nullable<Text>,
+        reason -> Text,
+        detail -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(sessions -> accounts (account_id));
+diesel::joinable!(newsletter_subscribers -> accounts (account_id));
+diesel::joinable!(newsletter_tokens -> newsletter_subscribers (subscriber_id));
 diesel::joinable!(trial_decisions -> trial_requests (trial_id));
 diesel::joinable!(trial_requests -> accounts (account_id));
 diesel::joinable!(articles -> sections (section_id));
@@ -188,4 +231,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     trial_requests,
     trial_decisions,
     admin_summaries,
+    newsletter_subscribers,
+    newsletter_tokens,
+    newsletter_suppressions,
 );

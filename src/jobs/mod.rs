@@ -1,5 +1,6 @@
-//! The background worker: on every tick it delivers the outbox and publishes
-//! scheduled articles; hourly it clears expired sessions and links.
+//! The background worker: on every tick it delivers the outbox, publishes
+//! scheduled articles and sends the morning trial summary when due; hourly it
+//! clears expired sessions, links and stale newsletter sign-ups.
 
 mod worker;
 

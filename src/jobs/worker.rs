@@ -11,7 +11,8 @@ use crate::db::Pool;
 use crate::mail::delivery::Deliverer;
 use crate::mail::{Composer, Transport};
 
-/// How often expired sessions and links are deleted, on the injected clock.
+/// How often expired sessions, links and stale sign-ups are deleted, on the
+/// injected clock.
 const HOUSEKEEPING_EVERY: chrono::Duration = chrono::Duration::hours(1);
 
 pub struct Worker {
@@ -21,6 +22,7 @@ pub struct Worker {
     composer: Arc<Composer>,
     trials: TrialSettings,
     poll_interval: std::time::Duration,
+    unconfirmed_max_age: chrono::Duration,
 }
 
 impl Worker {
@@ -49,6 +51,9 @@ impl Worker {
             composer: Arc::clone(&core.composer),
             trials: settings.trials.clone(),
             poll_interval: settings.worker.poll_interval(),
+            unconfirmed_max_age: chrono::Duration::hours(
+                settings.newsletter.unconfirmed_max_age_hours,
+            ),
         })
     }
 
@@ -86,6 +91,15 @@ impl Worker {
                 last_housekeeping = Some(now);
                 if let Err(error) = crate::accounts::service::purge_expired(&self.pool, now).await {
                     tracing::error!(error = ?error, "housekeeping failed");
+                }
+                if let Err(error) = crate::newsletter::service::purge_stale(
+                    &self.pool,
+                    now,
+                    self.unconfirmed_max_age,
+                )
+                .await
+                {
+                    tracing::error!(error = ?error, "newsletter housekeeping failed");
                 }
             }
             if *stop.borrow() {

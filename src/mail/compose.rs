@@ -1,5 +1,6 @@
 //! Renders one message type into subject, text and HTML, ready for the outbox.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -10,12 +11,14 @@ use serde::Serialize;
 use crate::config::MailSettings;
 use crate::domain::EmailAddress;
 
-/// Which sender a message goes out from: mailbox providers want
-/// transactional mail and newsletters kept apart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stream {
-    Transactional,
-    Newsletter,
+crate::text_enum! {
+    /// Which sender a message goes out from: mailbox providers want
+    /// transactional mail and newsletters kept apart. Newsletter mail is
+    /// also checked against the suppression list when it is delivered.
+    pub enum Stream {
+        Transactional => "transactional",
+        Newsletter => "newsletter",
+    }
 }
 
 /// One kind of message. Its fields are the template's context; the template
@@ -36,6 +39,9 @@ pub struct ComposedEmail {
     pub subject: String,
     pub text: String,
     pub html: String,
+    pub stream: Stream,
+    /// Extra headers (List-Unsubscribe and the like), added on delivery.
+    pub headers: BTreeMap<String, String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -138,6 +144,22 @@ const BUILT_IN_TEMPLATES: &[(&str, &str)] = &[
         "admin_trial_summary.txt",
         include_str!("../../email_templates/admin_trial_summary.txt"),
     ),
+    (
+        "newsletter_confirm.html",
+        include_str!("../../email_templates/newsletter_confirm.html"),
+    ),
+    (
+        "newsletter_confirm.txt",
+        include_str!("../../email_templates/newsletter_confirm.txt"),
+    ),
+    (
+        "newsletter_welcome.html",
+        include_str!("../../email_templates/newsletter_welcome.html"),
+    ),
+    (
+        "newsletter_welcome.txt",
+        include_str!("../../email_templates/newsletter_welcome.txt"),
+    ),
 ];
 
 pub struct Composer {
@@ -167,7 +189,7 @@ impl Composer {
                 BUILT_IN_STYLES.to_owned()
             }
         };
-        let styles: std::collections::BTreeMap<String, String> = serde_json::from_str(&styles)
+        let styles: BTreeMap<String, String> = serde_json::from_str(&styles)
             .context("email styles are not a JSON object of strings")?;
         templates.add_global("style", Value::from_serialize(&styles));
         let from = settings
@@ -228,6 +250,8 @@ impl Composer {
             subject: email.subject(&self.site_name),
             text,
             html,
+            stream: E::STREAM,
+            headers: BTreeMap::new(),
         })
     }
 }

@@ -1,18 +1,29 @@
 //! Delivers what the outbox holds, with retries and exponential back-off.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::Duration;
 use futures_util::StreamExt;
+use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::Message;
 
+use super::compose::Stream;
 use super::model::OutboxMessage;
 use super::store::{self, Outcome};
 use super::transport::{SendError, Transport};
 use crate::clock::SharedClock;
 use crate::config::WorkerSettings;
 use crate::db::{self, Pool, StorageError};
+use crate::newsletter;
+
+/// Why a message was not handed over.
+enum Refusal {
+    Suppressed,
+    Unbuildable(String),
+    Send(SendError),
+}
 
 pub struct Deliverer {
     pool: Pool,
@@ -60,31 +71,57 @@ impl Deliverer {
 
     #[tracing::instrument(skip_all, fields(outbox_id = %message.id, template = %message.template, to_domain = %message.to_address.domain(), attempt = message.attempts))]
     async fn deliver_one(&self, message: OutboxMessage) {
-        let result = match self.build(&message) {
-            Ok(email) => self.transport.send(email).await,
-            Err(error) => Err(SendError::Permanent(error)),
+        let result = match self.suppressed(&message).await {
+            Ok(true) => Err(Refusal::Suppressed),
+            Ok(false) => match self.build(&message) {
+                Ok(email) => self.transport.send(email).await.map_err(Refusal::Send),
+                Err(error) => Err(Refusal::Unbuildable(error)),
+            },
+            // The lease runs out and the message is claimed again.
+            Err(error) => {
+                tracing::error!(error = ?error, "could not check the suppression list");
+                return;
+            }
         };
         let now = self.clock.now();
+        let mut bounced = None;
         let outcome = match result {
             Ok(()) => {
                 tracing::info!("mail delivered");
                 Outcome::Sent
             }
-            Err(SendError::Permanent(error)) => {
-                tracing::warn!(%error, "mail refused for good; not retrying");
+            Err(Refusal::Suppressed) => {
+                tracing::info!("recipient is suppressed; not sent");
+                Outcome::Failed {
+                    error: "the recipient is on the suppression list".into(),
+                    transient: false,
+                }
+            }
+            Err(Refusal::Unbuildable(error)) => {
+                tracing::warn!(%error, "mail cannot be built; not retrying");
                 Outcome::Failed {
                     error,
                     transient: false,
                 }
             }
-            Err(SendError::Transient(error)) if message.attempts >= self.settings.max_attempts => {
+            Err(Refusal::Send(SendError::Permanent(error))) => {
+                tracing::warn!(%error, "mail refused for good; not retrying");
+                bounced = Some((message.to_address.clone(), error.clone()));
+                Outcome::Failed {
+                    error,
+                    transient: false,
+                }
+            }
+            Err(Refusal::Send(SendError::Transient(error)))
+                if message.attempts >= self.settings.max_attempts =>
+            {
                 tracing::error!(%error, "mail still undeliverable after the last attempt");
                 Outcome::Failed {
                     error,
                     transient: true,
                 }
             }
-            Err(SendError::Transient(error)) => {
+            Err(Refusal::Send(SendError::Transient(error))) => {
                 let at = now + self.backoff(message.attempts);
                 tracing::warn!(%error, retry_at = %at, "mail delivery failed; will retry");
                 Outcome::RetryAt {
@@ -95,7 +132,13 @@ impl Deliverer {
         };
         let id = message.id;
         let recorded = db::run(&self.pool, move |conn| {
-            store::record_outcome(conn, id, &outcome, now.naive_utc()).map_err(StorageError::from)
+            store::record_outcome(conn, id, &outcome, now.naive_utc())?;
+            if let Some((address, detail)) = &bounced {
+                // A permanent refusal is a hard bounce: no newsletter goes
+                // to the address again until an admin lifts it.
+                newsletter::service::suppress_hard_bounce(conn, address, detail, now.naive_utc())?;
+            }
+            Ok::<_, StorageError>(())
         })
         .await;
         if let Err(error) = recorded {
@@ -103,6 +146,19 @@ impl Deliverer {
             // it is sent twice, never lost.
             tracing::error!(error = ?error, "could not record the delivery outcome");
         }
+    }
+
+    /// Newsletter mail is checked against the suppression list when it
+    /// goes out, so an unsubscribe between queueing and sending holds.
+    async fn suppressed(&self, message: &OutboxMessage) -> Result<bool, StorageError> {
+        if message.stream != Stream::Newsletter {
+            return Ok(false);
+        }
+        let to = message.to_address.clone();
+        db::run(&self.pool, move |conn| {
+            newsletter::service::is_suppressed(conn, &to).map_err(StorageError::from)
+        })
+        .await
     }
 
     /// base · 2^(attempt-1), capped.
@@ -137,6 +193,15 @@ impl Deliverer {
             .message_id(Some(format!("<{}@{}>", message.id, sender_domain)));
         if let Some(reply_to) = &self.reply_to {
             builder = builder.reply_to(reply_to.clone());
+        }
+        let headers: BTreeMap<String, String> =
+            serde_json::from_str(&message.headers).map_err(|e| format!("stored headers: {e}"))?;
+        for (name, value) in headers {
+            let name =
+                HeaderName::new_from_ascii(name).map_err(|e| format!("stored header name: {e}"))?;
+            // `HeaderValue::new` encodes and folds the value, so a stored
+            // line break cannot inject a header.
+            builder = builder.raw_header(HeaderValue::new(name, value));
         }
         builder
             .multipart(MultiPart::alternative_plain_html(

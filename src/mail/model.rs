@@ -1,6 +1,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::compose::Stream;
 use crate::db::schema::{outbox, outbox_attempts};
 use crate::domain::EmailAddress;
 
@@ -38,6 +39,9 @@ pub struct NewOutboxMessage<'a> {
     pub attempts: i32,
     pub next_attempt_at: NaiveDateTime,
     pub created_at: NaiveDateTime,
+    pub stream: Stream,
+    /// A JSON object of header name to value.
+    pub headers: &'a str,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -56,6 +60,8 @@ pub struct OutboxMessage {
     pub last_error: Option<String>,
     pub created_at: NaiveDateTime,
     pub sent_at: Option<NaiveDateTime>,
+    pub stream: Stream,
+    pub headers: String,
 }
 
 #[derive(Debug, Insertable)]

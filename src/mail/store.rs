@@ -33,6 +33,8 @@ pub fn enqueue_at(
     now: NaiveDateTime,
     deliver_at: NaiveDateTime,
 ) -> QueryResult<bool> {
+    let headers = serde_json::to_string(&email.headers)
+        .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
     let row = NewOutboxMessage {
         id: OutboxId::new(),
         dedupe_key,
@@ -46,6 +48,8 @@ pub fn enqueue_at(
         attempts: 0,
         next_attempt_at: deliver_at,
         created_at: now,
+        stream: email.stream,
+        headers: &headers,
     };
     let inserted = crate::per_backend!(conn, |c| diesel::insert_into(outbox::table)
         .values(&row)
@@ -189,4 +193,19 @@ pub fn attempts(conn: &mut DbConnection, id: OutboxId) -> QueryResult<Vec<Attemp
         .order(outbox_attempts::attempted_at.asc())
         .select(Attempt::as_select())
         .load(conn)
+}
+
+/// Deletes the messages of the given templates sent to one address; returns
+/// how many.
+pub fn delete_for_recipient(
+    conn: &mut DbConnection,
+    to: &EmailAddress,
+    templates: &[&str],
+) -> QueryResult<usize> {
+    diesel::delete(
+        outbox::table
+            .filter(outbox::to_address.eq(to))
+            .filter(outbox::template.eq_any(templates)),
+    )
+    .execute(conn)
 }

@@ -523,6 +523,53 @@ impl TestApp {
     }
 }
 
+/// The newsletter from the outside: sign-ups, and what is stored.
+impl TestApp {
+    pub async fn subscribe(&self, email: &str) -> reqwest::Response {
+        self.post(
+            &self.api,
+            "/api/v1/newsletter/subscriptions",
+            json!({ "email": email }),
+        )
+        .await
+    }
+
+    /// Signs `email` up, follows the confirmation email, and returns the
+    /// welcome email. `already` is how many messages the address had before.
+    pub async fn confirmed_subscriber(&self, email: &str, already: usize) -> ReceivedEmail {
+        assert_eq!(self.subscribe(email).await.status(), StatusCode::ACCEPTED);
+        let token = self.mailbox.nth(email, already + 1).await.token();
+        let confirmed = self
+            .post(
+                &TestApp::browser(),
+                "/api/v1/newsletter/confirm",
+                json!({ "token": token }),
+            )
+            .await;
+        assert_eq!(confirmed.status(), StatusCode::OK);
+        self.mailbox.nth(email, already + 2).await
+    }
+
+    pub fn subscriber(&self, email: &str) -> Option<masthead::newsletter::Subscriber> {
+        let email = masthead::domain::EmailAddress::parse(email).expect("valid");
+        let mut conn = self.pool().get().expect("conn");
+        masthead::newsletter::store::find_by_email(&mut conn, &email).expect("query")
+    }
+
+    pub fn suppression(&self, email: &str) -> Option<masthead::newsletter::model::Suppression> {
+        let email = masthead::domain::EmailAddress::parse(email).expect("valid");
+        let mut conn = self.pool().get().expect("conn");
+        masthead::newsletter::store::suppression_of(&mut conn, &email).expect("query")
+    }
+
+    /// What the outbox holds for one address.
+    pub fn outbox(&self, email: &str) -> Vec<masthead::mail::model::OutboxMessage> {
+        let email = masthead::domain::EmailAddress::parse(email).expect("valid");
+        let mut conn = self.pool().get().expect("conn");
+        masthead::mail::store::for_recipient(&mut conn, &email).expect("query")
+    }
+}
+
 /// Asserts an RFC 9457 problem with `status`, naming `field` when given.
 pub async fn assert_problem(
     response: reqwest::Response,

@@ -1,0 +1,13 @@
+//! The free daily newsletter: sign-up with double opt-in, preferences,
+//! one-click unsubscribe, the suppression list, and the subscriber's data
+//! rights.
+
+pub mod emails;
+pub mod http;
+pub mod model;
+pub mod pages;
+pub mod service;
+pub mod store;
+
+pub use model::{Sections, Source, Subscriber, SubscriberId, SubscriberStatus, SuppressionReason};
+pub use service::{NewsletterError, NewsletterService};

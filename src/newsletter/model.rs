@@ -1,0 +1,280 @@
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use sha2::{Digest, Sha256};
+
+use crate::accounts::AccountId;
+use crate::db::schema::{newsletter_subscribers, newsletter_suppressions, newsletter_tokens};
+use crate::domain::{EmailAddress, Invalid, TokenHash};
+
+crate::id_type!(SubscriberId);
+
+crate::text_enum! {
+    pub enum SubscriberStatus {
+        Pending => "pending",
+        Confirmed => "confirmed",
+        Unsubscribed => "unsubscribed",
+    }
+}
+
+crate::text_enum! {
+    /// Where a sign-up came from: the site's own form, or another client of the API.
+    pub enum Source {
+        Web => "web",
+        Api => "api",
+    }
+}
+
+crate::text_enum! {
+    pub enum TokenPurpose {
+        Confirm => "confirm",
+        Manage => "manage",
+    }
+}
+
+crate::text_enum! {
+    pub enum SuppressionReason {
+        Unsubscribed => "unsubscribed",
+        HardBounce => "hard_bounce",
+        Complaint => "complaint",
+        Erased => "erased",
+    }
+}
+
+impl SuppressionReason {
+    /// Bounces and complaints stop all mail to the address, even the
+    /// confirmation of a new sign-up, until an admin lifts them. An
+    /// unsubscribe or an erasure stops newsletter mail but lets the person
+    /// opt in again, which lifts it.
+    pub fn blocks_opt_in(self) -> bool {
+        matches!(self, Self::HardBounce | Self::Complaint)
+    }
+}
+
+/// The sections a subscriber receives: a non-empty set of the configured
+/// slugs, stored as a JSON array.
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, diesel::AsExpression, diesel::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
+#[serde(transparent)]
+pub struct Sections(Vec<String>);
+
+impl Sections {
+    pub fn all(available: &[String]) -> Self {
+        Self(available.to_vec())
+    }
+
+    /// The sections asked for, in the configured order, each once; `None`
+    /// means all of them.
+    pub fn parse(input: Option<&[String]>, available: &[String]) -> Result<Self, Invalid> {
+        let Some(input) = input else {
+            return Ok(Self::all(available));
+        };
+        if let Some(unknown) = input
+            .iter()
+            .find(|s| !available.iter().any(|a| a == s.trim()))
+        {
+            return Err(Invalid::new(
+                "unknown_section",
+                format!(
+                    "`{}` is not a section; choose from {}",
+                    unknown.chars().take(40).collect::<String>(),
+                    available.join(", ")
+                ),
+            ));
+        }
+        let chosen: Vec<String> = available
+            .iter()
+            .filter(|a| input.iter().any(|s| s.trim() == a.as_str()))
+            .cloned()
+            .collect();
+        if chosen.is_empty() {
+            return Err(Invalid::new(
+                "required",
+                "choose at least one section (or unsubscribe)",
+            ));
+        }
+        Ok(Self(chosen))
+    }
+
+    pub fn as_slice(&self) -> &[String] {
+        &self.0
+    }
+}
+
+impl fmt::Display for Sections {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let json = serde_json::to_string(&self.0).map_err(|_| fmt::Error)?;
+        f.write_str(&json)
+    }
+}
+
+impl FromStr for Sections {
+    type Err = serde_json::Error;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        serde_json::from_str(s).map(Self)
+    }
+}
+
+crate::text_column!(Sections);
+
+/// What the suppression list keys on: the SHA-256 of the normalised
+/// address, which outlives the address itself when a subscriber is erased.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, diesel::AsExpression, diesel::FromSqlRow)]
+#[diesel(sql_type = diesel::sql_types::Text)]
+pub struct EmailHash(String);
+
+impl EmailHash {
+    pub fn of(email: &EmailAddress) -> Self {
+        Self(hex::encode(Sha256::digest(email.as_str().as_bytes())))
+    }
+
+    pub fn parse(input: &str) -> Option<Self> {
+        (input.len() == 64 && input.chars().all(|c| c.is_ascii_hexdigit()))
+            .then(|| Self(input.to_ascii_lowercase()))
+    }
+}
+
+impl fmt::Display for EmailHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for EmailHash {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+crate::text_column!(EmailHash);
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = newsletter_subscribers)]
+pub struct Subscriber {
+    pub id: SubscriberId,
+    pub email: EmailAddress,
+    pub account_id: Option<AccountId>,
+    pub status: SubscriberStatus,
+    pub sections: Sections,
+    pub source: Source,
+    pub consent_text: String,
+    pub paused_until: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub confirmation_sent_at: Option<NaiveDateTime>,
+    pub confirmed_at: Option<NaiveDateTime>,
+    pub unsubscribed_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = newsletter_subscribers)]
+pub struct NewSubscriber<'a> {
+    pub id: SubscriberId,
+    pub email: &'a EmailAddress,
+    pub account_id: Option<AccountId>,
+    pub status: SubscriberStatus,
+    pub sections: &'a Sections,
+    pub source: Source,
+    pub consent_text: &'a str,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub confirmed_at: Option<NaiveDateTime>,
+}
+
+/// A change of preferences; `None` leaves a field alone, and
+/// `paused_until: Some(None)` ends a pause.
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = newsletter_subscribers)]
+pub struct PreferencesUpdate {
+    pub sections: Option<Sections>,
+    pub paused_until: Option<Option<NaiveDateTime>>,
+    pub updated_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = newsletter_tokens)]
+pub struct NewToken<'a> {
+    pub token_hash: &'a TokenHash,
+    pub subscriber_id: SubscriberId,
+    pub purpose: TokenPurpose,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = newsletter_suppressions)]
+pub struct Suppression {
+    pub email_hash: EmailHash,
+    pub email: Option<EmailAddress>,
+    pub reason: SuppressionReason,
+    pub detail: Option<String>,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = newsletter_suppressions)]
+pub struct NewSuppression<'a> {
+    pub email_hash: &'a EmailHash,
+    pub email: Option<&'a EmailAddress>,
+    pub reason: SuppressionReason,
+    pub detail: Option<&'a str>,
+    pub created_at: NaiveDateTime,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn available() -> Vec<String> {
+        ["patents", "trademarks", "copyright"]
+            .map(String::from)
+            .to_vec()
+    }
+
+    #[test]
+    fn sections_default_to_all_and_keep_the_configured_order() {
+        assert_eq!(
+            Sections::parse(None, &available()).expect("all").as_slice(),
+            available()
+        );
+        let chosen = ["copyright", "patents", "copyright"].map(String::from);
+        assert_eq!(
+            Sections::parse(Some(&chosen), &available())
+                .expect("valid")
+                .as_slice(),
+            ["patents", "copyright"]
+        );
+    }
+
+    #[test]
+    fn sections_refuse_unknown_and_empty_choices() {
+        let unknown = ["sport".to_owned()];
+        assert_eq!(
+            Sections::parse(Some(&unknown), &available())
+                .expect_err("unknown")
+                .reason,
+            "unknown_section"
+        );
+        assert_eq!(
+            Sections::parse(Some(&[]), &available())
+                .expect_err("empty")
+                .reason,
+            "required"
+        );
+    }
+
+    #[test]
+    fn sections_round_trip_through_their_stored_text() {
+        let sections = Sections::parse(None, &available()).expect("all");
+        let stored = sections.to_string();
+        assert_eq!(stored, r#"["patents","trademarks","copyright"]"#);
+        assert_eq!(stored.parse::<Sections>().expect("parses"), sections);
+    }
+}

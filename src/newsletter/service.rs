@@ -1,0 +1,790 @@
+//! Newsletter workflows. Nothing here knows about HTTP.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::QueryResult;
+use secrecy::ExposeSecret;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::emails::{ConfirmSubscription, Welcome};
+use super::model::{
+    EmailHash, NewSubscriber, NewToken, PreferencesUpdate, Sections, Source, Subscriber,
+    SubscriberId, SubscriberStatus, Suppression, SuppressionReason, TokenPurpose,
+};
+use super::store;
+use crate::accounts::{Account, AccountId, Role};
+use crate::clock::SharedClock;
+use crate::config::NewsletterSettings;
+use crate::db::{self, DbConnection, Pool, StorageError};
+use crate::domain::{EmailAddress, FieldError, Fields, Token};
+use crate::mail::compose::ComposeError;
+use crate::mail::{store as outbox, Composer, Email, Stream};
+
+#[derive(Debug, thiserror::Error)]
+pub enum NewsletterError {
+    #[error("invalid fields")]
+    Invalid(Vec<FieldError>),
+    #[error("the link is invalid, used or expired")]
+    InvalidToken,
+    #[error("this address is not subscribed")]
+    NotSubscribed,
+    #[error("the account's email address is not verified")]
+    Unverified,
+    #[error("this address refused our mail; an admin must lift the suppression")]
+    Suppressed,
+    #[error("no such suppression")]
+    NoSuchSuppression,
+    #[error("this needs the {0} role")]
+    Forbidden(Role),
+    #[error("no valid credentials for the bounce hook")]
+    HookUnauthorized,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("composing an email")]
+    Compose(#[from] ComposeError),
+}
+
+impl From<DieselError> for NewsletterError {
+    fn from(error: DieselError) -> Self {
+        Self::Storage(StorageError::Query(error))
+    }
+}
+
+/// A sign-up as submitted; parsed by `sign_up`.
+#[derive(Debug)]
+pub struct SignUp {
+    pub email: String,
+    pub sections: Option<Vec<String>>,
+    pub source: Source,
+}
+
+/// Who asks about a subscription: a logged-in reader, or whoever holds a
+/// link from a newsletter email.
+#[derive(Debug, Clone)]
+pub enum Holder {
+    Account(Account),
+    Link(String),
+}
+
+/// A change of preferences as submitted.
+#[derive(Debug, Default)]
+pub struct PreferenceChanges {
+    pub sections: Option<Vec<String>>,
+    /// `Some(None)` ends a pause.
+    pub paused_until: Option<Option<NaiveDate>>,
+    pub subscribed: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Preferences {
+    pub email: String,
+    pub status: SubscriberStatus,
+    pub sections: Sections,
+    pub available_sections: Vec<String>,
+    pub paused_until: Option<NaiveDate>,
+    pub suppressed: bool,
+}
+
+/// Everything stored about one subscriber, for the data-access right.
+#[derive(Debug, Clone, Serialize)]
+pub struct Export {
+    pub email: String,
+    pub status: SubscriberStatus,
+    pub sections: Sections,
+    pub source: Source,
+    pub consent_text: String,
+    pub account_id: Option<AccountId>,
+    pub paused_until: Option<NaiveDate>,
+    pub signed_up_at: DateTime<Utc>,
+    pub confirmation_sent_at: Option<DateTime<Utc>>,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    pub unsubscribed_at: Option<DateTime<Utc>>,
+    pub suppression: Option<ExportedSuppression>,
+    pub messages: Vec<ExportedMessage>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportedSuppression {
+    pub reason: SuppressionReason,
+    pub since: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportedMessage {
+    pub subject: String,
+    pub queued_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// A bounce or complaint report from the mail system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BounceKind {
+    HardBounce,
+    SoftBounce,
+    Complaint,
+}
+
+/// Who posts a bounce report: an admin, or an MTA hook with the shared token.
+#[derive(Debug)]
+pub enum Reporter {
+    Admin(Account),
+    Hook(String),
+}
+
+/// The links every newsletter email carries: one `manage` token each.
+#[derive(Debug, Clone)]
+pub struct ManageLinks {
+    pub preferences: String,
+    pub unsubscribe: String,
+}
+
+#[derive(Clone)]
+pub struct NewsletterService {
+    pool: Pool,
+    clock: SharedClock,
+    composer: Arc<Composer>,
+    settings: Arc<NewsletterSettings>,
+}
+
+/// Templates whose messages belong to the newsletter (and are erased with it).
+const NEWSLETTER_TEMPLATES: [&str; 2] = [ConfirmSubscription::TEMPLATE, Welcome::TEMPLATE];
+
+impl NewsletterService {
+    pub fn new(
+        pool: Pool,
+        clock: SharedClock,
+        composer: Arc<Composer>,
+        settings: NewsletterSettings,
+    ) -> Self {
+        Self {
+            pool,
+            clock,
+            composer,
+            settings: Arc::new(settings),
+        }
+    }
+
+    /// Signs an address up. An anonymous sign-up is stored as pending and
+    /// sent a confirmation link; the owner of a verified account signing up
+    /// their own address is subscribed at once. A confirmed subscription is
+    /// never touched, and the caller cannot tell which case applied.
+    #[tracing::instrument(skip_all, fields(source = %request.source))]
+    pub async fn sign_up(
+        &self,
+        request: SignUp,
+        account: Option<Account>,
+    ) -> Result<(), NewsletterError> {
+        let mut fields = Fields::default();
+        let email = fields.take("email", EmailAddress::parse(&request.email));
+        let sections = fields.take(
+            "sections",
+            Sections::parse(request.sections.as_deref(), &self.settings.sections),
+        );
+        fields.finish().map_err(NewsletterError::Invalid)?;
+        let (Some(email), Some(sections)) = (email, sections) else {
+            return Err(NewsletterError::Invalid(Vec::new()));
+        };
+        let owner = account
+            .filter(|a| a.email == email && a.email_verified_at.is_some())
+            .map(|a| a.id);
+        let this = self.clone();
+        let result = db::run(&self.pool, move |conn| {
+            db::transaction(conn, |conn| {
+                this.sign_up_in(conn, &email, &sections, request.source, owner)
+            })
+        })
+        .await;
+        match result {
+            // Two sign-ups of one address raced; the other one stored it
+            // and sent its email.
+            Err(NewsletterError::Storage(StorageError::Query(DieselError::DatabaseError(
+                DatabaseErrorKind::UniqueViolation,
+                _,
+            )))) => Ok(()),
+            other => other,
+        }
+    }
+
+    fn sign_up_in(
+        &self,
+        conn: &mut DbConnection,
+        email: &EmailAddress,
+        sections: &Sections,
+        source: Source,
+        owner: Option<AccountId>,
+    ) -> Result<(), NewsletterError> {
+        let now = self.clock.now();
+        let at = now.naive_utc();
+        let domain = email.domain();
+        if store::suppression_of(conn, email)?.is_some_and(|s| s.reason.blocks_opt_in()) {
+            tracing::info!(
+                email_domain = domain,
+                "sign-up of a suppressed address ignored"
+            );
+            return Ok(());
+        }
+        let existing = store::find_by_email(conn, email)?;
+        if let Some(subscriber) = existing
+            .as_ref()
+            .filter(|s| s.status == SubscriberStatus::Confirmed)
+        {
+            if let Some(owner) = owner {
+                store::link_account(conn, email, owner)?;
+            }
+            tracing::info!(subscriber_id = %subscriber.id, "sign-up of a confirmed subscriber; nothing changes");
+            return Ok(());
+        }
+        let subscriber = match existing {
+            Some(subscriber) => {
+                store::record_sign_up(
+                    conn,
+                    subscriber.id,
+                    sections,
+                    source,
+                    &self.settings.consent_text,
+                    at,
+                )?;
+                subscriber
+            }
+            None => {
+                let id = SubscriberId::new();
+                let account_id = match owner {
+                    Some(owner) => Some(owner),
+                    None => crate::accounts::store::find_by_email(conn, email)?.map(|a| a.id),
+                };
+                store::insert(
+                    conn,
+                    &NewSubscriber {
+                        id,
+                        email,
+                        account_id,
+                        status: SubscriberStatus::Pending,
+                        sections,
+                        source,
+                        consent_text: &self.settings.consent_text,
+                        created_at: at,
+                        updated_at: at,
+                        confirmed_at: None,
+                    },
+                )?;
+                store::find(conn, id)?.ok_or(NewsletterError::NotSubscribed)?
+            }
+        };
+        if let Some(owner) = owner {
+            store::link_account(conn, email, owner)?;
+            self.confirm_in(conn, &subscriber, now)?;
+            tracing::info!(subscriber_id = %subscriber.id, account_id = %owner, "verified reader subscribed");
+            return Ok(());
+        }
+        let resend_after = Duration::minutes(self.settings.resend_interval_minutes);
+        if subscriber
+            .confirmation_sent_at
+            .is_some_and(|sent| at - sent < resend_after)
+        {
+            tracing::info!(subscriber_id = %subscriber.id, "confirmation sent recently; not sent again");
+            return Ok(());
+        }
+        let token = Token::generate();
+        let ttl = Duration::hours(self.settings.confirmation_ttl_hours);
+        store::insert_token(
+            conn,
+            &NewToken {
+                token_hash: &token.hash(),
+                subscriber_id: subscriber.id,
+                purpose: TokenPurpose::Confirm,
+                created_at: at,
+                expires_at: at + ttl,
+            },
+        )?;
+        let message = self.composer.compose(
+            email,
+            &ConfirmSubscription {
+                link: self
+                    .composer
+                    .link(&format!("/newsletter/confirm?token={}", token.expose())),
+                expires_hours: ttl.num_hours(),
+                sections: sections.as_slice().to_vec(),
+            },
+        )?;
+        outbox::enqueue(
+            conn,
+            &format!("newsletter_confirm:{}", token.hash()),
+            &message,
+            at,
+        )?;
+        store::mark_confirmation_sent(conn, subscriber.id, at)?;
+        tracing::info!(subscriber_id = %subscriber.id, email_domain = domain, "confirmation sent");
+        Ok(())
+    }
+
+    /// Confirms a sign-up with the link from the confirmation email.
+    #[tracing::instrument(skip_all)]
+    pub async fn confirm(&self, token: &str) -> Result<(), NewsletterError> {
+        let token = Token::parse(token).map_err(|_| NewsletterError::InvalidToken)?;
+        let this = self.clone();
+        db::run(&self.pool, move |conn| {
+            db::transaction(conn, |conn| {
+                let now = this.clock.now();
+                let id = store::spend_confirmation(conn, &token.hash(), now.naive_utc())?
+                    .ok_or(NewsletterError::InvalidToken)?;
+                let subscriber = store::find(conn, id)?.ok_or(NewsletterError::InvalidToken)?;
+                if subscriber.status != SubscriberStatus::Confirmed {
+                    this.confirm_in(conn, &subscriber, now)?;
+                }
+                tracing::info!(subscriber_id = %id, "subscription confirmed");
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// Makes a subscription live and sends the welcome email.
+    fn confirm_in(
+        &self,
+        conn: &mut DbConnection,
+        subscriber: &Subscriber,
+        now: DateTime<Utc>,
+    ) -> Result<(), NewsletterError> {
+        store::confirm(conn, subscriber.id, now.naive_utc())?;
+        store::lift_for_opt_in(conn, &subscriber.email)?;
+        let sections = subscriber.sections.as_slice().to_vec();
+        self.enqueue_newsletter(
+            conn,
+            subscriber,
+            &format!(
+                "newsletter_welcome:{}:{}",
+                subscriber.id,
+                now.timestamp_micros()
+            ),
+            now,
+            |links| Welcome {
+                sections,
+                preferences_link: links.preferences.clone(),
+                unsubscribe_link: links.unsubscribe.clone(),
+            },
+        )?;
+        Ok(())
+    }
+
+    /// Puts one newsletter email to a subscriber in the outbox, in the
+    /// caller's transaction: it gets its own preferences/unsubscribe link
+    /// and the list headers (RFC 2369, RFC 8058). Suppressed addresses are
+    /// skipped; returns whether the message was queued.
+    pub fn enqueue_newsletter<E: Email>(
+        &self,
+        conn: &mut DbConnection,
+        subscriber: &Subscriber,
+        dedupe_key: &str,
+        now: DateTime<Utc>,
+        build: impl FnOnce(&ManageLinks) -> E,
+    ) -> Result<bool, NewsletterError> {
+        debug_assert!(E::STREAM == Stream::Newsletter);
+        if store::suppression_of(conn, &subscriber.email)?.is_some() {
+            tracing::info!(subscriber_id = %subscriber.id, template = E::TEMPLATE, "suppressed; not sent");
+            return Ok(false);
+        }
+        let at = now.naive_utc();
+        let token = Token::generate();
+        store::insert_token(
+            conn,
+            &NewToken {
+                token_hash: &token.hash(),
+                subscriber_id: subscriber.id,
+                purpose: TokenPurpose::Manage,
+                created_at: at,
+                expires_at: at + Duration::days(self.settings.link_ttl_days),
+            },
+        )?;
+        let links = ManageLinks {
+            preferences: self
+                .composer
+                .link(&format!("/newsletter/preferences?token={}", token.expose())),
+            unsubscribe: self
+                .composer
+                .link(&format!("/unsubscribe/{}", token.expose())),
+        };
+        let mut message = self.composer.compose(&subscriber.email, &build(&links))?;
+        message.headers.insert(
+            "List-Unsubscribe".into(),
+            format!(
+                "<{}>, <mailto:{}?subject=unsubscribe%20{}>",
+                links.unsubscribe,
+                self.settings.unsubscribe_mailto,
+                token.expose()
+            ),
+        );
+        message.headers.insert(
+            "List-Unsubscribe-Post".into(),
+            "List-Unsubscribe=One-Click".into(),
+        );
+        message
+            .headers
+            .insert("List-Id".into(), self.settings.list_id.clone());
+        Ok(outbox::enqueue(conn, dedupe_key, &message, at)?)
+    }
+
+    fn holder_subscriber(
+        &self,
+        conn: &mut DbConnection,
+        holder: &Holder,
+        now: NaiveDateTime,
+    ) -> Result<Subscriber, NewsletterError> {
+        match holder {
+            Holder::Account(account) => {
+                if account.email_verified_at.is_none() {
+                    return Err(NewsletterError::Unverified);
+                }
+                store::find_by_account(conn, account.id)?.ok_or(NewsletterError::NotSubscribed)
+            }
+            Holder::Link(token) => {
+                let token = Token::parse(token).map_err(|_| NewsletterError::InvalidToken)?;
+                store::manage_token_subscriber(conn, &token.hash(), now)?
+                    .ok_or(NewsletterError::InvalidToken)
+            }
+        }
+    }
+
+    fn preferences_of(
+        &self,
+        conn: &mut DbConnection,
+        subscriber: Subscriber,
+    ) -> Result<Preferences, NewsletterError> {
+        let suppressed = store::suppression_of(conn, &subscriber.email)?.is_some();
+        Ok(Preferences {
+            email: subscriber.email.to_string(),
+            status: subscriber.status,
+            sections: subscriber.sections,
+            available_sections: self.settings.sections.clone(),
+            paused_until: subscriber.paused_until.map(|t| t.date()),
+            suppressed,
+        })
+    }
+
+    pub async fn preferences(&self, holder: Holder) -> Result<Preferences, NewsletterError> {
+        let this = self.clone();
+        db::run(&self.pool, move |conn| {
+            let now = this.clock.now().naive_utc();
+            let subscriber = this.holder_subscriber(conn, &holder, now)?;
+            this.preferences_of(conn, subscriber)
+        })
+        .await
+    }
+
+    /// Changes sections, pauses or resumes, unsubscribes or subscribes
+    /// again. An unsubscribe takes effect at once.
+    #[tracing::instrument(skip_all)]
+    pub async fn update_preferences(
+        &self,
+        holder: Holder,
+        changes: PreferenceChanges,
+    ) -> Result<Preferences, NewsletterError> {
+        let now = self.clock.now();
+        let mut fields = Fields::default();
+        let sections = match changes.sections.as_deref() {
+            Some(chosen) => fields
+                .take(
+                    "sections",
+                    Sections::parse(Some(chosen), &self.settings.sections),
+                )
+                .map(Some),
+            None => Some(None),
+        };
+        let today = now.date_naive();
+        let paused_until = match changes.paused_until {
+            Some(Some(date)) if date <= today => {
+                fields.take::<()>(
+                    "paused_until",
+                    Err(crate::domain::Invalid::new(
+                        "not_in_future",
+                        "a pause ends on a date after today",
+                    )),
+                );
+                None
+            }
+            Some(Some(date)) => Some(Some(date.and_time(chrono::NaiveTime::MIN))),
+            Some(None) => Some(None),
+            None => None,
+        };
+        fields.finish().map_err(NewsletterError::Invalid)?;
+        let sections = sections.flatten();
+        let this = self.clone();
+        db::run(&self.pool, move |conn| {
+            db::transaction(conn, |conn| {
+                let subscriber = this.holder_subscriber(conn, &holder, now.naive_utc())?;
+                let update = PreferencesUpdate {
+                    sections,
+                    paused_until,
+                    updated_at: Some(now.naive_utc()),
+                };
+                store::update_preferences(conn, subscriber.id, &update)?;
+                match changes.subscribed {
+                    Some(false) => this.unsubscribe_in(conn, &subscriber, now)?,
+                    Some(true) if subscriber.status != SubscriberStatus::Confirmed => {
+                        if store::suppression_of(conn, &subscriber.email)?
+                            .is_some_and(|s| s.reason.blocks_opt_in())
+                        {
+                            return Err(NewsletterError::Suppressed);
+                        }
+                        let fresh = store::find(conn, subscriber.id)?
+                            .ok_or(NewsletterError::NotSubscribed)?;
+                        this.confirm_in(conn, &fresh, now)?;
+                        tracing::info!(subscriber_id = %subscriber.id, "subscribed again");
+                    }
+                    _ => {}
+                }
+                let fresh =
+                    store::find(conn, subscriber.id)?.ok_or(NewsletterError::NotSubscribed)?;
+                this.preferences_of(conn, fresh)
+            })
+        })
+        .await
+    }
+
+    fn unsubscribe_in(
+        &self,
+        conn: &mut DbConnection,
+        subscriber: &Subscriber,
+        now: DateTime<Utc>,
+    ) -> Result<(), NewsletterError> {
+        store::unsubscribe(conn, subscriber.id, now.naive_utc())?;
+        store::suppress(
+            conn,
+            &subscriber.email,
+            SuppressionReason::Unsubscribed,
+            None,
+            now.naive_utc(),
+        )?;
+        tracing::info!(subscriber_id = %subscriber.id, "unsubscribed");
+        Ok(())
+    }
+
+    /// RFC 8058 one-click unsubscribe with the link from an email. Doing it
+    /// twice is harmless.
+    #[tracing::instrument(skip_all)]
+    pub async fn unsubscribe_with_link(&self, token: &str) -> Result<String, NewsletterError> {
+        let holder = Holder::Link(token.to_owned());
+        let this = self.clone();
+        db::run(&self.pool, move |conn| {
+            db::transaction(conn, |conn| {
+                let now = this.clock.now();
+                let subscriber = this.holder_subscriber(conn, &holder, now.naive_utc())?;
+                this.unsubscribe_in(conn, &subscriber, now)?;
+                Ok(subscriber.email.to_string())
+            })
+        })
+        .await
+    }
+
+    /// The address behind an unsubscribe link, to show on the page that
+    /// asks for the click.
+    pub async fn link_address(&self, token: &str) -> Result<String, NewsletterError> {
+        let holder = Holder::Link(token.to_owned());
+        let this = self.clone();
+        db::run(&self.pool, move |conn| {
+            let now = this.clock.now().naive_utc();
+            Ok(this
+                .holder_subscriber(conn, &holder, now)?
+                .email
+                .to_string())
+        })
+        .await
+    }
+
+    /// Everything stored about the subscriber, as JSON.
+    pub async fn export(&self, holder: Holder) -> Result<Export, NewsletterError> {
+        let this = self.clone();
+        db::run(&self.pool, move |conn| {
+            let now = this.clock.now().naive_utc();
+            let s = this.holder_subscriber(conn, &holder, now)?;
+            let suppression = store::suppression_of(conn, &s.email)?;
+            let messages = outbox::for_recipient(conn, &s.email)?
+                .into_iter()
+                .filter(|m| NEWSLETTER_TEMPLATES.contains(&m.template.as_str()))
+                .map(|m| ExportedMessage {
+                    subject: m.subject,
+                    queued_at: m.created_at.and_utc(),
+                    sent_at: m.sent_at.map(|t| t.and_utc()),
+                })
+                .collect();
+            Ok(Export {
+                email: s.email.to_string(),
+                status: s.status,
+                sections: s.sections,
+                source: s.source,
+                consent_text: s.consent_text,
+                account_id: s.account_id,
+                paused_until: s.paused_until.map(|t| t.date()),
+                signed_up_at: s.created_at.and_utc(),
+                confirmation_sent_at: s.confirmation_sent_at.map(|t| t.and_utc()),
+                confirmed_at: s.confirmed_at.map(|t| t.and_utc()),
+                unsubscribed_at: s.unsubscribed_at.map(|t| t.and_utc()),
+                suppression: suppression.map(|s| ExportedSuppression {
+                    reason: s.reason,
+                    since: s.created_at.and_utc(),
+                }),
+                messages,
+            })
+        })
+        .await
+    }
+
+    /// Erases the subscriber and the newsletter mail sent to them; only the
+    /// hash of the address stays, on the suppression list.
+    #[tracing::instrument(skip_all)]
+    pub async fn erase(&self, holder: Holder) -> Result<(), NewsletterError> {
+        let this = self.clone();
+        db::run(&self.pool, move |conn| {
+            db::transaction(conn, |conn| {
+                let now = this.clock.now().naive_utc();
+                let subscriber = this.holder_subscriber(conn, &holder, now)?;
+                let messages =
+                    outbox::delete_for_recipient(conn, &subscriber.email, &NEWSLETTER_TEMPLATES)?;
+                store::delete(conn, subscriber.id)?;
+                store::forget_address(conn, &subscriber.email, now)?;
+                tracing::info!(subscriber_id = %subscriber.id, messages, "subscriber erased");
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    pub async fn list_suppressions(
+        &self,
+        actor: &Account,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<Suppression>, i64), NewsletterError> {
+        require(actor, Role::Admin)?;
+        db::run(&self.pool, move |conn| {
+            store::list_suppressions(conn, limit, offset).map_err(NewsletterError::from)
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(actor = %actor.id))]
+    pub async fn lift_suppression(&self, actor: &Account, id: &str) -> Result<(), NewsletterError> {
+        require(actor, Role::Admin)?;
+        let hash = EmailHash::parse(id).ok_or(NewsletterError::NoSuchSuppression)?;
+        let lifted = db::run(&self.pool, move |conn| {
+            db::transaction(conn, |conn| store::lift(conn, &hash)).map_err(NewsletterError::from)
+        })
+        .await?;
+        if !lifted {
+            return Err(NewsletterError::NoSuchSuppression);
+        }
+        tracing::info!("suppression lifted");
+        Ok(())
+    }
+
+    /// Takes a bounce or complaint report. Hard bounces and complaints
+    /// suppress the address (a complaint also unsubscribes it); soft
+    /// bounces are left to the outbox's retries. Returns whether the
+    /// address is now suppressed.
+    #[tracing::instrument(skip_all, fields(kind = ?kind))]
+    pub async fn report_bounce(
+        &self,
+        reporter: Reporter,
+        email: &str,
+        kind: BounceKind,
+        detail: Option<String>,
+    ) -> Result<bool, NewsletterError> {
+        match &reporter {
+            Reporter::Admin(actor) => require(actor, Role::Admin)?,
+            Reporter::Hook(offered) => {
+                let expected = self
+                    .settings
+                    .bounce_hook_token
+                    .as_ref()
+                    .filter(|t| !t.expose_secret().is_empty())
+                    .ok_or(NewsletterError::HookUnauthorized)?;
+                // Comparing digests keeps the comparison time independent
+                // of where the strings differ.
+                if Sha256::digest(offered.as_bytes())
+                    != Sha256::digest(expected.expose_secret().as_bytes())
+                {
+                    return Err(NewsletterError::HookUnauthorized);
+                }
+            }
+        }
+        let email = EmailAddress::parse(email)
+            .map_err(|e| NewsletterError::Invalid(vec![e.on("email")]))?;
+        let reason = match kind {
+            BounceKind::SoftBounce => {
+                tracing::info!(email_domain = email.domain(), "soft bounce noted");
+                return Ok(false);
+            }
+            BounceKind::HardBounce => SuppressionReason::HardBounce,
+            BounceKind::Complaint => SuppressionReason::Complaint,
+        };
+        let now = self.clock.now().naive_utc();
+        db::run(&self.pool, move |conn| {
+            db::transaction(conn, |conn| {
+                store::suppress(conn, &email, reason, detail.as_deref(), now)?;
+                if reason == SuppressionReason::Complaint {
+                    if let Some(subscriber) = store::find_by_email(conn, &email)? {
+                        store::unsubscribe(conn, subscriber.id, now)?;
+                    }
+                }
+                tracing::info!(email_domain = email.domain(), reason = %reason, "address suppressed");
+                Ok(true)
+            })
+        })
+        .await
+    }
+}
+
+fn require(actor: &Account, role: Role) -> Result<(), NewsletterError> {
+    if actor.role.includes(role) {
+        Ok(())
+    } else {
+        Err(NewsletterError::Forbidden(role))
+    }
+}
+
+/// Records a permanent refusal by the receiving server as a hard bounce.
+pub fn suppress_hard_bounce(
+    conn: &mut DbConnection,
+    email: &EmailAddress,
+    detail: &str,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    store::suppress(
+        conn,
+        email,
+        SuppressionReason::HardBounce,
+        Some(detail),
+        now,
+    )
+}
+
+/// Whether newsletter mail to this address must not go out.
+pub fn is_suppressed(conn: &mut DbConnection, email: &EmailAddress) -> QueryResult<bool> {
+    store::suppression_of(conn, email).map(|s| s.is_some())
+}
+
+/// Housekeeping for the worker: sign-ups never confirmed and links past
+/// their expiry are deleted.
+pub async fn purge_stale(
+    pool: &Pool,
+    now: DateTime<Utc>,
+    unconfirmed_max_age: Duration,
+) -> Result<(), StorageError> {
+    let (sign_ups, links) = db::run(pool, move |conn| {
+        let sign_ups = store::purge_unconfirmed(conn, (now - unconfirmed_max_age).naive_utc())?;
+        let links = store::purge_expired_tokens(conn, now.naive_utc())?;
+        Ok::<_, StorageError>((sign_ups, links))
+    })
+    .await?;
+    if sign_ups + links > 0 {
+        tracing::info!(
+            sign_ups,
+            links,
+            "stale newsletter sign-ups and links deleted"
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,310 @@
+//! Subscriber, token and suppression queries.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::model::{
+    EmailHash, NewSubscriber, NewSuppression, NewToken, PreferencesUpdate, Sections, Source,
+    Subscriber, SubscriberId, SubscriberStatus, Suppression, SuppressionReason, TokenPurpose,
+};
+use crate::accounts::AccountId;
+use crate::db::schema::{newsletter_subscribers, newsletter_suppressions, newsletter_tokens};
+use crate::db::DbConnection;
+use crate::domain::{EmailAddress, TokenHash};
+
+pub fn find(conn: &mut DbConnection, id: SubscriberId) -> QueryResult<Option<Subscriber>> {
+    newsletter_subscribers::table
+        .find(id)
+        .select(Subscriber::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn find_by_email(
+    conn: &mut DbConnection,
+    email: &EmailAddress,
+) -> QueryResult<Option<Subscriber>> {
+    newsletter_subscribers::table
+        .filter(newsletter_subscribers::email.eq(email))
+        .select(Subscriber::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn find_by_account(
+    conn: &mut DbConnection,
+    account_id: AccountId,
+) -> QueryResult<Option<Subscriber>> {
+    newsletter_subscribers::table
+        .filter(newsletter_subscribers::account_id.eq(account_id))
+        .select(Subscriber::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn insert(conn: &mut DbConnection, subscriber: &NewSubscriber<'_>) -> QueryResult<()> {
+    diesel::insert_into(newsletter_subscribers::table)
+        .values(subscriber)
+        .execute(conn)
+        .map(drop)
+}
+
+/// Records a repeated sign-up of an address that is not confirmed: the
+/// latest choice of sections and the consent it was given under.
+pub fn record_sign_up(
+    conn: &mut DbConnection,
+    id: SubscriberId,
+    sections: &Sections,
+    source: Source,
+    consent_text: &str,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::update(
+        newsletter_subscribers::table
+            .find(id)
+            .filter(newsletter_subscribers::status.ne(SubscriberStatus::Confirmed)),
+    )
+    .set((
+        newsletter_subscribers::sections.eq(sections),
+        newsletter_subscribers::source.eq(source),
+        newsletter_subscribers::consent_text.eq(consent_text),
+        newsletter_subscribers::updated_at.eq(now),
+    ))
+    .execute(conn)
+    .map(drop)
+}
+
+pub fn mark_confirmation_sent(
+    conn: &mut DbConnection,
+    id: SubscriberId,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::update(newsletter_subscribers::table.find(id))
+        .set(newsletter_subscribers::confirmation_sent_at.eq(Some(now)))
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn confirm(conn: &mut DbConnection, id: SubscriberId, now: NaiveDateTime) -> QueryResult<()> {
+    diesel::update(newsletter_subscribers::table.find(id))
+        .set((
+            newsletter_subscribers::status.eq(SubscriberStatus::Confirmed),
+            newsletter_subscribers::confirmed_at.eq(Some(now)),
+            newsletter_subscribers::unsubscribed_at.eq(None::<NaiveDateTime>),
+            newsletter_subscribers::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn unsubscribe(
+    conn: &mut DbConnection,
+    id: SubscriberId,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::update(
+        newsletter_subscribers::table
+            .find(id)
+            .filter(newsletter_subscribers::status.ne(SubscriberStatus::Unsubscribed)),
+    )
+    .set((
+        newsletter_subscribers::status.eq(SubscriberStatus::Unsubscribed),
+        newsletter_subscribers::unsubscribed_at.eq(Some(now)),
+        newsletter_subscribers::updated_at.eq(now),
+    ))
+    .execute(conn)
+    .map(drop)
+}
+
+pub fn update_preferences(
+    conn: &mut DbConnection,
+    id: SubscriberId,
+    update: &PreferencesUpdate,
+) -> QueryResult<()> {
+    diesel::update(newsletter_subscribers::table.find(id))
+        .set(update)
+        .execute(conn)
+        .map(drop)
+}
+
+/// Links the subscription of `email`, if there is one, to an account with
+/// the same address.
+pub fn link_account(
+    conn: &mut DbConnection,
+    email: &EmailAddress,
+    account_id: AccountId,
+) -> QueryResult<bool> {
+    diesel::update(
+        newsletter_subscribers::table
+            .filter(newsletter_subscribers::email.eq(email))
+            .filter(newsletter_subscribers::account_id.is_null()),
+    )
+    .set(newsletter_subscribers::account_id.eq(Some(account_id)))
+    .execute(conn)
+    .map(|n| n == 1)
+}
+
+pub fn delete(conn: &mut DbConnection, id: SubscriberId) -> QueryResult<()> {
+    diesel::delete(newsletter_subscribers::table.find(id))
+        .execute(conn)
+        .map(drop)
+}
+
+/// Deletes sign-ups still unconfirmed whose last sign-up is older than
+/// `before`; their links go with them.
+pub fn purge_unconfirmed(conn: &mut DbConnection, before: NaiveDateTime) -> QueryResult<usize> {
+    diesel::delete(
+        newsletter_subscribers::table
+            .filter(newsletter_subscribers::status.eq(SubscriberStatus::Pending))
+            .filter(newsletter_subscribers::updated_at.lt(before)),
+    )
+    .execute(conn)
+}
+
+pub fn purge_expired_tokens(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<usize> {
+    diesel::delete(newsletter_tokens::table.filter(newsletter_tokens::expires_at.le(now)))
+        .execute(conn)
+}
+
+pub fn insert_token(conn: &mut DbConnection, token: &NewToken<'_>) -> QueryResult<()> {
+    diesel::insert_into(newsletter_tokens::table)
+        .values(token)
+        .execute(conn)
+        .map(drop)
+}
+
+/// Spends a confirmation link: succeeds once, before it expires.
+pub fn spend_confirmation(
+    conn: &mut DbConnection,
+    hash: &TokenHash,
+    now: NaiveDateTime,
+) -> QueryResult<Option<SubscriberId>> {
+    diesel::update(
+        newsletter_tokens::table
+            .filter(newsletter_tokens::token_hash.eq(hash))
+            .filter(newsletter_tokens::purpose.eq(TokenPurpose::Confirm))
+            .filter(newsletter_tokens::used_at.is_null())
+            .filter(newsletter_tokens::expires_at.gt(now)),
+    )
+    .set(newsletter_tokens::used_at.eq(Some(now)))
+    .returning(newsletter_tokens::subscriber_id)
+    .get_result(conn)
+    .optional()
+}
+
+/// The subscriber behind a live preferences/unsubscribe link.
+pub fn manage_token_subscriber(
+    conn: &mut DbConnection,
+    hash: &TokenHash,
+    now: NaiveDateTime,
+) -> QueryResult<Option<Subscriber>> {
+    newsletter_tokens::table
+        .inner_join(newsletter_subscribers::table)
+        .filter(newsletter_tokens::token_hash.eq(hash))
+        .filter(newsletter_tokens::purpose.eq(TokenPurpose::Manage))
+        .filter(newsletter_tokens::expires_at.gt(now))
+        .select(Subscriber::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn suppression_of(
+    conn: &mut DbConnection,
+    email: &EmailAddress,
+) -> QueryResult<Option<Suppression>> {
+    newsletter_suppressions::table
+        .find(EmailHash::of(email))
+        .select(Suppression::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Puts an address on the suppression list. A bounce or complaint
+/// overrides a milder reason already recorded; nothing weakens one.
+pub fn suppress(
+    conn: &mut DbConnection,
+    email: &EmailAddress,
+    reason: SuppressionReason,
+    detail: Option<&str>,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    let hash = EmailHash::of(email);
+    let row = NewSuppression {
+        email_hash: &hash,
+        email: Some(email),
+        reason,
+        detail,
+        created_at: now,
+    };
+    let inserted = crate::per_backend!(conn, |c| diesel::insert_into(
+        newsletter_suppressions::table
+    )
+    .values(&row)
+    .on_conflict(newsletter_suppressions::email_hash)
+    .do_nothing()
+    .execute(c))?;
+    if inserted == 0 && reason.blocks_opt_in() {
+        diesel::update(newsletter_suppressions::table.find(&hash))
+            .set((
+                newsletter_suppressions::reason.eq(reason),
+                newsletter_suppressions::detail.eq(detail),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Keeps an erased address suppressed by its hash alone.
+pub fn forget_address(
+    conn: &mut DbConnection,
+    email: &EmailAddress,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    suppress(conn, email, SuppressionReason::Erased, None, now)?;
+    diesel::update(newsletter_suppressions::table.find(EmailHash::of(email)))
+        .set((
+            newsletter_suppressions::email.eq(None::<EmailAddress>),
+            newsletter_suppressions::detail.eq(None::<String>),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+/// Lifts the suppression of an address whose owner opted in again, unless
+/// it is a bounce or a complaint.
+pub fn lift_for_opt_in(conn: &mut DbConnection, email: &EmailAddress) -> QueryResult<()> {
+    diesel::delete(
+        newsletter_suppressions::table
+            .find(EmailHash::of(email))
+            .filter(
+                newsletter_suppressions::reason
+                    .eq_any([SuppressionReason::Unsubscribed, SuppressionReason::Erased]),
+            ),
+    )
+    .execute(conn)
+    .map(drop)
+}
+
+pub fn lift(conn: &mut DbConnection, hash: &EmailHash) -> QueryResult<bool> {
+    diesel::delete(newsletter_suppressions::table.find(hash))
+        .execute(conn)
+        .map(|n| n == 1)
+}
+
+pub fn list_suppressions(
+    conn: &mut DbConnection,
+    limit: i64,
+    offset: i64,
+) -> QueryResult<(Vec<Suppression>, i64)> {
+    let page = newsletter_suppressions::table
+        .select(Suppression::as_select())
+        .order((
+            newsletter_suppressions::created_at.desc(),
+            newsletter_suppressions::email_hash.asc(),
+        ))
+        .limit(limit)
+        .offset(offset)
+        .load(conn)?;
+    let total = newsletter_suppressions::table.count().get_result(conn)?;
+    Ok((page, total))
+}
