@@ -18,9 +18,11 @@ use crate::articles::{self, ArticleService};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Settings;
 use crate::db::{self, Pool};
+use crate::digest::{self, DigestService};
 use crate::error::AppError;
 use crate::jobs::Worker;
 use crate::mail::Composer;
+use crate::newsletter::links::LinkSigner;
 use crate::newsletter::{self, NewsletterService};
 use crate::trials::{self, TrialService};
 
@@ -34,6 +36,7 @@ pub struct AppState {
     pub articles: ArticleService,
     pub trials: TrialService,
     pub newsletter: NewsletterService,
+    pub digest: DigestService,
     pub pages: newsletter::pages::Pages,
 }
 
@@ -45,6 +48,7 @@ pub struct Core {
     pub pool: Pool,
     pub clock: SharedClock,
     pub composer: Arc<Composer>,
+    pub links: Arc<LinkSigner>,
 }
 
 impl Core {
@@ -62,11 +66,13 @@ impl Core {
         .await
         .context("database start-up task")??;
         let composer = Composer::new(&settings.mail, settings.server.public_url())?;
+        let links = Arc::new(LinkSigner::new(crate::secret::site_key(&settings.auth)?));
         Ok(Self {
             settings: Arc::new(settings),
             pool,
             clock,
             composer,
+            links,
         })
     }
 }
@@ -97,7 +103,9 @@ impl Application {
             Arc::clone(&core.clock),
             Arc::clone(&core.composer),
             settings.newsletter.clone(),
+            Arc::clone(&core.links),
         );
+        let digest = DigestService::new(&core);
         let state = Data::new(AppState {
             settings: Arc::clone(&settings),
             pool: core.pool.clone(),
@@ -116,6 +124,7 @@ impl Application {
                 settings.trials.clone(),
             ),
             newsletter,
+            digest,
             pages: newsletter::pages::Pages::new(&settings.mail.site_name)?,
         });
         let listener = TcpListener::bind(settings.server.bind)
@@ -199,6 +208,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
                 .configure(access::http::routes)
                 .configure(articles::http::routes)
                 .configure(newsletter::http::routes)
+                .configure(digest::http::routes)
                 .configure(trials::http::routes),
         );
 }

@@ -1,11 +1,13 @@
-//! The command line: serve, worker, migrate, admin.
+//! The command line: serve, worker, migrate, digest, admin.
 
 use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
 use secrecy::SecretString;
 use tokio::sync::watch;
 
@@ -14,6 +16,7 @@ use crate::app::{Application, Core};
 use crate::clock::SystemClock;
 use crate::config::Settings;
 use crate::db;
+use crate::digest::{DigestSender, DigestService};
 use crate::jobs::Worker;
 
 #[derive(Debug, Parser)]
@@ -40,10 +43,36 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// The daily digest: send a date's run in the foreground, or preview it.
+    Digest {
+        #[command(subcommand)]
+        command: DigestCommand,
+    },
     /// Sample content for trying masthead out.
     Demo {
         #[command(subcommand)]
         command: DemoCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DigestCommand {
+    /// Run the digest of a date (YYYY-MM-DD) now, or resume it, showing
+    /// progress; returns when every delivery is sent or has failed.
+    Send {
+        #[arg(long)]
+        date: String,
+    },
+    /// Write the digest of a date as an HTML and a text file.
+    Preview {
+        #[arg(long)]
+        date: String,
+        /// Section slugs, separated by commas (all sections when left out).
+        #[arg(long, value_delimiter = ',')]
+        sections: Vec<String>,
+        /// Where the files go.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
     },
 }
 
@@ -128,6 +157,51 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Digest {
+            command: DigestCommand::Send { date },
+        } => {
+            let core = Core::start(settings, Arc::new(SystemClock)).await?;
+            tokio::select! {
+                sent = send_digest(&core, &date) => sent,
+                _ = shutdown_signal() => {
+                    println!("stopped; `masthead digest send --date {date}` resumes the run");
+                    Ok(())
+                }
+            }
+        }
+        Command::Digest {
+            command:
+                DigestCommand::Preview {
+                    date,
+                    sections,
+                    out,
+                },
+        } => {
+            let core = Core::start(settings, Arc::new(SystemClock)).await?;
+            let service = DigestService::new(&core);
+            let sections = (!sections.is_empty()).then_some(sections);
+            let preview = service
+                .render_preview(&date, sections)
+                .await
+                .map_err(describe_digest)?;
+            std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+            let html = out.join(format!("digest-{}.html", preview.date));
+            let text = out.join(format!("digest-{}.txt", preview.date));
+            std::fs::write(&html, &preview.html)
+                .with_context(|| format!("writing {}", html.display()))?;
+            std::fs::write(&text, &preview.text)
+                .with_context(|| format!("writing {}", text.display()))?;
+            println!(
+                "{} articles in {} ({}), subject: {}",
+                preview.articles,
+                preview.sections.join(", "),
+                preview.date,
+                preview.subject
+            );
+            println!("wrote {}", html.display());
+            println!("wrote {}", text.display());
+            Ok(())
+        }
         Command::Demo {
             command: DemoCommand::Seed,
         } => {
@@ -164,6 +238,86 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             );
             Ok(())
         }
+    }
+}
+
+/// Runs (or resumes) one date's digest in the foreground with a progress bar.
+async fn send_digest(core: &Core, date: &str) -> anyhow::Result<()> {
+    let service = DigestService::new(core);
+    let sender = DigestSender::new(core)?;
+    let started = std::time::Instant::now();
+    let date = crate::digest::service::parse_date(date).map_err(describe_digest)?;
+    let run = service
+        .start_or_resume(date)
+        .await
+        .map_err(describe_digest)?;
+    let prepared = started.elapsed();
+    let view = service.run_view(run.id).await.map_err(describe_digest)?;
+    let total = u64::try_from(view.counts.total()).unwrap_or(0);
+    let done = u64::try_from(view.counts.total() - view.counts.pending).unwrap_or(0);
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} {msg} · {per_sec} · eta {eta}")
+            .context("progress bar template")?,
+    );
+    bar.set_position(done);
+    let (mut sent, mut failed, mut skipped) =
+        (view.counts.sent, view.counts.failed, view.counts.skipped);
+    let sending = std::time::Instant::now();
+    let mut sent_now = 0usize;
+    loop {
+        let report = sender
+            .deliver_due(Some(run.id))
+            .await
+            .map_err(describe_digest)?;
+        sent_now += report.sent;
+        sent += i64::try_from(report.sent).unwrap_or(0);
+        failed += i64::try_from(report.failed).unwrap_or(0);
+        skipped += i64::try_from(report.skipped).unwrap_or(0);
+        bar.inc(u64::try_from(report.sent + report.failed + report.skipped).unwrap_or(0));
+        let remaining = view.counts.total() - sent - failed - skipped;
+        bar.set_message(format!(
+            "sent {sent} · failed {failed} · remaining {remaining}"
+        ));
+        if report.claimed == 0 {
+            let now = service.run_view(run.id).await.map_err(describe_digest)?;
+            if now.counts.pending == 0 {
+                break;
+            }
+            // What is left waits for a retry, or for another worker's
+            // lease to run out.
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+    }
+    bar.finish();
+    let view = service.run_view(run.id).await.map_err(describe_digest)?;
+    let seconds = sending.elapsed().as_secs_f64();
+    println!(
+        "digest {}: {:?}; sent {}, failed {}, skipped {}; this run sent {} in {:.2} s ({:.0} msg/s), prepared in {:.2} s",
+        view.date,
+        view.state,
+        view.counts.sent,
+        view.counts.failed,
+        view.counts.skipped,
+        sent_now,
+        seconds,
+        sent_now as f64 / seconds.max(f64::EPSILON),
+        prepared.as_secs_f64()
+    );
+    Ok(())
+}
+
+fn describe_digest(error: crate::digest::DigestError) -> anyhow::Error {
+    match error {
+        crate::digest::DigestError::Invalid(fields) => anyhow::anyhow!(
+            "{}",
+            fields
+                .iter()
+                .map(|f| format!("{}: {}", f.field, f.message))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        other => anyhow::Error::new(other),
     }
 }
 

@@ -22,7 +22,43 @@ pub struct Settings {
     pub articles: ArticleSettings,
     pub trials: TrialSettings,
     pub newsletter: NewsletterSettings,
+    pub digest: DigestSettings,
     pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DigestSettings {
+    /// Whether the worker starts each day's run by itself at `send_at`.
+    pub schedule: bool,
+    pub send_at: TimeOfDay,
+    pub timezone: Zone,
+    /// What a run with no articles at all does.
+    pub quiet_day: QuietDay,
+    /// How far back the very first run looks, having no earlier cut-off.
+    pub first_run_lookback_hours: i64,
+    /// Deliveries claimed at once by a worker.
+    pub batch_size: i64,
+    /// Messages handed to the SMTP server at the same time; also the size
+    /// of the digest's SMTP connection pool.
+    pub concurrency: usize,
+    /// Results written to the database at once, at most.
+    pub record_batch: usize,
+    /// Subscribers read at once when a run's deliveries are created.
+    pub fanout_page: i64,
+    pub max_attempts: i32,
+    pub backoff_base_secs: i64,
+    pub backoff_cap_secs: i64,
+    /// A claimed delivery not reported back within this time is claimed again.
+    pub lease_secs: i64,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum QuietDay {
+    /// Record the run as skipped and send nothing.
+    Skip,
+    /// Send every subscriber a short note that there was no news.
+    Send,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -137,6 +173,24 @@ pub struct MailSettings {
     /// A folder whose templates replace the built-in ones.
     pub templates_dir: Option<PathBuf>,
     pub smtp: SmtpSettings,
+    /// Signs digest mail when set.
+    pub dkim: Option<DkimSettings>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DkimAlgorithm {
+    Rsa,
+    Ed25519,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DkimSettings {
+    pub selector: String,
+    pub domain: String,
+    pub algorithm: DkimAlgorithm,
+    /// RSA: a PKCS#1 PEM; Ed25519: the base64 of the 32-byte seed.
+    pub private_key: SecretString,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -152,6 +206,10 @@ pub struct SmtpSettings {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct AuthSettings {
+    /// The key that signs links; when unset, one is generated into
+    /// `secret_file` on first start and read from there afterwards.
+    pub secret: Option<SecretString>,
+    pub secret_file: PathBuf,
     pub session_ttl_hours: i64,
     pub verification_ttl_hours: i64,
     pub reset_ttl_minutes: i64,

@@ -68,6 +68,34 @@ async fn metrics(state: Data<AppState>) -> Result<HttpResponse, AppError> {
         "masthead_trial_decision_hours_count {}",
         decision_hours.len()
     );
+    let (digest, rate) = crate::digest::service::metrics(&state.pool, state.clock.now()).await?;
+    let _ = writeln!(
+        out,
+        "# HELP masthead_digest_messages_total Digest deliveries by outcome, over all runs."
+    );
+    let _ = writeln!(out, "# TYPE masthead_digest_messages_total counter");
+    for (status, n) in [
+        ("sent", digest.sent),
+        ("failed", digest.failed),
+        ("skipped", digest.skipped),
+    ] {
+        let _ = writeln!(
+            out,
+            "masthead_digest_messages_total{{status=\"{status}\"}} {n}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP masthead_digest_messages_pending Digest deliveries waiting to be sent or retried."
+    );
+    let _ = writeln!(out, "# TYPE masthead_digest_messages_pending gauge");
+    let _ = writeln!(out, "masthead_digest_messages_pending {}", digest.pending);
+    let _ = writeln!(
+        out,
+        "# HELP masthead_digest_send_rate Digest messages sent per second over the last minute."
+    );
+    let _ = writeln!(out, "# TYPE masthead_digest_send_rate gauge");
+    let _ = writeln!(out, "masthead_digest_send_rate {rate}");
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(out))

@@ -206,7 +206,35 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    digest_runs (id) {
+        id -> Text,
+        run_date -> Text,
+        since -> Timestamp,
+        cutoff -> Timestamp,
+        article_count -> Integer,
+        created_at -> Timestamp,
+        prepared_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    digest_deliveries (run_id, subscriber_id) {
+        run_id -> Text,
+        subscriber_id -> Text,
+        variant -> Text,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        leased_until -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        sent_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(sessions -> accounts (account_id));
+diesel::joinable!(digest_deliveries -> digest_runs (run_id));
+diesel::joinable!(digest_deliveries -> newsletter_subscribers (subscriber_id));
 diesel::joinable!(newsletter_subscribers -> accounts (account_id));
 diesel::joinable!(newsletter_tokens -> newsletter_subscribers (subscriber_id));
 diesel::joinable!(trial_decisions -> trial_requests (trial_id));
@@ -234,4 +262,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     newsletter_subscribers,
     newsletter_tokens,
     newsletter_suppressions,
+    digest_runs,
+    digest_deliveries,
 );

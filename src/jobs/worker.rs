@@ -8,6 +8,7 @@ use crate::app::Core;
 use crate::clock::SharedClock;
 use crate::config::TrialSettings;
 use crate::db::Pool;
+use crate::digest::{DigestSender, DigestService};
 use crate::mail::delivery::Deliverer;
 use crate::mail::{Composer, Transport};
 
@@ -17,6 +18,7 @@ const HOUSEKEEPING_EVERY: chrono::Duration = chrono::Duration::hours(1);
 
 pub struct Worker {
     deliverer: Deliverer,
+    digest: DigestLoop,
     pool: Pool,
     clock: SharedClock,
     composer: Arc<Composer>,
@@ -39,6 +41,14 @@ impl Worker {
             .transpose()?;
         let transport = Transport::from_settings(&settings.mail)?;
         Ok(Self {
+            digest: DigestLoop {
+                service: DigestService::new(core),
+                sender: DigestSender::new(core)?,
+                clock: Arc::clone(&core.clock),
+                schedule: settings.digest.schedule,
+                zone: settings.digest.timezone.0,
+                poll_interval: settings.worker.poll_interval(),
+            },
             deliverer: Deliverer::new(
                 core.pool.clone(),
                 Arc::new(transport),
@@ -60,6 +70,9 @@ impl Worker {
     /// Runs until `stop` turns true; a batch in progress is finished first.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         tracing::info!("worker started");
+        // Its own task, so that a morning's digest does not hold up a
+        // password reset in the outbox.
+        let digest = tokio::spawn(self.digest.run(stop.clone()));
         let mut last_housekeeping: Option<chrono::DateTime<chrono::Utc>> = None;
         let mut tick = tokio::time::interval(self.poll_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -106,6 +119,59 @@ impl Worker {
                 break;
             }
         }
+        if let Err(error) = digest.await {
+            tracing::error!(error = ?error, "digest task failed");
+        }
         tracing::info!("worker stopped");
+    }
+}
+
+/// Starts each day's digest run on time, creates its deliveries, and sends
+/// whatever deliveries are due, batch after batch.
+struct DigestLoop {
+    service: DigestService,
+    sender: DigestSender,
+    clock: SharedClock,
+    schedule: bool,
+    zone: chrono_tz::Tz,
+    poll_interval: std::time::Duration,
+}
+
+impl DigestLoop {
+    async fn run(self, mut stop: watch::Receiver<bool>) {
+        let mut scheduled_for: Option<chrono::NaiveDate> = None;
+        let mut tick = tokio::time::interval(self.poll_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.changed() => break,
+            }
+            let now = self.clock.now();
+            let today = now.with_timezone(&self.zone).date_naive();
+            if self.schedule && scheduled_for != Some(today) {
+                match self.service.schedule_due(now).await {
+                    Ok(done) => scheduled_for = done,
+                    Err(error) => tracing::error!(error = ?error, "digest schedule failed"),
+                }
+            }
+            if let Err(error) = self.service.prepare_pending().await {
+                tracing::error!(error = ?error, "preparing a digest run failed");
+            }
+            loop {
+                match self.sender.deliver_due(None).await {
+                    Ok(report) if report.claimed == 0 => break,
+                    Ok(_) if *stop.borrow() => break,
+                    Ok(_) => {}
+                    Err(error) => {
+                        tracing::error!(error = ?error, "digest delivery failed");
+                        break;
+                    }
+                }
+            }
+            if *stop.borrow() {
+                break;
+            }
+        }
     }
 }

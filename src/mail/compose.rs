@@ -160,6 +160,14 @@ const BUILT_IN_TEMPLATES: &[(&str, &str)] = &[
         "newsletter_welcome.txt",
         include_str!("../../email_templates/newsletter_welcome.txt"),
     ),
+    (
+        "digest.html",
+        include_str!("../../email_templates/digest.html"),
+    ),
+    (
+        "digest.txt",
+        include_str!("../../email_templates/digest.txt"),
+    ),
 ];
 
 pub struct Composer {
@@ -216,15 +224,22 @@ impl Composer {
         format!("{}{}", self.public_url, path_and_query)
     }
 
-    pub fn compose<E: Email>(
-        &self,
-        to: &EmailAddress,
-        email: &E,
-    ) -> Result<ComposedEmail, ComposeError> {
+    pub fn site_name(&self) -> &str {
+        &self.site_name
+    }
+
+    /// The sender of newsletter and digest mail.
+    pub fn newsletter_from(&self) -> &Mailbox {
+        &self.newsletter_from
+    }
+
+    /// Subject, text and HTML of one message, without a recipient.
+    pub fn render<E: Email>(&self, email: &E) -> Result<(String, String, String), ComposeError> {
+        let subject = email.subject(&self.site_name);
         let ctx = context! {
             site_name => &self.site_name,
             public_url => &self.public_url,
-            subject => email.subject(&self.site_name),
+            subject => &subject,
             ..Value::from_serialize(email)
         };
         let render = |suffix: &str| {
@@ -239,6 +254,15 @@ impl Composer {
         };
         let text = render("txt")?;
         let html = render("html")?;
+        Ok((subject, text, html))
+    }
+
+    pub fn compose<E: Email>(
+        &self,
+        to: &EmailAddress,
+        email: &E,
+    ) -> Result<ComposedEmail, ComposeError> {
+        let (subject, text, html) = self.render(email)?;
         let from = match E::STREAM {
             Stream::Transactional => &self.from,
             Stream::Newsletter => &self.newsletter_from,
@@ -247,7 +271,7 @@ impl Composer {
             template: E::TEMPLATE,
             from: from.to_string(),
             to: to.clone(),
-            subject: email.subject(&self.site_name),
+            subject,
             text,
             html,
             stream: E::STREAM,

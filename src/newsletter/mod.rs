@@ -4,6 +4,7 @@
 
 pub mod emails;
 pub mod http;
+pub mod links;
 pub mod model;
 pub mod pages;
 pub mod service;

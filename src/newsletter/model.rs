@@ -103,6 +103,20 @@ impl Sections {
     pub fn as_slice(&self) -> &[String] {
         &self.0
     }
+
+    /// The sections that `keep` accepts, in the same order (possibly none).
+    pub fn retain(&self, keep: impl Fn(&str) -> bool) -> Self {
+        Self(self.0.iter().filter(|s| keep(s)).cloned().collect())
+    }
+
+    /// No section: what a "quiet day" note shows.
+    pub fn none() -> Self {
+        Self(Vec::new())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 impl fmt::Display for Sections {

@@ -10,6 +10,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::emails::{ConfirmSubscription, Welcome};
+use super::links::LinkSigner;
 use super::model::{
     EmailHash, NewSubscriber, NewToken, PreferencesUpdate, Sections, Source, Subscriber,
     SubscriberId, SubscriberStatus, Suppression, SuppressionReason, TokenPurpose,
@@ -148,6 +149,7 @@ pub struct NewsletterService {
     clock: SharedClock,
     composer: Arc<Composer>,
     settings: Arc<NewsletterSettings>,
+    links: Arc<LinkSigner>,
 }
 
 /// Templates whose messages belong to the newsletter (and are erased with it).
@@ -159,12 +161,14 @@ impl NewsletterService {
         clock: SharedClock,
         composer: Arc<Composer>,
         settings: NewsletterSettings,
+        links: Arc<LinkSigner>,
     ) -> Self {
         Self {
             pool,
             clock,
             composer,
             settings: Arc::new(settings),
+            links,
         }
     }
 
@@ -440,11 +444,18 @@ impl NewsletterService {
                 }
                 store::find_by_account(conn, account.id)?.ok_or(NewsletterError::NotSubscribed)
             }
-            Holder::Link(token) => {
-                let token = Token::parse(token).map_err(|_| NewsletterError::InvalidToken)?;
-                store::manage_token_subscriber(conn, &token.hash(), now)?
-                    .ok_or(NewsletterError::InvalidToken)
-            }
+            Holder::Link(token) => match Token::parse(token) {
+                Ok(token) => store::manage_token_subscriber(conn, &token.hash(), now)?
+                    .ok_or(NewsletterError::InvalidToken),
+                // Digest mail carries signed links instead of stored tokens.
+                Err(_) => {
+                    let id = self
+                        .links
+                        .verify(token, now.and_utc())
+                        .ok_or(NewsletterError::InvalidToken)?;
+                    store::find(conn, id)?.ok_or(NewsletterError::InvalidToken)
+                }
+            },
         }
     }
 

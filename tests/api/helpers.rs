@@ -101,16 +101,31 @@ struct Collector {
     received: Arc<Mutex<Vec<ReceivedEmail>>>,
     recipients: Vec<String>,
     data: Vec<u8>,
+    /// How often each `busy…` address has been refused so far.
+    refusals: Arc<Mutex<std::collections::HashMap<String, usize>>>,
+    /// How long the server takes to accept a message.
+    delay: Arc<Mutex<Duration>>,
 }
+
+/// A `busy…` address is refused with 451 this many times, then accepted.
+pub const BUSY_REFUSALS: usize = 2;
 
 impl Handler for Collector {
     fn rcpt(&mut self, to: &str) -> Response {
         // Lets a test see a permanent refusal.
         if to.starts_with("bounce") {
-            response::NO_MAILBOX
-        } else {
-            response::OK
+            return response::NO_MAILBOX;
         }
+        // And a temporary one that passes.
+        if to.starts_with("busy") {
+            let mut refusals = self.refusals.lock().unwrap_or_else(PoisonError::into_inner);
+            let count = refusals.entry(to.to_owned()).or_default();
+            if *count < BUSY_REFUSALS {
+                *count += 1;
+                return Response::custom(451, "4.3.0 try again later".to_owned());
+            }
+        }
+        response::OK
     }
 
     fn data_start(&mut self, _domain: &str, _from: &str, _is8bit: bool, to: &[String]) -> Response {
@@ -125,6 +140,10 @@ impl Handler for Collector {
     }
 
     fn data_end(&mut self) -> Response {
+        let delay = *self.delay.lock().unwrap_or_else(PoisonError::into_inner);
+        if !delay.is_zero() {
+            std::thread::sleep(delay);
+        }
         self.received
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -140,6 +159,7 @@ impl Handler for Collector {
 #[derive(Clone)]
 pub struct Mailbox {
     received: Arc<Mutex<Vec<ReceivedEmail>>>,
+    delay: Arc<Mutex<Duration>>,
 }
 
 impl Mailbox {
@@ -164,10 +184,13 @@ impl Mailbox {
 
     fn serve(listener: TcpListener) -> Self {
         let received = Arc::new(Mutex::new(Vec::new()));
+        let delay = Arc::new(Mutex::new(Duration::ZERO));
         let mut server = Server::new(Collector {
             received: Arc::clone(&received),
             recipients: Vec::new(),
             data: Vec::new(),
+            refusals: Arc::default(),
+            delay: Arc::clone(&delay),
         });
         server
             .with_name("mail.test")
@@ -180,7 +203,13 @@ impl Mailbox {
                 eprintln!("test SMTP server stopped: {e}");
             }
         });
-        Self { received }
+        Self { received, delay }
+    }
+
+    /// Makes the server take `delay` to accept each message, as a slow
+    /// receiving server would.
+    pub fn set_delay(&self, delay: Duration) {
+        *self.delay.lock().unwrap_or_else(PoisonError::into_inner) = delay;
     }
 
     pub fn all(&self) -> Vec<ReceivedEmail> {
@@ -325,9 +354,14 @@ impl TestApp {
     }
 
     pub async fn spawn_with(tweak: impl FnOnce(&mut Settings)) -> Self {
+        Self::spawn_at(Utc::now(), tweak).await
+    }
+
+    /// Starts the application with its clock at `start`.
+    pub async fn spawn_at(start: chrono::DateTime<Utc>, tweak: impl FnOnce(&mut Settings)) -> Self {
         let (mailbox, smtp_port) = Mailbox::start();
         let db = Arc::new(TestDb::create());
-        let clock = Arc::new(ManualClock::new(Utc::now()));
+        let clock = Arc::new(ManualClock::new(start));
         let mut settings = test_settings(&db, smtp_port);
         tweak(&mut settings);
         Self::launch(settings, db, clock, mailbox, smtp_port).await
@@ -383,6 +417,26 @@ impl TestApp {
             self.smtp_port,
         )
         .await
+    }
+
+    /// A second instance on the same database, mail server and clock, as
+    /// another process would run beside this one.
+    pub async fn another_instance(&self, tweak: impl FnOnce(&mut Settings)) -> Self {
+        let mut settings = self.settings.clone();
+        tweak(&mut settings);
+        Self::launch(
+            settings,
+            Arc::clone(&self.db),
+            Arc::clone(&self.clock),
+            self.mailbox.clone(),
+            self.smtp_port,
+        )
+        .await
+    }
+
+    /// Moves the application's clock to `at`.
+    pub fn set_time(&self, at: chrono::DateTime<Utc>) {
+        self.clock.advance(at - self.now());
     }
 
     pub async fn stop(&mut self) {
@@ -473,17 +527,26 @@ impl TestApp {
         );
     }
 
-    /// Runs the `masthead` binary against this test's database.
-    pub fn cli(&self, args: &[&str], stdin: &str) -> std::process::Output {
-        use std::io::Write;
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_masthead"))
+    /// The `masthead` binary set up for this test's database and mail
+    /// server.
+    pub fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_masthead"));
+        command
             .args(args)
             .env("MASTHEAD_ENV", "test")
             .env("MASTHEAD__DATABASE__URL", self.db.url())
             .env("MASTHEAD__MAIL__SMTP__PORT", self.smtp_port.to_string())
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        command
+    }
+
+    /// Runs the `masthead` binary against this test's database.
+    pub fn cli(&self, args: &[&str], stdin: &str) -> std::process::Output {
+        use std::io::Write;
+        let mut child = self
+            .command(args)
             .spawn()
             .expect("the masthead binary runs");
         child

@@ -5,6 +5,7 @@
 mod accounts;
 mod articles;
 mod cli;
+mod digest;
 mod errors;
 mod health;
 mod helpers;

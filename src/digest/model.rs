@@ -1,0 +1,123 @@
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+use serde::Serialize;
+
+use crate::db::schema::{digest_deliveries, digest_runs};
+use crate::domain::EmailAddress;
+use crate::newsletter::{Sections, SubscriberId, SubscriberStatus};
+
+crate::id_type!(RunId);
+
+crate::text_enum! {
+    /// `skipped`: suppressed or unsubscribed between the fan-out and the send.
+    pub enum DeliveryStatus {
+        Pending => "pending",
+        Sent => "sent",
+        Failed => "failed",
+        Skipped => "skipped",
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = digest_runs)]
+pub struct DigestRun {
+    pub id: RunId,
+    pub run_date: String,
+    pub since: NaiveDateTime,
+    pub cutoff: NaiveDateTime,
+    pub article_count: i32,
+    pub created_at: NaiveDateTime,
+    pub prepared_at: Option<NaiveDateTime>,
+}
+
+impl DigestRun {
+    pub fn date(&self) -> Option<NaiveDate> {
+        NaiveDate::parse_from_str(&self.run_date, "%Y-%m-%d").ok()
+    }
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = digest_runs)]
+pub struct NewRun<'a> {
+    pub id: RunId,
+    pub run_date: &'a str,
+    pub since: NaiveDateTime,
+    pub cutoff: NaiveDateTime,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = digest_deliveries)]
+pub struct NewDelivery {
+    pub run_id: RunId,
+    pub subscriber_id: SubscriberId,
+    pub variant: Sections,
+    pub status: DeliveryStatus,
+    pub attempts: i32,
+    pub next_attempt_at: NaiveDateTime,
+}
+
+/// A claimed delivery with what sending it needs.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub run_id: RunId,
+    pub subscriber_id: SubscriberId,
+    pub variant: Sections,
+    pub attempts: i32,
+    pub email: EmailAddress,
+    pub status: SubscriberStatus,
+    pub name: Option<String>,
+}
+
+/// How many deliveries of a run are in each state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub pending: i64,
+    pub sent: i64,
+    pub failed: i64,
+    pub skipped: i64,
+}
+
+impl Counts {
+    pub fn total(&self) -> i64 {
+        self.pending + self.sent + self.failed + self.skipped
+    }
+
+    pub fn add(&mut self, status: DeliveryStatus, n: i64) {
+        match status {
+            DeliveryStatus::Pending => self.pending += n,
+            DeliveryStatus::Sent => self.sent += n,
+            DeliveryStatus::Failed => self.failed += n,
+            DeliveryStatus::Skipped => self.skipped += n,
+        }
+    }
+}
+
+/// A run's state, derived from its rows, never stored: a run cannot be left
+/// "running" with nothing left to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunState {
+    /// Deliveries are still being created.
+    Preparing,
+    /// Some deliveries wait to be sent (or to be retried).
+    Sending,
+    /// Every delivery is sent, failed or skipped.
+    Completed,
+    /// Nothing to send: no articles, or no subscriber wanted any of them.
+    Skipped,
+}
+
+impl RunState {
+    pub fn of(run: &DigestRun, counts: &Counts) -> Self {
+        if run.prepared_at.is_none() {
+            Self::Preparing
+        } else if counts.total() == 0 {
+            Self::Skipped
+        } else if counts.pending > 0 {
+            Self::Sending
+        } else {
+            Self::Completed
+        }
+    }
+}

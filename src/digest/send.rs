@@ -1,0 +1,404 @@
+//! Sends claimed deliveries over a pool of SMTP connections with bounded
+//! concurrency, and records the results in batches while sending goes on.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use anyhow::Context;
+use chrono::{DateTime, Duration, Utc};
+use futures_util::StreamExt;
+use lettre::message::dkim::{
+    DkimCanonicalization, DkimCanonicalizationType, DkimConfig, DkimSigningAlgorithm,
+    DkimSigningKey,
+};
+use lettre::message::header::{HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart};
+use lettre::Message;
+use secrecy::ExposeSecret;
+use tokio::sync::mpsc;
+
+use super::model::{Claimed, DigestRun, RunId};
+use super::render::{greeting, Personal, Rendered, Template};
+use super::service::{Content, DigestError};
+use super::store::{self, Outcome, Recorded};
+use crate::app::Core;
+use crate::clock::SharedClock;
+use crate::config::{DigestSettings, DkimAlgorithm, DkimSettings, NewsletterSettings};
+use crate::db::{self, Pool, StorageError};
+use crate::mail::transport::SendError;
+use crate::mail::{Composer, Transport};
+use crate::newsletter::links::LinkSigner;
+use crate::newsletter::model::EmailHash;
+use crate::newsletter::{Sections, SubscriberStatus};
+
+/// What one call of `deliver_due` did.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BatchReport {
+    pub claimed: usize,
+    pub sent: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    pub retrying: usize,
+}
+
+/// A run's content and its variants, rendered once each.
+struct RunCache {
+    content: Content,
+    variants: HashMap<String, Arc<Rendered>>,
+}
+
+pub struct DigestSender {
+    pool: Pool,
+    transport: Arc<Transport>,
+    clock: SharedClock,
+    composer: Arc<Composer>,
+    links: Arc<LinkSigner>,
+    settings: DigestSettings,
+    newsletter: Arc<NewsletterSettings>,
+    dkim: Option<Arc<DkimConfig>>,
+    sender_domain: String,
+    runs: Mutex<HashMap<String, RunCache>>,
+}
+
+/// The headers a DKIM signature covers: RFC 8058 asks that it include
+/// List-Unsubscribe and List-Unsubscribe-Post.
+const SIGNED_HEADERS: [&str; 8] = [
+    "From",
+    "To",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "List-Id",
+    "List-Unsubscribe",
+    "List-Unsubscribe-Post",
+];
+
+fn dkim_config(settings: &DkimSettings) -> anyhow::Result<DkimConfig> {
+    let algorithm = match settings.algorithm {
+        DkimAlgorithm::Rsa => DkimSigningAlgorithm::Rsa,
+        DkimAlgorithm::Ed25519 => DkimSigningAlgorithm::Ed25519,
+    };
+    let key = DkimSigningKey::new(settings.private_key.expose_secret().trim(), algorithm)
+        .map_err(|e| anyhow::anyhow!("mail.dkim.private_key: {e}"))?;
+    Ok(DkimConfig::new(
+        settings.selector.clone(),
+        settings.domain.clone(),
+        key,
+        SIGNED_HEADERS
+            .iter()
+            .map(|h| HeaderName::new_from_ascii_str(h))
+            .collect(),
+        DkimCanonicalization {
+            header: DkimCanonicalizationType::Relaxed,
+            body: DkimCanonicalizationType::Relaxed,
+        },
+    ))
+}
+
+/// A header written as given, never folded: RFC 8058 receivers parse
+/// List-Unsubscribe and List-Unsubscribe-Post as one line. Only printable
+/// ASCII is written this way; anything else is encoded as usual.
+fn unfolded(name: &'static str, value: String) -> HeaderValue {
+    let name = HeaderName::new_from_ascii_str(name);
+    if value.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        HeaderValue::dangerous_new_pre_encoded(name, value.clone(), value)
+    } else {
+        HeaderValue::new(name, value)
+    }
+}
+
+impl DigestSender {
+    pub fn new(core: &Core) -> anyhow::Result<Self> {
+        let settings = &core.settings;
+        let mut mail = settings.mail.clone();
+        mail.smtp.pool_size = u32::try_from(settings.digest.concurrency.max(1)).unwrap_or(u32::MAX);
+        let transport = Transport::from_settings(&mail)?;
+        let dkim = settings
+            .mail
+            .dkim
+            .as_ref()
+            .map(dkim_config)
+            .transpose()
+            .context("mail.dkim")?
+            .map(Arc::new);
+        let sender_domain = core.composer.newsletter_from().email.domain().to_owned();
+        Ok(Self {
+            pool: core.pool.clone(),
+            transport: Arc::new(transport),
+            clock: Arc::clone(&core.clock),
+            composer: Arc::clone(&core.composer),
+            links: Arc::clone(&core.links),
+            settings: settings.digest.clone(),
+            newsletter: Arc::new(settings.newsletter.clone()),
+            dkim,
+            sender_domain,
+            runs: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Claims one batch of due deliveries (of `run`, or of any run), sends
+    /// them and records the results.
+    pub async fn deliver_due(&self, run: Option<RunId>) -> Result<BatchReport, DigestError> {
+        let now = self.clock.now();
+        let lease_until = now + Duration::seconds(self.settings.lease_secs);
+        let limit = self.settings.batch_size;
+        let claimed = db::run(&self.pool, move |conn| {
+            store::claim(conn, run, now.naive_utc(), lease_until.naive_utc(), limit)
+                .map_err(StorageError::from)
+        })
+        .await?;
+        let mut report = BatchReport {
+            claimed: claimed.len(),
+            ..BatchReport::default()
+        };
+        if claimed.is_empty() {
+            return Ok(report);
+        }
+        // Checked again at send time: an unsubscribe after the fan-out holds.
+        let hashes: Vec<EmailHash> = claimed.iter().map(|c| EmailHash::of(&c.email)).collect();
+        let suppressed: HashSet<EmailHash> = db::run(&self.pool, move |conn| {
+            store::suppressed_among(conn, &hashes).map_err(StorageError::from)
+        })
+        .await?
+        .into_iter()
+        .collect();
+        let mut work = Vec::with_capacity(claimed.len());
+        for delivery in claimed {
+            let rendered = self.rendered(delivery.run_id, &delivery.variant).await?;
+            let skip = delivery.status != SubscriberStatus::Confirmed
+                || suppressed.contains(&EmailHash::of(&delivery.email));
+            work.push((delivery, rendered, skip));
+        }
+
+        let (results, mut incoming) = mpsc::channel::<Recorded>(self.settings.record_batch.max(1));
+        let pool = self.pool.clone();
+        let clock = Arc::clone(&self.clock);
+        let record_batch = self.settings.record_batch.max(1);
+        let recorder = tokio::spawn(async move {
+            let mut buffer = Vec::with_capacity(record_batch);
+            while incoming.recv_many(&mut buffer, record_batch).await > 0 {
+                let batch = std::mem::take(&mut buffer);
+                let now = clock.now().naive_utc();
+                let written = db::run(&pool, move |conn| {
+                    store::record(conn, &batch, now).map_err(StorageError::from)
+                })
+                .await;
+                if let Err(error) = written {
+                    // The leases run out and the deliveries are claimed
+                    // again: at worst sent twice, never lost.
+                    tracing::error!(error = ?error, "could not record digest results");
+                }
+            }
+        });
+        futures_util::stream::iter(work)
+            .map(|(delivery, rendered, skip)| self.deliver_one(delivery, rendered, skip, now))
+            .buffer_unordered(self.settings.concurrency.max(1))
+            .for_each(|recorded| {
+                match &recorded.outcome {
+                    Outcome::Sent => report.sent += 1,
+                    Outcome::Skipped => report.skipped += 1,
+                    Outcome::Failed { .. } => report.failed += 1,
+                    Outcome::RetryAt { .. } => report.retrying += 1,
+                }
+                let results = results.clone();
+                async move {
+                    let _ = results.send(recorded).await;
+                }
+            })
+            .await;
+        drop(results);
+        if let Err(error) = recorder.await {
+            tracing::error!(error = ?error, "digest result recorder stopped");
+        }
+        tracing::info!(
+            claimed = report.claimed,
+            sent = report.sent,
+            failed = report.failed,
+            skipped = report.skipped,
+            retrying = report.retrying,
+            "digest batch done"
+        );
+        Ok(report)
+    }
+
+    /// The rendering of one variant of a run, made on first use.
+    async fn rendered(&self, run: RunId, variant: &Sections) -> Result<Arc<Rendered>, DigestError> {
+        let key = run.to_string();
+        let variant_key = variant.to_string();
+        if let Some(found) = self
+            .runs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+            .and_then(|cache| cache.variants.get(&variant_key))
+        {
+            return Ok(Arc::clone(found));
+        }
+        let loaded = self
+            .runs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(&key);
+        if !loaded {
+            let content = self.load_content(run).await?;
+            let mut runs = self.runs.lock().unwrap_or_else(PoisonError::into_inner);
+            // Earlier runs are done with; keep the cache small.
+            if runs.len() >= 4 {
+                runs.clear();
+            }
+            runs.entry(key.clone()).or_insert(RunCache {
+                content,
+                variants: HashMap::new(),
+            });
+        }
+        let mut runs = self.runs.lock().unwrap_or_else(PoisonError::into_inner);
+        let cache = runs.get_mut(&key).ok_or(DigestError::NotFound)?;
+        let digest = cache.content.digest_for(variant).with_slots();
+        let (subject, text, html) = self.composer.render(&digest)?;
+        let rendered = Arc::new(Rendered {
+            subject,
+            text: Template::parse(&text),
+            html: Template::parse(&html),
+        });
+        cache.variants.insert(variant_key, Arc::clone(&rendered));
+        tracing::debug!(run_id = %run, variant = %variant, "digest variant rendered");
+        Ok(rendered)
+    }
+
+    async fn load_content(&self, id: RunId) -> Result<Content, DigestError> {
+        let (run, rows) = db::run(&self.pool, move |conn| {
+            let run: DigestRun = store::run(conn, id)?.ok_or(diesel::result::Error::NotFound)?;
+            let rows = store::articles_between(conn, run.since, run.cutoff)?;
+            Ok::<_, StorageError>((run, rows))
+        })
+        .await?;
+        let date = run.date().unwrap_or_else(|| run.cutoff.date());
+        Ok(Content::new(date, rows, &self.composer))
+    }
+
+    async fn deliver_one(
+        &self,
+        delivery: Claimed,
+        rendered: Arc<Rendered>,
+        skip: bool,
+        now: DateTime<Utc>,
+    ) -> Recorded {
+        let outcome = if skip {
+            tracing::debug!(run_id = %delivery.run_id, subscriber_id = %delivery.subscriber_id, "suppressed or unsubscribed; not sent");
+            Outcome::Skipped
+        } else {
+            match self.build(&delivery, &rendered, now) {
+                Err(error) => {
+                    tracing::warn!(run_id = %delivery.run_id, subscriber_id = %delivery.subscriber_id, %error, "digest cannot be built; not retrying");
+                    Outcome::Failed {
+                        error,
+                        bounce: None,
+                    }
+                }
+                Ok(message) => match self.transport.send(message).await {
+                    Ok(()) => Outcome::Sent,
+                    Err(SendError::Permanent(error)) => {
+                        tracing::warn!(run_id = %delivery.run_id, subscriber_id = %delivery.subscriber_id, to_domain = delivery.email.domain(), %error, "digest refused for good; address suppressed");
+                        Outcome::Failed {
+                            error,
+                            bounce: Some(delivery.email.clone()),
+                        }
+                    }
+                    Err(SendError::Transient(error))
+                        if delivery.attempts >= self.settings.max_attempts =>
+                    {
+                        tracing::error!(run_id = %delivery.run_id, subscriber_id = %delivery.subscriber_id, to_domain = delivery.email.domain(), %error, "digest still undeliverable after the last attempt");
+                        Outcome::Failed {
+                            error,
+                            bounce: None,
+                        }
+                    }
+                    Err(SendError::Transient(error)) => {
+                        let at = self.clock.now() + self.backoff(delivery.attempts);
+                        tracing::warn!(run_id = %delivery.run_id, subscriber_id = %delivery.subscriber_id, to_domain = delivery.email.domain(), %error, retry_at = %at, "digest delivery failed; will retry");
+                        Outcome::RetryAt {
+                            at: at.naive_utc(),
+                            error,
+                        }
+                    }
+                },
+            }
+        };
+        Recorded {
+            run_id: delivery.run_id,
+            subscriber_id: delivery.subscriber_id,
+            outcome,
+        }
+    }
+
+    /// base · 2^(attempt-1), capped.
+    fn backoff(&self, attempt: i32) -> Duration {
+        let exponent = u32::try_from(attempt.saturating_sub(1))
+            .unwrap_or(0)
+            .min(20);
+        Duration::seconds(
+            self.settings
+                .backoff_base_secs
+                .saturating_mul(1_i64 << exponent)
+                .min(self.settings.backoff_cap_secs),
+        )
+    }
+
+    fn build(
+        &self,
+        delivery: &Claimed,
+        rendered: &Rendered,
+        now: DateTime<Utc>,
+    ) -> Result<Message, String> {
+        let token = self.links.manage_token(
+            delivery.subscriber_id,
+            now + Duration::days(self.newsletter.link_ttl_days),
+        );
+        let preferences = self
+            .composer
+            .link(&format!("/newsletter/preferences?token={token}"));
+        let unsubscribe = self.composer.link(&format!("/unsubscribe/{token}"));
+        let greeting = greeting(delivery.name.as_deref());
+        let personal = Personal {
+            greeting: &greeting,
+            preferences: &preferences,
+            unsubscribe: &unsubscribe,
+        };
+        let to: Mailbox = delivery
+            .email
+            .as_str()
+            .parse()
+            .map_err(|e| format!("recipient address: {e}"))?;
+        let mut message = Message::builder()
+            .from(self.composer.newsletter_from().clone())
+            .to(to)
+            .subject(rendered.subject.clone())
+            .date(now.into())
+            // The same for every attempt, so a receiver can drop a duplicate.
+            .message_id(Some(format!(
+                "<digest.{}.{}@{}>",
+                delivery.run_id, delivery.subscriber_id, self.sender_domain
+            )))
+            .raw_header(unfolded("List-Id", self.newsletter.list_id.clone()))
+            .raw_header(unfolded(
+                "List-Unsubscribe",
+                format!(
+                    "<{unsubscribe}>, <mailto:{}?subject=unsubscribe%20{token}>",
+                    self.newsletter.unsubscribe_mailto
+                ),
+            ))
+            .raw_header(unfolded(
+                "List-Unsubscribe-Post",
+                "List-Unsubscribe=One-Click".to_owned(),
+            ))
+            .multipart(MultiPart::alternative_plain_html(
+                rendered.text.fill(&personal, false),
+                rendered.html.fill(&personal, true),
+            ))
+            .map_err(|e| format!("building the message: {e}"))?;
+        if let Some(dkim) = &self.dkim {
+            message.sign(dkim);
+        }
+        Ok(message)
+    }
+}

@@ -1,0 +1,435 @@
+//! Digest runs and deliveries.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::model::{Claimed, Counts, DeliveryStatus, DigestRun, NewDelivery, NewRun, RunId};
+use crate::articles::{Article, ArticleStatus, Section};
+use crate::db::schema::{
+    accounts, articles, digest_deliveries, digest_runs, newsletter_subscribers,
+    newsletter_suppressions, sections,
+};
+use crate::db::{self, DbConnection};
+use crate::domain::EmailAddress;
+use crate::newsletter::model::EmailHash;
+use crate::newsletter::{Sections, SubscriberId, SubscriberStatus};
+
+/// Creates the run of a date unless one exists; returns whether it did.
+pub fn insert_run(conn: &mut DbConnection, run: &NewRun<'_>) -> QueryResult<bool> {
+    let inserted = crate::per_backend!(conn, |c| diesel::insert_into(digest_runs::table)
+        .values(run)
+        .on_conflict(digest_runs::run_date)
+        .do_nothing()
+        .execute(c))?;
+    Ok(inserted == 1)
+}
+
+/// The latest cut-off before `cutoff`: where the next run's articles start.
+pub fn previous_cutoff(
+    conn: &mut DbConnection,
+    cutoff: NaiveDateTime,
+) -> QueryResult<Option<NaiveDateTime>> {
+    digest_runs::table
+        .filter(digest_runs::cutoff.lt(cutoff))
+        .select(diesel::dsl::max(digest_runs::cutoff))
+        .first(conn)
+}
+
+pub fn run_by_date(conn: &mut DbConnection, date: &str) -> QueryResult<Option<DigestRun>> {
+    digest_runs::table
+        .filter(digest_runs::run_date.eq(date))
+        .select(DigestRun::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn run(conn: &mut DbConnection, id: RunId) -> QueryResult<Option<DigestRun>> {
+    digest_runs::table
+        .find(id)
+        .select(DigestRun::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The latest runs, newest date first.
+pub fn runs(conn: &mut DbConnection, limit: i64) -> QueryResult<Vec<DigestRun>> {
+    digest_runs::table
+        .order(digest_runs::run_date.desc())
+        .limit(limit)
+        .select(DigestRun::as_select())
+        .load(conn)
+}
+
+/// Runs whose deliveries are not all created yet (new, or interrupted).
+pub fn unprepared_runs(conn: &mut DbConnection) -> QueryResult<Vec<DigestRun>> {
+    digest_runs::table
+        .filter(digest_runs::prepared_at.is_null())
+        .order(digest_runs::run_date.asc())
+        .select(DigestRun::as_select())
+        .load(conn)
+}
+
+pub fn mark_prepared(
+    conn: &mut DbConnection,
+    id: RunId,
+    article_count: i32,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::update(digest_runs::table.find(id))
+        .set((
+            digest_runs::article_count.eq(article_count),
+            digest_runs::prepared_at.eq(Some(now)),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+/// Delivery counts per run and status.
+pub fn counts(conn: &mut DbConnection, runs: &[RunId]) -> QueryResult<BTreeMap<String, Counts>> {
+    let rows: Vec<(RunId, DeliveryStatus, i64)> = digest_deliveries::table
+        .filter(digest_deliveries::run_id.eq_any(runs))
+        .group_by((digest_deliveries::run_id, digest_deliveries::status))
+        .select((
+            digest_deliveries::run_id,
+            digest_deliveries::status,
+            diesel::dsl::count_star(),
+        ))
+        .load(conn)?;
+    let mut counts: BTreeMap<String, Counts> = BTreeMap::new();
+    for (run, status, n) in rows {
+        counts.entry(run.to_string()).or_default().add(status, n);
+    }
+    Ok(counts)
+}
+
+/// The articles a run covers: published in (since, cutoff], in section
+/// order, oldest first within a section.
+pub fn articles_between(
+    conn: &mut DbConnection,
+    since: NaiveDateTime,
+    cutoff: NaiveDateTime,
+) -> QueryResult<Vec<(Article, Section)>> {
+    articles::table
+        .inner_join(sections::table)
+        .filter(articles::status.eq(ArticleStatus::Published))
+        .filter(articles::published_at.gt(since))
+        .filter(articles::published_at.le(cutoff))
+        .order((
+            sections::position.asc(),
+            articles::published_at.asc(),
+            articles::id.asc(),
+        ))
+        .select((Article::as_select(), Section::as_select()))
+        .load(conn)
+}
+
+/// A page of confirmed subscribers, by id, for the fan-out.
+pub type Recipient = (SubscriberId, EmailAddress, Sections, Option<NaiveDateTime>);
+
+pub fn confirmed_page(
+    conn: &mut DbConnection,
+    after: Option<SubscriberId>,
+    limit: i64,
+) -> QueryResult<Vec<Recipient>> {
+    let mut query = newsletter_subscribers::table
+        .filter(newsletter_subscribers::status.eq(SubscriberStatus::Confirmed))
+        .order(newsletter_subscribers::id.asc())
+        .limit(limit)
+        .select((
+            newsletter_subscribers::id,
+            newsletter_subscribers::email,
+            newsletter_subscribers::sections,
+            newsletter_subscribers::paused_until,
+        ))
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(newsletter_subscribers::id.gt(after));
+    }
+    query.load(conn)
+}
+
+/// Which of these addresses are on the suppression list.
+pub fn suppressed_among(
+    conn: &mut DbConnection,
+    hashes: &[EmailHash],
+) -> QueryResult<Vec<EmailHash>> {
+    newsletter_suppressions::table
+        .filter(newsletter_suppressions::email_hash.eq_any(hashes))
+        .select(newsletter_suppressions::email_hash)
+        .load(conn)
+}
+
+/// Creates deliveries; those that exist already are left as they are, so a
+/// fan-out interrupted half-way can simply run again.
+pub fn insert_deliveries(conn: &mut DbConnection, rows: &[NewDelivery]) -> QueryResult<usize> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    match conn {
+        DbConnection::Postgres(pg) => diesel::insert_into(digest_deliveries::table)
+            .values(rows)
+            .on_conflict((digest_deliveries::run_id, digest_deliveries::subscriber_id))
+            .do_nothing()
+            .execute(pg),
+        // Diesel writes a multi-row ON CONFLICT only for PostgreSQL; on
+        // SQLite the primary key is the only constraint a row can break here.
+        DbConnection::Sqlite(sqlite) => diesel::insert_or_ignore_into(digest_deliveries::table)
+            .values(rows)
+            .execute(sqlite),
+    }
+}
+
+/// Claims up to `limit` due deliveries (of one run, or of any): each is
+/// hidden from other workers until `lease_until`, so a worker that dies
+/// mid-send leaves it to be claimed again, never lost.
+pub fn claim(
+    conn: &mut DbConnection,
+    run: Option<RunId>,
+    now: NaiveDateTime,
+    lease_until: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<Vec<Claimed>> {
+    db::transaction(conn, |conn| {
+        let due = || {
+            digest_deliveries::table
+                .filter(digest_deliveries::status.eq(DeliveryStatus::Pending))
+                .filter(digest_deliveries::next_attempt_at.le(now))
+                .filter(
+                    digest_deliveries::leased_until
+                        .is_null()
+                        .or(digest_deliveries::leased_until.le(now)),
+                )
+                .order(digest_deliveries::next_attempt_at.asc())
+                .limit(limit)
+                .select((digest_deliveries::run_id, digest_deliveries::subscriber_id))
+        };
+        let of_run = |run| digest_deliveries::run_id.eq(run);
+        let keys: Vec<(RunId, SubscriberId)> = match (&mut *conn, run) {
+            (DbConnection::Postgres(pg), Some(run)) => due()
+                .filter(of_run(run))
+                .for_update()
+                .skip_locked()
+                .load(pg)?,
+            (DbConnection::Postgres(pg), None) => due().for_update().skip_locked().load(pg)?,
+            // BEGIN IMMEDIATE has already made this the only writer.
+            (DbConnection::Sqlite(sqlite), Some(run)) => due().filter(of_run(run)).load(sqlite)?,
+            (DbConnection::Sqlite(sqlite), None) => due().load(sqlite)?,
+        };
+        let mut by_run: BTreeMap<String, (RunId, Vec<SubscriberId>)> = BTreeMap::new();
+        for (run, subscriber) in keys {
+            by_run
+                .entry(run.to_string())
+                .or_insert_with(|| (run, Vec::new()))
+                .1
+                .push(subscriber);
+        }
+        let mut claimed = Vec::new();
+        for (run, subscribers) in by_run.into_values() {
+            diesel::update(
+                digest_deliveries::table
+                    .filter(digest_deliveries::run_id.eq(run))
+                    .filter(digest_deliveries::subscriber_id.eq_any(&subscribers)),
+            )
+            .set((
+                digest_deliveries::leased_until.eq(Some(lease_until)),
+                digest_deliveries::attempts.eq(digest_deliveries::attempts + 1),
+            ))
+            .execute(conn)?;
+            let rows: Vec<(
+                SubscriberId,
+                Sections,
+                i32,
+                EmailAddress,
+                SubscriberStatus,
+                Option<String>,
+            )> = digest_deliveries::table
+                .inner_join(newsletter_subscribers::table.left_join(accounts::table))
+                .filter(digest_deliveries::run_id.eq(run))
+                .filter(digest_deliveries::subscriber_id.eq_any(&subscribers))
+                .select((
+                    digest_deliveries::subscriber_id,
+                    digest_deliveries::variant,
+                    digest_deliveries::attempts,
+                    newsletter_subscribers::email,
+                    newsletter_subscribers::status,
+                    accounts::name.nullable(),
+                ))
+                .load(conn)?;
+            claimed.extend(rows.into_iter().map(
+                |(subscriber_id, variant, attempts, email, status, name)| Claimed {
+                    run_id: run,
+                    subscriber_id,
+                    variant,
+                    attempts,
+                    email,
+                    status,
+                    name,
+                },
+            ));
+        }
+        Ok(claimed)
+    })
+}
+
+/// What became of one claimed delivery.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Sent,
+    /// Not sent: suppressed or unsubscribed since the fan-out.
+    Skipped,
+    RetryAt {
+        at: NaiveDateTime,
+        error: String,
+    },
+    /// `bounce` carries the address of a permanent refusal, to suppress.
+    Failed {
+        error: String,
+        bounce: Option<EmailAddress>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub run_id: RunId,
+    pub subscriber_id: SubscriberId,
+    pub outcome: Outcome,
+}
+
+/// Writes the outcomes of many deliveries in one transaction: the sent and
+/// skipped ones with one statement per run, the rare failures one by one.
+pub fn record(
+    conn: &mut DbConnection,
+    results: &[Recorded],
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    db::transaction(conn, |conn| {
+        let mut grouped: BTreeMap<
+            (String, &'static str),
+            (RunId, DeliveryStatus, Vec<SubscriberId>),
+        > = BTreeMap::new();
+        for result in results {
+            let target = digest_deliveries::table
+                .filter(digest_deliveries::run_id.eq(result.run_id))
+                .filter(digest_deliveries::subscriber_id.eq(result.subscriber_id));
+            match &result.outcome {
+                Outcome::Sent | Outcome::Skipped => {
+                    let status = if matches!(result.outcome, Outcome::Sent) {
+                        DeliveryStatus::Sent
+                    } else {
+                        DeliveryStatus::Skipped
+                    };
+                    grouped
+                        .entry((result.run_id.to_string(), status.as_str()))
+                        .or_insert_with(|| (result.run_id, status, Vec::new()))
+                        .2
+                        .push(result.subscriber_id);
+                }
+                Outcome::RetryAt { at, error } => {
+                    diesel::update(target)
+                        .set((
+                            digest_deliveries::next_attempt_at.eq(*at),
+                            digest_deliveries::leased_until.eq(None::<NaiveDateTime>),
+                            digest_deliveries::last_error.eq(Some(error)),
+                        ))
+                        .execute(conn)?;
+                }
+                Outcome::Failed { error, bounce } => {
+                    diesel::update(target)
+                        .set((
+                            digest_deliveries::status.eq(DeliveryStatus::Failed),
+                            digest_deliveries::leased_until.eq(None::<NaiveDateTime>),
+                            digest_deliveries::last_error.eq(Some(error)),
+                        ))
+                        .execute(conn)?;
+                    if let Some(address) = bounce {
+                        // A permanent refusal is a hard bounce: no newsletter
+                        // goes to the address again until an admin lifts it.
+                        crate::newsletter::service::suppress_hard_bounce(
+                            conn, address, error, now,
+                        )?;
+                    }
+                }
+            }
+        }
+        for (run, status, subscribers) in grouped.into_values() {
+            let sent_at = (status == DeliveryStatus::Sent).then_some(now);
+            diesel::update(
+                digest_deliveries::table
+                    .filter(digest_deliveries::run_id.eq(run))
+                    .filter(digest_deliveries::subscriber_id.eq_any(&subscribers)),
+            )
+            .set((
+                digest_deliveries::status.eq(status),
+                digest_deliveries::sent_at.eq(sent_at),
+                digest_deliveries::leased_until.eq(None::<NaiveDateTime>),
+                digest_deliveries::last_error.eq(None::<String>),
+            ))
+            .execute(conn)?;
+        }
+        Ok(())
+    })
+}
+
+/// Makes the deliveries of a run that wait for a retry due now; returns how
+/// many.
+pub fn retry_now(conn: &mut DbConnection, run: RunId, now: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(
+        digest_deliveries::table
+            .filter(digest_deliveries::run_id.eq(run))
+            .filter(digest_deliveries::status.eq(DeliveryStatus::Pending))
+            .filter(digest_deliveries::next_attempt_at.gt(now)),
+    )
+    .set(digest_deliveries::next_attempt_at.eq(now))
+    .execute(conn)
+}
+
+/// All deliveries ever sent and failed, and those sent in [from, now].
+pub fn totals(conn: &mut DbConnection, from: NaiveDateTime) -> QueryResult<(Counts, i64)> {
+    let rows: Vec<(DeliveryStatus, i64)> = digest_deliveries::table
+        .group_by(digest_deliveries::status)
+        .select((digest_deliveries::status, diesel::dsl::count_star()))
+        .load(conn)?;
+    let mut counts = Counts::default();
+    for (status, n) in rows {
+        counts.add(status, n);
+    }
+    let recent = digest_deliveries::table
+        .filter(digest_deliveries::sent_at.ge(from))
+        .count()
+        .get_result(conn)?;
+    Ok((counts, recent))
+}
+
+/// One delivery, for tests and the admin's questions.
+pub fn delivery(
+    conn: &mut DbConnection,
+    run: RunId,
+    subscriber: SubscriberId,
+) -> QueryResult<Option<(DeliveryStatus, i32, Option<String>)>> {
+    digest_deliveries::table
+        .find((run, subscriber))
+        .select((
+            digest_deliveries::status,
+            digest_deliveries::attempts,
+            digest_deliveries::last_error,
+        ))
+        .first(conn)
+        .optional()
+}
+
+/// Every delivery of a run: subscriber, status and attempts.
+pub fn deliveries_of(
+    conn: &mut DbConnection,
+    run: RunId,
+) -> QueryResult<Vec<(SubscriberId, DeliveryStatus, i32)>> {
+    digest_deliveries::table
+        .filter(digest_deliveries::run_id.eq(run))
+        .select((
+            digest_deliveries::subscriber_id,
+            digest_deliveries::status,
+            digest_deliveries::attempts,
+        ))
+        .load(conn)
+}
