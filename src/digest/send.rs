@@ -112,7 +112,7 @@ impl DigestSender {
         let settings = &core.settings;
         let mut mail = settings.mail.clone();
         mail.smtp.pool_size = u32::try_from(settings.digest.concurrency.max(1)).unwrap_or(u32::MAX);
-        let transport = Transport::from_settings(&mail)?;
+        let transport = Transport::for_bulk(&mail)?;
         let dkim = settings
             .mail
             .dkim

@@ -1,6 +1,7 @@
 //! Mail: composing messages from templates, the transactional outbox, and
 //! the transports that deliver it.
 
+pub mod bulk;
 pub mod compose;
 pub mod delivery;
 pub mod model;

@@ -8,11 +8,13 @@ use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::ExposeSecret;
 
+use super::bulk::BulkSmtp;
 use crate::config::{MailSettings, MailTransportKind, SmtpTls};
 
 pub enum Transport {
     File(AsyncFileTransport<Tokio1Executor>),
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Bulk(BulkSmtp),
 }
 
 /// Why a send failed, in the terms that decide what happens next.
@@ -27,6 +29,17 @@ pub enum SendError {
 }
 
 impl Transport {
+    /// For many messages at once: SMTP connections with TCP_NODELAY where
+    /// the settings allow (see `bulk`), otherwise as `from_settings`.
+    pub fn for_bulk(settings: &MailSettings) -> anyhow::Result<Self> {
+        if settings.transport == MailTransportKind::Smtp {
+            if let Some(bulk) = BulkSmtp::new(&settings.smtp).context("mail.smtp")? {
+                return Ok(Self::Bulk(bulk));
+            }
+        }
+        Self::from_settings(settings)
+    }
+
     pub fn from_settings(settings: &MailSettings) -> anyhow::Result<Self> {
         match settings.transport {
             MailTransportKind::File => {
@@ -70,6 +83,7 @@ impl Transport {
                 .await
                 .map(drop)
                 .map_err(|e| SendError::Transient(e.to_string())),
+            Self::Bulk(bulk) => bulk.send(message).await,
             Self::Smtp(smtp) => smtp.send(message).await.map(drop).map_err(|e| {
                 if e.is_permanent() {
                     SendError::Permanent(e.to_string())
