@@ -16,6 +16,7 @@ use crate::app::{Application, Core};
 use crate::clock::SystemClock;
 use crate::config::Settings;
 use crate::db;
+use crate::digest::store::Outcome;
 use crate::digest::{DigestSender, DigestService};
 use crate::jobs::Worker;
 
@@ -261,33 +262,47 @@ async fn send_digest(core: &Core, date: &str) -> anyhow::Result<()> {
             .context("progress bar template")?,
     );
     bar.set_position(done);
-    let (mut sent, mut failed, mut skipped) =
-        (view.counts.sent, view.counts.failed, view.counts.skipped);
+    let (sent, failed) = (
+        std::sync::atomic::AtomicI64::new(view.counts.sent),
+        std::sync::atomic::AtomicI64::new(view.counts.failed),
+    );
+    let total = view.counts.total();
+    let skipped = view.counts.skipped;
     let sending = std::time::Instant::now();
     let mut sent_now = 0usize;
+    let show = |outcome: &Outcome| {
+        use std::sync::atomic::Ordering::Relaxed;
+        match outcome {
+            Outcome::Sent => {
+                sent.fetch_add(1, Relaxed);
+            }
+            Outcome::Failed { .. } => {
+                failed.fetch_add(1, Relaxed);
+            }
+            Outcome::Skipped | Outcome::RetryAt { .. } => {}
+        }
+        if !matches!(outcome, Outcome::RetryAt { .. }) {
+            bar.inc(1);
+        }
+        let (s, f) = (sent.load(Relaxed), failed.load(Relaxed));
+        bar.set_message(format!(
+            "sent {s} · failed {f} · remaining {}",
+            total - s - f - skipped
+        ));
+    };
     loop {
         let report = sender
-            .deliver_due(Some(run.id))
+            .deliver(Some(run.id), None, &show)
             .await
             .map_err(describe_digest)?;
         sent_now += report.sent;
-        sent += i64::try_from(report.sent).unwrap_or(0);
-        failed += i64::try_from(report.failed).unwrap_or(0);
-        skipped += i64::try_from(report.skipped).unwrap_or(0);
-        bar.inc(u64::try_from(report.sent + report.failed + report.skipped).unwrap_or(0));
-        let remaining = view.counts.total() - sent - failed - skipped;
-        bar.set_message(format!(
-            "sent {sent} · failed {failed} · remaining {remaining}"
-        ));
-        if report.claimed == 0 {
-            let now = service.run_view(run.id).await.map_err(describe_digest)?;
-            if now.counts.pending == 0 {
-                break;
-            }
-            // What is left waits for a retry, or for another worker's
-            // lease to run out.
-            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        let now = service.run_view(run.id).await.map_err(describe_digest)?;
+        if now.counts.pending == 0 {
+            break;
         }
+        // What is left waits for a retry, or for another worker's lease to
+        // run out.
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
     bar.finish();
     let view = service.run_view(run.id).await.map_err(describe_digest)?;

@@ -15,7 +15,7 @@ use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::Message;
 use secrecy::ExposeSecret;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::model::{Claimed, DigestRun, RunId};
 use super::render::{greeting, Personal, Rendered, Template};
@@ -136,44 +136,20 @@ impl DigestSender {
         })
     }
 
-    /// Claims one batch of due deliveries (of `run`, or of any run), sends
-    /// them and records the results.
-    pub async fn deliver_due(&self, run: Option<RunId>) -> Result<BatchReport, DigestError> {
-        let now = self.clock.now();
-        let lease_until = now + Duration::seconds(self.settings.lease_secs);
-        let limit = self.settings.batch_size;
-        let claimed = db::run(&self.pool, move |conn| {
-            store::claim(conn, run, now.naive_utc(), lease_until.naive_utc(), limit)
-                .map_err(StorageError::from)
-        })
-        .await?;
-        let mut report = BatchReport {
-            claimed: claimed.len(),
-            ..BatchReport::default()
-        };
-        if claimed.is_empty() {
-            return Ok(report);
-        }
-        // Checked again at send time: an unsubscribe after the fan-out holds.
-        let hashes: Vec<EmailHash> = claimed.iter().map(|c| EmailHash::of(&c.email)).collect();
-        let suppressed: HashSet<EmailHash> = db::run(&self.pool, move |conn| {
-            store::suppressed_among(conn, &hashes).map_err(StorageError::from)
-        })
-        .await?
-        .into_iter()
-        .collect();
-        let mut work = Vec::with_capacity(claimed.len());
-        for delivery in claimed {
-            let rendered = self.rendered(delivery.run_id, &delivery.variant).await?;
-            let skip = delivery.status != SubscriberStatus::Confirmed
-                || suppressed.contains(&EmailHash::of(&delivery.email));
-            work.push((delivery, rendered, skip));
-        }
-
-        let (results, mut incoming) = mpsc::channel::<Recorded>(self.settings.record_batch.max(1));
+    /// Sends due deliveries (of `run`, or of any run) until none is left
+    /// or `stop` turns true. The next batch is claimed while the last one
+    /// is still being sent, so the SMTP connections never wait for the
+    /// database; results are written in batches as they come.
+    pub async fn deliver(
+        &self,
+        run: Option<RunId>,
+        stop: Option<&watch::Receiver<bool>>,
+        progress: &(dyn Fn(&Outcome) + Sync),
+    ) -> Result<BatchReport, DigestError> {
+        let record_batch = self.settings.record_batch.max(1);
+        let (results, mut incoming) = mpsc::channel::<Recorded>(record_batch);
         let pool = self.pool.clone();
         let clock = Arc::clone(&self.clock);
-        let record_batch = self.settings.record_batch.max(1);
         let recorder = tokio::spawn(async move {
             let mut buffer = Vec::with_capacity(record_batch);
             while incoming.recv_many(&mut buffer, record_batch).await > 0 {
@@ -190,16 +166,37 @@ impl DigestSender {
                 }
             }
         });
-        futures_util::stream::iter(work)
-            .map(|(delivery, rendered, skip)| self.deliver_one(delivery, rendered, skip, now))
+        let failure: Mutex<Option<DigestError>> = Mutex::new(None);
+        let batches = futures_util::stream::unfold((), |()| async {
+            if stop.is_some_and(|stop| *stop.borrow()) {
+                return None;
+            }
+            match self.claim_batch(run).await {
+                Ok(work) if work.is_empty() => None,
+                Ok(work) => Some((futures_util::stream::iter(work), ())),
+                Err(error) => {
+                    *failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(error);
+                    None
+                }
+            }
+        })
+        // Boxed: otherwise the compiler cannot show the worker's spawned
+        // future to be Send for every lifetime.
+        .boxed();
+        let mut report = BatchReport::default();
+        batches
+            .flatten()
+            .map(|(delivery, rendered, skip, now)| self.deliver_one(delivery, rendered, skip, now))
             .buffer_unordered(self.settings.concurrency.max(1))
             .for_each(|recorded| {
+                report.claimed += 1;
                 match &recorded.outcome {
                     Outcome::Sent => report.sent += 1,
                     Outcome::Skipped => report.skipped += 1,
                     Outcome::Failed { .. } => report.failed += 1,
                     Outcome::RetryAt { .. } => report.retrying += 1,
                 }
+                progress(&recorded.outcome);
                 let results = results.clone();
                 async move {
                     let _ = results.send(recorded).await;
@@ -210,15 +207,55 @@ impl DigestSender {
         if let Err(error) = recorder.await {
             tracing::error!(error = ?error, "digest result recorder stopped");
         }
-        tracing::info!(
-            claimed = report.claimed,
-            sent = report.sent,
-            failed = report.failed,
-            skipped = report.skipped,
-            retrying = report.retrying,
-            "digest batch done"
-        );
-        Ok(report)
+        if report.claimed > 0 {
+            tracing::info!(
+                claimed = report.claimed,
+                sent = report.sent,
+                failed = report.failed,
+                skipped = report.skipped,
+                retrying = report.retrying,
+                "digest deliveries done"
+            );
+        }
+        match failure.into_inner().unwrap_or_else(PoisonError::into_inner) {
+            Some(error) => Err(error),
+            None => Ok(report),
+        }
+    }
+
+    /// Claims a batch and prepares it for sending: the rendered variant of
+    /// each delivery, and whether it must be skipped.
+    async fn claim_batch(
+        &self,
+        run: Option<RunId>,
+    ) -> Result<Vec<(Claimed, Arc<Rendered>, bool, DateTime<Utc>)>, DigestError> {
+        let now = self.clock.now();
+        let lease_until = now + Duration::seconds(self.settings.lease_secs);
+        let limit = self.settings.batch_size;
+        let claimed = db::run(&self.pool, move |conn| {
+            store::claim(conn, run, now.naive_utc(), lease_until.naive_utc(), limit)
+                .map_err(StorageError::from)
+        })
+        .await?;
+        if claimed.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Checked again at send time: an unsubscribe after the fan-out holds.
+        let hashes: Vec<EmailHash> = claimed.iter().map(|c| EmailHash::of(&c.email)).collect();
+        let suppressed: HashSet<EmailHash> = db::run(&self.pool, {
+            let hashes = hashes.clone();
+            move |conn| store::suppressed_among(conn, &hashes).map_err(StorageError::from)
+        })
+        .await?
+        .into_iter()
+        .collect();
+        let mut work = Vec::with_capacity(claimed.len());
+        for (delivery, hash) in claimed.into_iter().zip(hashes) {
+            let rendered = self.rendered(delivery.run_id, &delivery.variant).await?;
+            let skip = delivery.status != SubscriberStatus::Confirmed || suppressed.contains(&hash);
+            work.push((delivery, rendered, skip, now));
+        }
+        Ok(work)
     }
 
     /// The rendering of one variant of a run, made on first use.

@@ -22,7 +22,7 @@ use crate::domain::FieldError;
 use crate::mail::compose::ComposeError;
 use crate::mail::Composer;
 use crate::newsletter::model::EmailHash;
-use crate::newsletter::Sections;
+use crate::newsletter::{Sections, SubscriberStatus};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DigestError {
@@ -296,10 +296,12 @@ impl DigestService {
                 let with_articles = with_articles.clone();
                 let run_id = run.id;
                 let (last, inserted, seen) = db::run(&self.pool, move |conn| {
-                    let page = store::confirmed_page(conn, after, page_size)?;
+                    let mut page = store::subscriber_page(conn, after, page_size)?;
                     let Some(last) = page.last().map(|r| r.0) else {
                         return Ok::<_, StorageError>((None, 0, 0));
                     };
+                    let seen = page.len();
+                    page.retain(|r| r.4 == SubscriberStatus::Confirmed);
                     let hashes: Vec<EmailHash> = page.iter().map(|r| EmailHash::of(&r.1)).collect();
                     let suppressed: HashSet<EmailHash> = store::suppressed_among(conn, &hashes)?
                         .into_iter()
@@ -307,11 +309,11 @@ impl DigestService {
                     let rows: Vec<NewDelivery> = page
                         .iter()
                         .zip(&hashes)
-                        .filter(|((_, _, _, paused), hash)| {
+                        .filter(|((_, _, _, paused, _), hash)| {
                             paused.is_none_or(|until| until <= cutoff)
                                 && !suppressed.contains(*hash)
                         })
-                        .filter_map(|((id, _, sections, _), _)| {
+                        .filter_map(|((id, _, sections, _, _), _)| {
                             let variant = if quiet {
                                 Sections::none()
                             } else {
@@ -328,7 +330,7 @@ impl DigestService {
                         })
                         .collect();
                     let inserted = store::insert_deliveries(conn, &rows)?;
-                    Ok((Some(last), inserted, page.len()))
+                    Ok((Some(last), inserted, seen))
                 })
                 .await?;
                 created += inserted;

@@ -125,16 +125,23 @@ pub fn articles_between(
         .load(conn)
 }
 
-/// A page of confirmed subscribers, by id, for the fan-out.
-pub type Recipient = (SubscriberId, EmailAddress, Sections, Option<NaiveDateTime>);
+/// A page of subscribers, by id, for the fan-out; the caller keeps the
+/// confirmed ones. The status is not filtered here: SQLite would then pick
+/// the status index and sort every confirmed row for every page.
+pub type Recipient = (
+    SubscriberId,
+    EmailAddress,
+    Sections,
+    Option<NaiveDateTime>,
+    SubscriberStatus,
+);
 
-pub fn confirmed_page(
+pub fn subscriber_page(
     conn: &mut DbConnection,
     after: Option<SubscriberId>,
     limit: i64,
 ) -> QueryResult<Vec<Recipient>> {
     let mut query = newsletter_subscribers::table
-        .filter(newsletter_subscribers::status.eq(SubscriberStatus::Confirmed))
         .order(newsletter_subscribers::id.asc())
         .limit(limit)
         .select((
@@ -142,6 +149,7 @@ pub fn confirmed_page(
             newsletter_subscribers::email,
             newsletter_subscribers::sections,
             newsletter_subscribers::paused_until,
+            newsletter_subscribers::status,
         ))
         .into_boxed();
     if let Some(after) = after {

@@ -158,16 +158,8 @@ impl DigestLoop {
             if let Err(error) = self.service.prepare_pending().await {
                 tracing::error!(error = ?error, "preparing a digest run failed");
             }
-            loop {
-                match self.sender.deliver_due(None).await {
-                    Ok(report) if report.claimed == 0 => break,
-                    Ok(_) if *stop.borrow() => break,
-                    Ok(_) => {}
-                    Err(error) => {
-                        tracing::error!(error = ?error, "digest delivery failed");
-                        break;
-                    }
-                }
+            if let Err(error) = self.sender.deliver(None, Some(&stop), &|_| {}).await {
+                tracing::error!(error = ?error, "digest delivery failed");
             }
             if *stop.borrow() {
                 break;
