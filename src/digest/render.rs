@@ -1,7 +1,9 @@
 //! Rendering once per variant. A variant (the sections a message shows) is
 //! rendered by the template engine once per run; what differs per
-//! subscriber (the greeting and the two links) is left as marked slots,
-//! filled in by plain string concatenation for each message.
+//! subscriber (the greeting and the two links) is left as marked slots.
+//! The fixed text between the slots is also transfer-encoded once
+//! (quoted-printable, CRLF line ends), so a message is put together by
+//! concatenating bytes: only the slot values are encoded per subscriber.
 
 use serde::Serialize;
 
@@ -81,20 +83,32 @@ impl Digest {
 
 #[derive(Debug, Clone)]
 enum Piece {
-    Text(String),
+    /// Quoted-printable, ready to send.
+    Encoded(Vec<u8>),
     Slot(Slot),
 }
 
-/// A rendered part, cut at its slots.
+/// A rendered part, cut at its slots, its fixed text already encoded.
 #[derive(Debug, Clone)]
 pub struct Template {
     pieces: Vec<Piece>,
     fixed_len: usize,
 }
 
+/// A quoted-printable line break that decodes to nothing. Every piece is
+/// encoded on its own, from the start of a line: a soft break around each
+/// slot keeps lines within the 76 characters wherever the slots fall.
+const SOFT_BREAK: &[u8] = b"=\r\n";
+
+fn encode(text: &str) -> Vec<u8> {
+    let crlf = text.replace("\r\n", "\n").replace('\n', "\r\n");
+    quoted_printable::encode(crlf)
+}
+
 impl Template {
     pub fn parse(rendered: &str) -> Self {
         let mut pieces = Vec::new();
+        let mut text = String::new();
         let mut rest = rendered;
         while let Some(at) = rest.find(MARKER_START) {
             let slot = Slot::ALL
@@ -102,41 +116,47 @@ impl Template {
                 .find(|slot| rest[at..].starts_with(slot.marker()));
             match slot {
                 Some(slot) => {
-                    pieces.push(Piece::Text(rest[..at].to_owned()));
+                    text.push_str(&rest[..at]);
+                    pieces.push(Piece::Encoded(encode(&std::mem::take(&mut text))));
                     pieces.push(Piece::Slot(slot));
                     rest = &rest[at + slot.marker().len()..];
                 }
                 None => {
                     let end = at + MARKER_START.len();
-                    pieces.push(Piece::Text(rest[..end].to_owned()));
+                    text.push_str(&rest[..end]);
                     rest = &rest[end..];
                 }
             }
         }
-        pieces.push(Piece::Text(rest.to_owned()));
+        text.push_str(rest);
+        pieces.push(Piece::Encoded(encode(&text)));
         let fixed_len = pieces
             .iter()
             .map(|p| match p {
-                Piece::Text(t) => t.len(),
+                Piece::Encoded(bytes) => bytes.len(),
                 Piece::Slot(_) => 0,
             })
             .sum();
         Self { pieces, fixed_len }
     }
 
-    /// The part for one subscriber; `html` escapes the values.
-    pub fn fill(&self, values: &Personal<'_>, html: bool) -> String {
-        let mut out = String::with_capacity(self.fixed_len + 512);
+    /// The encoded part for one subscriber; `html` escapes the values.
+    pub fn fill(&self, values: &Personal<'_>, html: bool) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.fixed_len + 1024);
+        let mut value = String::new();
         for piece in &self.pieces {
             match piece {
-                Piece::Text(text) => out.push_str(text),
+                Piece::Encoded(bytes) => out.extend_from_slice(bytes),
                 Piece::Slot(slot) => {
-                    let value = values.get(*slot);
+                    value.clear();
                     if html {
-                        escape_html(value, &mut out);
+                        escape_html(values.get(*slot), &mut value);
                     } else {
-                        out.push_str(value);
+                        value.push_str(values.get(*slot));
                     }
+                    out.extend_from_slice(SOFT_BREAK);
+                    out.extend_from_slice(&encode(&value));
+                    out.extend_from_slice(SOFT_BREAK);
                 }
             }
         }
@@ -194,6 +214,12 @@ pub fn greeting(name: Option<&str>) -> String {
 mod tests {
     use super::*;
 
+    fn decoded(bytes: &[u8]) -> String {
+        let text = quoted_printable::decode(bytes, quoted_printable::ParseMode::Strict)
+            .expect("valid quoted-printable");
+        String::from_utf8(text).expect("utf-8")
+    }
+
     #[test]
     fn slots_are_filled_and_escaped_only_in_html() {
         let template = Template::parse(&format!(
@@ -207,12 +233,36 @@ mod tests {
             unsubscribe: "https://x/u?a=1&b=2",
         };
         assert_eq!(
-            template.fill(&values, true),
+            decoded(&template.fill(&values, true)),
             "<p>Good morning, Ada &amp; &lt;Bob&gt;,</p><a href=\"https://x/u?a=1&amp;b=2\">x</a> Qx7Slot stays"
         );
         assert_eq!(
-            template.fill(&values, false),
+            decoded(&template.fill(&values, false)),
             "<p>Good morning, Ada & <Bob>,</p><a href=\"https://x/u?a=1&b=2\">x</a> Qx7Slot stays"
+        );
+    }
+
+    #[test]
+    fn encoded_parts_keep_short_lines_and_crlf_line_ends() {
+        let long = "é word ".repeat(40);
+        let template = Template::parse(&format!(
+            "{long}\n{}{long}\nend\n",
+            Slot::Preferences.marker()
+        ));
+        let link = format!("https://example.com/{}", "p".repeat(120));
+        let values = Personal {
+            greeting: "",
+            preferences: &link,
+            unsubscribe: "",
+        };
+        let bytes = template.fill(&values, false);
+        let text = String::from_utf8(bytes.clone()).expect("ascii");
+        assert!(text.is_ascii());
+        assert!(text.split("\r\n").all(|line| line.len() <= 76), "{text}");
+        assert!(!text.replace("\r\n", "").contains('\n'));
+        assert_eq!(
+            decoded(&bytes),
+            format!("{long}\r\n{link}{long}\r\nend\r\n")
         );
     }
 }

@@ -11,8 +11,8 @@ use lettre::message::dkim::{
     DkimCanonicalization, DkimCanonicalizationType, DkimConfig, DkimSigningAlgorithm,
     DkimSigningKey,
 };
-use lettre::message::header::{HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, HeaderValue};
+use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use lettre::Message;
 use secrecy::ExposeSecret;
 use tokio::sync::{mpsc, watch};
@@ -105,6 +105,16 @@ fn unfolded(name: &'static str, value: String) -> HeaderValue {
     } else {
         HeaderValue::new(name, value)
     }
+}
+
+/// A body part the variant's template has already encoded.
+fn encoded_part(content_type: ContentType, quoted_printable: Vec<u8>) -> SinglePart {
+    SinglePart::builder()
+        .header(content_type)
+        .body(Body::dangerous_pre_encoded(
+            quoted_printable,
+            ContentTransferEncoding::QuotedPrintable,
+        ))
 }
 
 impl DigestSender {
@@ -428,10 +438,17 @@ impl DigestSender {
                 "List-Unsubscribe-Post",
                 "List-Unsubscribe=One-Click".to_owned(),
             ))
-            .multipart(MultiPart::alternative_plain_html(
-                rendered.text.fill(&personal, false),
-                rendered.html.fill(&personal, true),
-            ))
+            .multipart(
+                MultiPart::alternative()
+                    .singlepart(encoded_part(
+                        ContentType::TEXT_PLAIN,
+                        rendered.text.fill(&personal, false),
+                    ))
+                    .singlepart(encoded_part(
+                        ContentType::TEXT_HTML,
+                        rendered.html.fill(&personal, true),
+                    )),
+            )
             .map_err(|e| format!("building the message: {e}"))?;
         if let Some(dkim) = &self.dkim {
             message.sign(dkim);
