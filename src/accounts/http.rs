@@ -13,6 +13,7 @@ use crate::access::http::EntitlementView;
 use crate::app::AppState;
 use crate::error::AppError;
 use crate::extract::{client_ip, parse_id, ApiJson};
+use crate::newsletter::service::{Holder, NewsletterError, Preferences};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/accounts", web::post().to(register))
@@ -175,18 +176,44 @@ async fn logout(state: Data<AppState>, current: CurrentAccount) -> Result<HttpRe
         .finish())
 }
 
-/// The account, and what it may read now and why.
+/// The account, what it may read now and why, and its newsletter.
 #[derive(Serialize)]
 struct MeView {
     #[serde(flatten)]
     account: AccountView,
     access: crate::access::Decision,
     entitlements: Vec<EntitlementView>,
+    /// `null` when the account's address is not (or not yet) subscribed.
+    newsletter: Option<Preferences>,
+    trial: Option<TrialSummary>,
+}
+
+#[derive(Serialize)]
+struct TrialSummary {
+    status: crate::trials::model::TrialStatus,
+    decision_due_by: chrono::DateTime<chrono::Utc>,
 }
 
 async fn me(state: Data<AppState>, current: CurrentAccount) -> Result<HttpResponse, AppError> {
     let now = state.clock.now();
     let (access, entitlements) = state.access.summary(current.account.clone()).await?;
+    let newsletter = match state
+        .newsletter
+        .preferences(Holder::Account(current.account.clone()))
+        .await
+    {
+        Ok(preferences) => Some(preferences),
+        Err(NewsletterError::NotSubscribed | NewsletterError::Unverified) => None,
+        Err(other) => return Err(other.into()),
+    };
+    let trial = state
+        .trials
+        .mine(&current.account)
+        .await?
+        .map(|t| TrialSummary {
+            status: t.status,
+            decision_due_by: t.decision_due_by.and_utc(),
+        });
     Ok(HttpResponse::Ok().json(MeView {
         account: AccountView::from(current.account),
         access,
@@ -194,6 +221,8 @@ async fn me(state: Data<AppState>, current: CurrentAccount) -> Result<HttpRespon
             .into_iter()
             .map(|e| EntitlementView::new(e, now))
             .collect(),
+        newsletter,
+        trial,
     }))
 }
 

@@ -60,6 +60,8 @@ async fn register_verify_login_and_see_my_account() {
     assert_eq!(me["company"], "Analytical Engines Ltd");
     assert_eq!(me["role"], "reader");
     assert_eq!(me["email_verified"], true);
+    assert!(me["newsletter"].is_null(), "not subscribed: {me}");
+    assert!(me["trial"].is_null(), "no trial asked for: {me}");
 }
 
 #[tokio::test]
