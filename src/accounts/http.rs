@@ -12,7 +12,7 @@ use super::session::{removal_cookie, session_cookie, CurrentAccount};
 use crate::access::http::EntitlementView;
 use crate::app::AppState;
 use crate::error::AppError;
-use crate::extract::{client_ip, parse_id, ApiJson};
+use crate::extract::{client_ip, parse_id, ApiJson, Paging};
 use crate::newsletter::service::{Holder, NewsletterError, Preferences};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -282,31 +282,20 @@ async fn list_accounts(
     current: CurrentAccount,
     query: Query<ListQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let page = query.page.unwrap_or(1);
-    let per_page = query.per_page.unwrap_or(50);
-    if page < 1 {
-        return Err(AppError::field("page", "out_of_range", "pages start at 1"));
-    }
-    if !(1..=200).contains(&per_page) {
-        return Err(AppError::field(
-            "per_page",
-            "out_of_range",
-            "between 1 and 200",
-        ));
-    }
+    let paging = Paging::parse(query.page, query.per_page, 50, 200)?;
     let (accounts, total) = state
         .accounts
         .list(
             &current.account,
             query.role,
-            per_page,
-            (page - 1) * per_page,
+            paging.per_page,
+            paging.offset(),
         )
         .await?;
     Ok(HttpResponse::Ok().json(AccountPage {
         accounts: accounts.into_iter().map(AccountView::from).collect(),
-        page,
-        per_page,
+        page: paging.page,
+        per_page: paging.per_page,
         total,
     }))
 }
