@@ -213,6 +213,9 @@ pub struct AuthSettings {
     pub session_ttl_hours: i64,
     pub verification_ttl_hours: i64,
     pub reset_ttl_minutes: i64,
+    /// At most one "you already have an account" or reset email per address
+    /// per this many minutes.
+    pub repeat_mail_minutes: i64,
     pub argon2: Argon2Settings,
     pub login_limit: LoginLimitSettings,
 }

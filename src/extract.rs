@@ -106,6 +106,41 @@ pub fn client_ip(req: &HttpRequest) -> Option<IpAddr> {
     req.peer_addr().map(|addr| addr.ip())
 }
 
+/// A page of a listing, checked: pages start at 1, and a page holds
+/// between 1 and `max` items.
+#[derive(Debug, Clone, Copy)]
+pub struct Paging {
+    pub page: i64,
+    pub per_page: i64,
+}
+
+impl Paging {
+    pub fn parse(
+        page: Option<i64>,
+        per_page: Option<i64>,
+        default: i64,
+        max: i64,
+    ) -> Result<Self, AppError> {
+        let page = page.unwrap_or(1);
+        let per_page = per_page.unwrap_or(default);
+        if page < 1 {
+            return Err(AppError::field("page", "out_of_range", "pages start at 1"));
+        }
+        if !(1..=max).contains(&per_page) {
+            return Err(AppError::field(
+                "per_page",
+                "out_of_range",
+                format!("between 1 and {max}"),
+            ));
+        }
+        Ok(Self { page, per_page })
+    }
+
+    pub fn offset(self) -> i64 {
+        (self.page - 1) * self.per_page
+    }
+}
+
 /// An id from the path; a malformed one is a 422 naming `id`.
 pub fn parse_id<T: std::str::FromStr>(raw: &str) -> Result<T, AppError> {
     raw.parse()

@@ -12,7 +12,8 @@ use super::session::{removal_cookie, session_cookie, CurrentAccount};
 use crate::access::http::EntitlementView;
 use crate::app::AppState;
 use crate::error::AppError;
-use crate::extract::{client_ip, parse_id, ApiJson};
+use crate::extract::{client_ip, parse_id, ApiJson, Paging};
+use crate::newsletter::service::{Holder, NewsletterError, Preferences};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/accounts", web::post().to(register))
@@ -175,18 +176,44 @@ async fn logout(state: Data<AppState>, current: CurrentAccount) -> Result<HttpRe
         .finish())
 }
 
-/// The account, and what it may read now and why.
+/// The account, what it may read now and why, and its newsletter.
 #[derive(Serialize)]
 struct MeView {
     #[serde(flatten)]
     account: AccountView,
     access: crate::access::Decision,
     entitlements: Vec<EntitlementView>,
+    /// `null` when the account's address is not (or not yet) subscribed.
+    newsletter: Option<Preferences>,
+    trial: Option<TrialSummary>,
+}
+
+#[derive(Serialize)]
+struct TrialSummary {
+    status: crate::trials::model::TrialStatus,
+    decision_due_by: chrono::DateTime<chrono::Utc>,
 }
 
 async fn me(state: Data<AppState>, current: CurrentAccount) -> Result<HttpResponse, AppError> {
     let now = state.clock.now();
     let (access, entitlements) = state.access.summary(current.account.clone()).await?;
+    let newsletter = match state
+        .newsletter
+        .preferences(Holder::Account(current.account.clone()))
+        .await
+    {
+        Ok(preferences) => Some(preferences),
+        Err(NewsletterError::NotSubscribed | NewsletterError::Unverified) => None,
+        Err(other) => return Err(other.into()),
+    };
+    let trial = state
+        .trials
+        .mine(&current.account)
+        .await?
+        .map(|t| TrialSummary {
+            status: t.status,
+            decision_due_by: t.decision_due_by.and_utc(),
+        });
     Ok(HttpResponse::Ok().json(MeView {
         account: AccountView::from(current.account),
         access,
@@ -194,6 +221,8 @@ async fn me(state: Data<AppState>, current: CurrentAccount) -> Result<HttpRespon
             .into_iter()
             .map(|e| EntitlementView::new(e, now))
             .collect(),
+        newsletter,
+        trial,
     }))
 }
 
@@ -253,31 +282,20 @@ async fn list_accounts(
     current: CurrentAccount,
     query: Query<ListQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let page = query.page.unwrap_or(1);
-    let per_page = query.per_page.unwrap_or(50);
-    if page < 1 {
-        return Err(AppError::field("page", "out_of_range", "pages start at 1"));
-    }
-    if !(1..=200).contains(&per_page) {
-        return Err(AppError::field(
-            "per_page",
-            "out_of_range",
-            "between 1 and 200",
-        ));
-    }
+    let paging = Paging::parse(query.page, query.per_page, 50, 200)?;
     let (accounts, total) = state
         .accounts
         .list(
             &current.account,
             query.role,
-            per_page,
-            (page - 1) * per_page,
+            paging.per_page,
+            paging.offset(),
         )
         .await?;
     Ok(HttpResponse::Ok().json(AccountPage {
         accounts: accounts.into_iter().map(AccountView::from).collect(),
-        page,
-        per_page,
+        page: paging.page,
+        per_page: paging.per_page,
         total,
     }))
 }

@@ -156,6 +156,7 @@ impl AccountService {
         let composer = Arc::clone(&self.composer);
         let now = self.clock.now();
         let verification_ttl = Duration::hours(self.settings.verification_ttl_hours);
+        let window = self.mail_window(now);
         let result = db::run(&self.pool, move |conn| {
             db::transaction(conn, |conn| {
                 if let Some(existing) = store::find_by_email(conn, &parsed.email)? {
@@ -167,7 +168,7 @@ impl AccountService {
                             reset_link: composer.link("/password-reset"),
                         },
                     )?;
-                    let key = format!("account_exists:{}:{}", existing.id, now.timestamp_micros());
+                    let key = format!("account_exists:{}:{}", existing.id, window);
                     outbox::enqueue(conn, &key, &email, now.naive_utc())?;
                     tracing::info!(account_id = %existing.id, "registration for an existing account");
                     return Ok(());
@@ -223,6 +224,13 @@ impl AccountService {
             )))) => Ok(()),
             other => other,
         }
+    }
+
+    /// Unasked-for mail to one address (a reminder that it has an account, a
+    /// reset link) goes out at most once per window, so nobody can flood an
+    /// inbox by repeating a request.
+    fn mail_window(&self, now: chrono::DateTime<chrono::Utc>) -> i64 {
+        now.timestamp() / (self.settings.repeat_mail_minutes.max(1) * 60)
     }
 
     #[tracing::instrument(skip_all)]
@@ -370,6 +378,7 @@ impl AccountService {
             EmailAddress::parse(email).map_err(|e| AccountError::Invalid(vec![e.on("email")]))?;
         let composer = Arc::clone(&self.composer);
         let now = self.clock.now();
+        let window = self.mail_window(now);
         let ttl = Duration::minutes(self.settings.reset_ttl_minutes);
         db::run(&self.pool, move |conn| {
             db::transaction(conn, |conn| {
@@ -380,6 +389,11 @@ impl AccountService {
                     );
                     return Ok(());
                 };
+                let key = format!("password_reset:{}:{}", account.id, window);
+                if outbox::is_queued(conn, &key)? {
+                    tracing::info!(account_id = %account.id, "password reset already sent recently");
+                    return Ok(());
+                }
                 let token = Token::generate();
                 issue_token(
                     conn,
@@ -397,12 +411,7 @@ impl AccountService {
                         expires_minutes: ttl.num_minutes(),
                     },
                 )?;
-                outbox::enqueue(
-                    conn,
-                    &format!("password_reset:{}", token.hash()),
-                    &message,
-                    now.naive_utc(),
-                )?;
+                outbox::enqueue(conn, &key, &message, now.naive_utc())?;
                 tracing::info!(account_id = %account.id, "password reset requested");
                 Ok(())
             })

@@ -11,7 +11,7 @@ use crate::access::{Level, Reason};
 use crate::accounts::{AccountId, CurrentAccount};
 use crate::app::AppState;
 use crate::error::AppError;
-use crate::extract::{parse_id, ApiJson};
+use crate::extract::{parse_id, ApiJson, Paging};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/sections", web::get().to(sections))
@@ -198,18 +198,12 @@ async fn list(
 ) -> Result<HttpResponse, AppError> {
     let query = query.into_inner();
     let settings = state.articles.settings();
-    let page = query.page.unwrap_or(1);
-    let per_page = query.per_page.unwrap_or(settings.per_page);
-    if page < 1 {
-        return Err(AppError::field("page", "out_of_range", "pages start at 1"));
-    }
-    if !(1..=settings.max_per_page).contains(&per_page) {
-        return Err(AppError::field(
-            "per_page",
-            "out_of_range",
-            format!("between 1 and {}", settings.max_per_page),
-        ));
-    }
+    let paging = Paging::parse(
+        query.page,
+        query.per_page,
+        settings.per_page,
+        settings.max_per_page,
+    )?;
     let listing = Listing {
         status: query.status,
         section: query.section,
@@ -218,8 +212,8 @@ async fn list(
         published_from: query.from,
         published_to: query.to,
         as_of: query.as_of,
-        page,
-        per_page,
+        limit: paging.per_page,
+        offset: paging.offset(),
     };
     let found = state
         .articles
@@ -227,8 +221,8 @@ async fn list(
         .await?;
     Ok(HttpResponse::Ok().json(ListView {
         articles: found.entries.iter().map(Summary::from).collect(),
-        page,
-        per_page,
+        page: paging.page,
+        per_page: paging.per_page,
         total: found.total,
         as_of: found.as_of,
     }))

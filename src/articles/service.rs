@@ -85,8 +85,8 @@ pub struct Listing {
     pub published_from: Option<DateTime<Utc>>,
     pub published_to: Option<DateTime<Utc>>,
     pub as_of: Option<DateTime<Utc>>,
-    pub page: i64,
-    pub per_page: i64,
+    pub limit: i64,
+    pub offset: i64,
 }
 
 /// An article with what every view of it shows.
@@ -429,7 +429,7 @@ impl ArticleService {
             as_of: (status == ArticleStatus::Published).then_some(as_of.naive_utc()),
             ..Filter::default()
         };
-        let (limit, offset) = (listing.per_page, (listing.page - 1) * listing.per_page);
+        let (limit, offset) = (listing.limit, listing.offset);
         db::run(&self.pool, move |conn| {
             if let Some(section) = section {
                 let slug = Slug::parse(section.trim())

@@ -59,6 +59,14 @@ pub fn enqueue_at(
     Ok(inserted == 1)
 }
 
+/// Whether a message with this key is in the outbox, sent or not.
+pub fn is_queued(conn: &mut DbConnection, dedupe_key: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        outbox::table.filter(outbox::dedupe_key.eq(dedupe_key)),
+    ))
+    .get_result(conn)
+}
+
 /// Withdraws the messages whose key starts with `prefix` that no worker has
 /// picked up yet; returns how many.
 pub fn cancel_unsent(conn: &mut DbConnection, prefix: &str) -> QueryResult<usize> {

@@ -12,7 +12,7 @@ use super::service::{BounceKind, Holder, NewsletterError, PreferenceChanges, Rep
 use crate::accounts::{CurrentAccount, Role};
 use crate::app::AppState;
 use crate::error::AppError;
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, Paging};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/newsletter/subscriptions", web::post().to(sign_up))
@@ -267,26 +267,15 @@ async fn list_suppressions(
     current: CurrentAccount,
     query: Query<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let page = query.page.unwrap_or(1);
-    let per_page = query.per_page.unwrap_or(50);
-    if page < 1 {
-        return Err(AppError::field("page", "out_of_range", "pages start at 1"));
-    }
-    if !(1..=200).contains(&per_page) {
-        return Err(AppError::field(
-            "per_page",
-            "out_of_range",
-            "between 1 and 200",
-        ));
-    }
+    let paging = Paging::parse(query.page, query.per_page, 50, 200)?;
     let (rows, total) = state
         .newsletter
-        .list_suppressions(&current.account, per_page, (page - 1) * per_page)
+        .list_suppressions(&current.account, paging.per_page, paging.offset())
         .await?;
     Ok(HttpResponse::Ok().json(SuppressionPage {
         suppressions: rows.into_iter().map(SuppressionView::from).collect(),
-        page,
-        per_page,
+        page: paging.page,
+        per_page: paging.per_page,
         total,
     }))
 }

@@ -60,6 +60,8 @@ async fn register_verify_login_and_see_my_account() {
     assert_eq!(me["company"], "Analytical Engines Ltd");
     assert_eq!(me["role"], "reader");
     assert_eq!(me["email_verified"], true);
+    assert!(me["newsletter"].is_null(), "not subscribed: {me}");
+    assert!(me["trial"].is_null(), "no trial asked for: {me}");
 }
 
 #[tokio::test]
@@ -555,4 +557,44 @@ async fn the_worker_deletes_expired_sessions() {
     app.clock
         .advance(Duration::hours(app.settings.auth.session_ttl_hours) + Duration::hours(1));
     crate::helpers::eventually("the expired session to be deleted", || sessions() == 0).await;
+}
+
+#[tokio::test]
+async fn repeated_requests_cannot_flood_an_inbox() {
+    let app = TestApp::spawn().await;
+    let email = "popular@example.com";
+    app.register(email, PASSWORD).await;
+    app.mailbox.nth(email, 1).await;
+    for _ in 0..3 {
+        assert_eq!(
+            app.register(email, PASSWORD).await.status(),
+            StatusCode::ACCEPTED
+        );
+        let reset = app
+            .post(
+                &app.api,
+                "/api/v1/password-resets",
+                json!({ "email": email }),
+            )
+            .await;
+        assert_eq!(reset.status(), StatusCode::ACCEPTED);
+    }
+    app.mailbox.wait_for(email, 3).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        app.mailbox.to(email).len(),
+        3,
+        "verification, one reminder, one reset link"
+    );
+
+    app.clock
+        .advance(Duration::minutes(app.settings.auth.repeat_mail_minutes));
+    app.register(email, PASSWORD).await;
+    app.post(
+        &app.api,
+        "/api/v1/password-resets",
+        json!({ "email": email }),
+    )
+    .await;
+    app.mailbox.wait_for(email, 5).await;
 }

@@ -335,6 +335,46 @@ async fn filters_by_section_and_tag() {
 }
 
 #[tokio::test]
+async fn filters_by_publication_date() {
+    let app = TestApp::spawn().await;
+    let editor = app.editor().await;
+    app.create_section(&editor, "Copyright").await;
+    let mut published = Vec::new();
+    for day in 1..=3 {
+        let draft = app
+            .draft(
+                &editor,
+                article(&format!("Day {day}"), "copyright", &[], "Body."),
+            )
+            .await;
+        app.publish(&editor, &draft).await;
+        published.push(app.now());
+        app.clock.advance(Duration::days(1));
+    }
+    let reader = TestApp::browser();
+    let query = |from: chrono::DateTime<chrono::Utc>, to: chrono::DateTime<chrono::Utc>| {
+        format!(
+            "/api/v1/articles?from={}&to={}",
+            urlencode(&from.to_rfc3339()),
+            urlencode(&to.to_rfc3339())
+        )
+    };
+    let middle = app
+        .get_json(&reader, &query(published[1], published[1]))
+        .await;
+    assert_eq!(slugs(&middle), ["day-2"]);
+    let first_two = app
+        .get_json(
+            &reader,
+            &query(published[0], published[1] + Duration::hours(1)),
+        )
+        .await;
+    assert_eq!(slugs(&first_two), ["day-2", "day-1"]);
+    let bad = app.get(&reader, "/api/v1/articles?from=yesterday").await;
+    assert_problem(bad, StatusCode::UNPROCESSABLE_ENTITY, Some("query")).await;
+}
+
+#[tokio::test]
 async fn pages_stay_put_while_new_articles_arrive() {
     let app = TestApp::spawn().await;
     let editor = app.editor().await;

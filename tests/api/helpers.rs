@@ -287,9 +287,14 @@ impl TestDb {
         match std::env::var("MASTHEAD_TEST_POSTGRES_URL") {
             Ok(admin_url) => {
                 let name = format!("masthead_test_{}", uuid::Uuid::new_v4().simple());
+                let template = postgres_template(&admin_url);
                 let mut admin = PgConnection::establish(&admin_url)
                     .unwrap_or_else(|e| panic!("connecting to {admin_url}: {e}"));
-                diesel::sql_query(format!("CREATE DATABASE {name}"))
+                // Copying is refused while another copy of the same template
+                // is being made.
+                static COPYING: Mutex<()> = Mutex::new(());
+                let _one_at_a_time = COPYING.lock().unwrap_or_else(PoisonError::into_inner);
+                diesel::sql_query(format!("CREATE DATABASE {name} TEMPLATE {template}"))
                     .execute(&mut admin)
                     .expect("creating the test database");
                 let base = admin_url
@@ -312,6 +317,99 @@ impl TestDb {
             Self::Postgres { url, .. } => url.clone(),
         }
     }
+}
+
+/// A migrated database that each test's database is copied from, so tests
+/// skip the migrations. It is named after the migrations' contents: a run
+/// reuses it until they change, then replaces it.
+fn postgres_template(admin_url: &str) -> &'static str {
+    static TEMPLATE: OnceLock<String> = OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        use diesel::sql_types::{Bool, Text};
+        #[derive(diesel::QueryableByName)]
+        struct Exists {
+            #[diesel(sql_type = Bool)]
+            exists: bool,
+        }
+        #[derive(diesel::QueryableByName)]
+        struct Name {
+            #[diesel(sql_type = Text)]
+            datname: String,
+        }
+        let name = format!("masthead_template_{}", migrations_digest());
+        let mut admin = PgConnection::establish(admin_url)
+            .unwrap_or_else(|e| panic!("connecting to {admin_url}: {e}"));
+        diesel::sql_query("SELECT pg_advisory_lock(7253)")
+            .execute(&mut admin)
+            .expect("template lock");
+        let exists = diesel::sql_query(
+            "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS exists",
+        )
+        .bind::<Text, _>(&name)
+        .get_result::<Exists>(&mut admin)
+        .expect("looking for the template")
+        .exists;
+        if !exists {
+            let stale: Vec<Name> = diesel::sql_query(
+                "SELECT datname FROM pg_database WHERE datname LIKE 'masthead_template_%'",
+            )
+            .load(&mut admin)
+            .expect("listing old templates");
+            for old in stale {
+                diesel::sql_query(format!(
+                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                    old.datname
+                ))
+                .execute(&mut admin)
+                .expect("dropping an old template");
+            }
+            let building = format!("{name}_building");
+            diesel::sql_query(format!("CREATE DATABASE {building}"))
+                .execute(&mut admin)
+                .expect("creating the template");
+            let base = admin_url
+                .rsplit_once('/')
+                .map(|(base, _)| base)
+                .expect("a URL with a database name");
+            {
+                let conn = PgConnection::establish(&format!("{base}/{building}"))
+                    .expect("connecting to the template");
+                let mut conn = masthead::db::DbConnection::Postgres(conn);
+                masthead::db::migrate(&mut conn).expect("migrating the template");
+            }
+            // Renamed only once complete, so no test copies a half-built one.
+            diesel::sql_query(format!("ALTER DATABASE {building} RENAME TO {name}"))
+                .execute(&mut admin)
+                .expect("publishing the template");
+        }
+        diesel::sql_query("SELECT pg_advisory_unlock(7253)")
+            .execute(&mut admin)
+            .expect("template unlock");
+        name
+    })
+}
+
+fn migrations_digest() -> String {
+    use sha2::{Digest, Sha256};
+    fn walk(dir: &Path, files: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("migrations folder").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, files);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(Path::new("migrations/postgres"), &mut files);
+    files.sort();
+    let mut hasher = Sha256::new();
+    for file in files {
+        hasher.update(file.to_string_lossy().as_bytes());
+        hasher.update(std::fs::read(&file).expect("a migration"));
+    }
+    hex::encode(&hasher.finalize()[..6])
 }
 
 impl Drop for TestDb {

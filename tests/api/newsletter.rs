@@ -525,6 +525,9 @@ async fn a_verified_reader_subscribes_without_a_round_trip_and_manages_by_sessio
     assert_eq!(stored.status, SubscriberStatus::Confirmed);
     assert_eq!(stored.source.as_str(), "web");
     assert!(stored.account_id.is_some());
+    let me = app.get_json(&reader, "/api/v1/me").await;
+    assert_eq!(me["newsletter"]["status"], "confirmed");
+    assert_eq!(me["newsletter"]["sections"], json!(["trademarks"]));
 
     let today = masthead::clock::Clock::now(&*app.clock).date_naive();
     let pause = today + Duration::days(14);
