@@ -68,9 +68,13 @@ name, backend, path = sys.argv[1:]
 text = open(path).read()
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
 def ms(value):
-    number, unit = re.match(r"([\d.]+)(\w+)", value).groups()
+    match = re.match(r"([\d.]+)(us|ms|s|m)$", value)
+    if not match:
+        raise SystemExit(f"{name}: cannot read the latency {value!r} in:\n{text}")
+    number, unit = match.groups()
     return float(number) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
-p99 = ms(re.search(r"99%\s+(\S+)", text).group(1))
+# Anchored: "72.99%" in the thread stats must not be taken for the 99th percentile.
+p99 = ms(re.search(r"^\s*99%\s+(\S+)", text, re.M).group(1))
 errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
 bad = int(errors.group(1)) if errors else 0
 print(f"{name} backend={backend} rps={rps:.0f} p99_ms={p99:.2f} non_2xx={bad}")
