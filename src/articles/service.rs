@@ -505,6 +505,10 @@ impl ArticleService {
 /// Publishes scheduled articles whose time has come; the worker calls this.
 pub async fn publish_due(pool: &Pool, now: DateTime<Utc>) -> Result<(), StorageError> {
     let published = db::run(pool, move |conn| {
+        // Checked before taking the write lock: on most ticks nothing is due.
+        if !store::any_due(conn, now.naive_utc())? {
+            return Ok(Vec::new());
+        }
         db::transaction(conn, |conn| store::publish_due(conn, now.naive_utc()))
             .map_err(StorageError::from)
     })

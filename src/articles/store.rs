@@ -281,6 +281,15 @@ pub fn published_among(conn: &mut DbConnection, ids: &[ArticleId]) -> QueryResul
         .load(conn)
 }
 
+pub fn any_due(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        articles::table
+            .filter(articles::status.eq(ArticleStatus::Scheduled))
+            .filter(articles::published_at.le(now)),
+    ))
+    .get_result(conn)
+}
+
 /// Publishes every scheduled article whose time has come; returns them.
 pub fn publish_due(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<Vec<ArticleId>> {
     let due: Vec<ArticleId> = articles::table

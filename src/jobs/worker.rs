@@ -74,6 +74,7 @@ impl Worker {
         // password reset in the outbox.
         let digest = tokio::spawn(self.digest.run(stop.clone()));
         let mut last_housekeeping: Option<chrono::DateTime<chrono::Utc>> = None;
+        let mut summary_settled: Option<chrono::NaiveDate> = None;
         let mut tick = tokio::time::interval(self.poll_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -90,15 +91,17 @@ impl Worker {
             if let Err(error) = crate::articles::service::publish_due(&self.pool, now).await {
                 tracing::error!(error = ?error, "publishing scheduled articles failed");
             }
-            if let Err(error) = crate::trials::service::send_summary_if_due(
+            match crate::trials::service::send_summary_if_due(
                 &self.pool,
                 &self.composer,
                 now,
                 &self.trials,
+                summary_settled,
             )
             .await
             {
-                tracing::error!(error = ?error, "trial queue summary failed");
+                Ok(settled) => summary_settled = settled,
+                Err(error) => tracing::error!(error = ?error, "trial queue summary failed"),
             }
             if last_housekeeping.is_none_or(|last| now - last >= HOUSEKEEPING_EVERY) {
                 last_housekeeping = Some(now);

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 use super::emails::{
@@ -263,13 +263,7 @@ impl TrialService {
                     TrialStatus::Rejected => counts.rejected = n,
                 }
             }
-            counts.overdue = i64::try_from(
-                store::queue(conn, &[TrialStatus::Pending])?
-                    .iter()
-                    .filter(|(trial, _)| trial.is_overdue(now))
-                    .count(),
-            )
-            .unwrap_or(i64::MAX);
+            counts.overdue = store::count_overdue(conn, now)?;
             Ok(Queue { items, counts })
         })
         .await
@@ -529,20 +523,25 @@ fn company_has_free_seat(_conn: &mut DbConnection, _domain: &str) -> Result<bool
 }
 
 /// The morning summary for admins, once per local date across all workers.
+/// Returns the local date once its summary is settled (sent here, or by
+/// another worker); given that date back as `settled`, it does nothing until
+/// the next day, so the database is not asked on every tick.
 pub async fn send_summary_if_due(
     pool: &Pool,
     composer: &Arc<Composer>,
     now: DateTime<Utc>,
     settings: &TrialSettings,
-) -> Result<(), TrialError> {
+    settled: Option<NaiveDate>,
+) -> Result<Option<NaiveDate>, TrialError> {
     let local_now = now.with_timezone(&settings.timezone.0);
-    if local_now.time() < settings.summary_at.0 {
-        return Ok(());
+    let today = local_now.date_naive();
+    if local_now.time() < settings.summary_at.0 || settled == Some(today) {
+        return Ok(settled);
     }
-    let date = local_now.format("%Y-%m-%d").to_string();
+    let date = today.format("%Y-%m-%d").to_string();
     let composer = Arc::clone(composer);
     let promise_hours = settings.decision_hours;
-    db::run(pool, move |conn| {
+    db::run::<_, TrialError, _>(pool, move |conn| {
         db::transaction(conn, |conn| {
             if !store::claim_summary(conn, &date, now.naive_utc())? {
                 return Ok(());
@@ -581,7 +580,8 @@ pub async fn send_summary_if_due(
             Ok(())
         })
     })
-    .await
+    .await?;
+    Ok(Some(today))
 }
 
 /// What /metrics reports about trials: the queue length and how long

@@ -102,6 +102,16 @@ pub fn count_by_status(conn: &mut DbConnection) -> QueryResult<Vec<(TrialStatus,
         .load(conn)
 }
 
+/// Pending requests past their promised decision time (as
+/// `TrialRequest::is_overdue`).
+pub fn count_overdue(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<i64> {
+    trial_requests::table
+        .filter(trial_requests::status.eq(TrialStatus::Pending))
+        .filter(trial_requests::decision_due_by.lt(now))
+        .count()
+        .get_result(conn)
+}
+
 /// Hours from request to decision of every decided request.
 pub fn decision_times(conn: &mut DbConnection) -> QueryResult<Vec<(NaiveDateTime, NaiveDateTime)>> {
     let rows: Vec<(NaiveDateTime, Option<NaiveDateTime>)> = trial_requests::table
