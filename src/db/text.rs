@@ -119,12 +119,14 @@ macro_rules! text_enum {
     };
 }
 
-/// A UUID identifier stored as TEXT.
+/// A UUID identifier stored as TEXT. Its order is the order of the stored
+/// text (lower-case hex, hyphens in fixed places), so a key read back can be
+/// compared with what the database compares.
 #[macro_export]
 macro_rules! id_type {
     ($(#[$meta:meta])* $name:ident) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
                  diesel::AsExpression, diesel::FromSqlRow)]
         #[diesel(sql_type = diesel::sql_types::Text)]
         #[serde(transparent)]

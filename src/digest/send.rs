@@ -29,7 +29,7 @@ use crate::mail::transport::SendError;
 use crate::mail::{Composer, Transport};
 use crate::newsletter::links::LinkSigner;
 use crate::newsletter::model::EmailHash;
-use crate::newsletter::{Sections, SubscriberStatus};
+use crate::newsletter::{Sections, SubscriberId, SubscriberStatus};
 
 /// What one call of `deliver_due` did.
 #[derive(Debug, Clone, Copy, Default)]
@@ -40,6 +40,10 @@ pub struct BatchReport {
     pub skipped: usize,
     pub retrying: usize,
 }
+
+/// A claimed delivery, ready to send: its variant, whether to skip it, and
+/// the time of the claim.
+type Work = (Claimed, Arc<Rendered>, bool, DateTime<Utc>);
 
 /// A run's content and its variants, rendered once each.
 struct RunCache {
@@ -147,9 +151,9 @@ impl DigestSender {
     }
 
     /// Sends due deliveries (of `run`, or of any run) until none is left
-    /// or `stop` turns true. The next batch is claimed while the last one
-    /// is still being sent, so the SMTP connections never wait for the
-    /// database; results are written in batches as they come.
+    /// or `stop` turns true. Batches are claimed ahead, so the SMTP
+    /// connections never wait for the database; results are written in
+    /// batches as they come.
     pub async fn deliver(
         &self,
         run: Option<RunId>,
@@ -176,26 +180,47 @@ impl DigestSender {
                 }
             }
         });
-        let failure: Mutex<Option<DigestError>> = Mutex::new(None);
-        let batches = futures_util::stream::unfold((), |()| async {
-            if stop.is_some_and(|stop| *stop.borrow()) {
-                return None;
-            }
-            match self.claim_batch(run).await {
-                Ok(work) if work.is_empty() => None,
-                Ok(work) => Some((futures_util::stream::iter(work), ())),
-                Err(error) => {
-                    *failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(error);
-                    None
+        // One batch waits while another is sent: claiming it took the
+        // database a round trip that the connections need not wait out.
+        let (claimed, mut ready) = mpsc::channel::<Vec<Work>>(1);
+        let claiming = async move {
+            let runs = match run {
+                Some(run) => vec![run],
+                None => {
+                    let now = self.clock.now().naive_utc();
+                    db::run(&self.pool, move |conn| {
+                        store::runs_with_due(conn, now).map_err(StorageError::from)
+                    })
+                    .await?
+                }
+            };
+            for run in runs {
+                let mut after = None;
+                loop {
+                    if stop.is_some_and(|stop| *stop.borrow()) {
+                        return Ok(());
+                    }
+                    let work = self.claim_batch(run, after).await?;
+                    match work.last() {
+                        Some(last) => after = Some(last.0.subscriber_id),
+                        // The end of the run: once more from its start, for
+                        // retries now due and leases run out, then done.
+                        None if after.is_some() => {
+                            after = None;
+                            continue;
+                        }
+                        None => break,
+                    }
+                    if claimed.send(work).await.is_err() {
+                        return Ok(());
+                    }
                 }
             }
-        })
-        // Boxed: otherwise the compiler cannot show the worker's spawned
-        // future to be Send for every lifetime.
-        .boxed();
+            Ok::<(), DigestError>(())
+        };
         let mut report = BatchReport::default();
-        batches
-            .flatten()
+        let sending = futures_util::stream::poll_fn(|cx| ready.poll_recv(cx))
+            .flat_map(futures_util::stream::iter)
             .map(|(delivery, rendered, skip, now)| self.deliver_one(delivery, rendered, skip, now))
             .buffer_unordered(self.settings.concurrency.max(1))
             .for_each(|recorded| {
@@ -211,8 +236,8 @@ impl DigestSender {
                 async move {
                     let _ = results.send(recorded).await;
                 }
-            })
-            .await;
+            });
+        let (claiming, ()) = tokio::join!(claiming, sending);
         drop(results);
         if let Err(error) = recorder.await {
             tracing::error!(error = ?error, "digest result recorder stopped");
@@ -227,24 +252,29 @@ impl DigestSender {
                 "digest deliveries done"
             );
         }
-        match failure.into_inner().unwrap_or_else(PoisonError::into_inner) {
-            Some(error) => Err(error),
-            None => Ok(report),
-        }
+        claiming.map(|()| report)
     }
 
     /// Claims a batch and prepares it for sending: the rendered variant of
     /// each delivery, and whether it must be skipped.
     async fn claim_batch(
         &self,
-        run: Option<RunId>,
-    ) -> Result<Vec<(Claimed, Arc<Rendered>, bool, DateTime<Utc>)>, DigestError> {
+        run: RunId,
+        after: Option<SubscriberId>,
+    ) -> Result<Vec<Work>, DigestError> {
         let now = self.clock.now();
         let lease_until = now + Duration::seconds(self.settings.lease_secs);
         let limit = self.settings.batch_size;
         let claimed = db::run(&self.pool, move |conn| {
-            store::claim(conn, run, now.naive_utc(), lease_until.naive_utc(), limit)
-                .map_err(StorageError::from)
+            store::claim(
+                conn,
+                run,
+                after,
+                now.naive_utc(),
+                lease_until.naive_utc(),
+                limit,
+            )
+            .map_err(StorageError::from)
         })
         .await?;
         if claimed.is_empty() {

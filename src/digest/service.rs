@@ -343,6 +343,7 @@ impl DigestService {
         let count = i32::try_from(articles).unwrap_or(i32::MAX);
         let run_id = run.id;
         db::run(&self.pool, move |conn| {
+            store::refresh_statistics(conn)?;
             store::mark_prepared(conn, run_id, count, now).map_err(StorageError::from)
         })
         .await?;

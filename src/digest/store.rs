@@ -1,9 +1,10 @@
 //! Digest runs and deliveries.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Integer, Text, Timestamp};
 
 use super::model::{Claimed, Counts, DeliveryStatus, DigestRun, NewDelivery, NewRun, RunId};
 use crate::articles::{Article, ArticleStatus, Section};
@@ -189,96 +190,160 @@ pub fn insert_deliveries(conn: &mut DbConnection, rows: &[NewDelivery]) -> Query
     }
 }
 
-/// Claims up to `limit` due deliveries (of one run, or of any): each is
-/// hidden from other workers until `lease_until`, so a worker that dies
-/// mid-send leaves it to be claimed again, never lost.
+/// The claim on PostgreSQL, as one statement: rows another worker holds
+/// are skipped, not waited for. Diesel cannot write an UPDATE whose filter
+/// selects from the same table with a locking clause.
+const CLAIM_POSTGRES: &str = "\
+    UPDATE digest_deliveries SET leased_until = $1, attempts = attempts + 1 \
+    WHERE run_id = $2 AND subscriber_id IN ( \
+        SELECT subscriber_id FROM digest_deliveries \
+        WHERE run_id = $2 AND subscriber_id > $3 AND status = 'pending' \
+          AND next_attempt_at <= $4 AND (leased_until IS NULL OR leased_until <= $4) \
+        ORDER BY subscriber_id LIMIT $5 FOR UPDATE SKIP LOCKED) \
+    RETURNING subscriber_id, variant, attempts";
+
+#[derive(QueryableByName)]
+struct LeasedRow {
+    #[diesel(sql_type = Text)]
+    subscriber_id: SubscriberId,
+    #[diesel(sql_type = Text)]
+    variant: Sections,
+    #[diesel(sql_type = Integer)]
+    attempts: i32,
+}
+
+/// Runs with deliveries that are due: the ones a worker should send.
+pub fn runs_with_due(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<Vec<RunId>> {
+    digest_runs::table
+        .filter(diesel::dsl::exists(
+            digest_deliveries::table
+                .filter(digest_deliveries::run_id.eq(digest_runs::id))
+                .filter(digest_deliveries::status.eq(DeliveryStatus::Pending))
+                .filter(digest_deliveries::next_attempt_at.le(now)),
+        ))
+        .order(digest_runs::run_date.asc())
+        .select(digest_runs::id)
+        .load(conn)
+}
+
+/// Brings PostgreSQL's statistics of the deliveries up to date after a
+/// fan-out. Left to autovacuum, the planner can go on thinking the table
+/// nearly empty for a minute, and the cached plan of recording results
+/// then scans the whole table for every batch. SQLite's planner keeps no
+/// such statistics unless asked to.
+pub fn refresh_statistics(conn: &mut DbConnection) -> QueryResult<()> {
+    match conn {
+        DbConnection::Postgres(pg) => diesel::sql_query("ANALYZE digest_deliveries")
+            .execute(pg)
+            .map(drop),
+        DbConnection::Sqlite(_) => Ok(()),
+    }
+}
+
+/// Claims up to `limit` due deliveries of a run, in subscriber order after
+/// `after`: each is hidden from other workers until `lease_until`, so a
+/// worker that dies mid-send leaves it to be claimed again, never lost.
+/// Continuing from where the last claim stopped keeps each claim to about
+/// one batch of index entries, however many rows the run has sent already.
 pub fn claim(
     conn: &mut DbConnection,
-    run: Option<RunId>,
+    run: RunId,
+    after: Option<SubscriberId>,
     now: NaiveDateTime,
     lease_until: NaiveDateTime,
     limit: i64,
 ) -> QueryResult<Vec<Claimed>> {
-    db::transaction(conn, |conn| {
-        let due = || {
-            digest_deliveries::table
-                .filter(digest_deliveries::status.eq(DeliveryStatus::Pending))
-                .filter(digest_deliveries::next_attempt_at.le(now))
-                .filter(
-                    digest_deliveries::leased_until
-                        .is_null()
-                        .or(digest_deliveries::leased_until.le(now)),
-                )
-                .order(digest_deliveries::next_attempt_at.asc())
-                .limit(limit)
-                .select((digest_deliveries::run_id, digest_deliveries::subscriber_id))
-        };
-        let of_run = |run| digest_deliveries::run_id.eq(run);
-        let keys: Vec<(RunId, SubscriberId)> = match (&mut *conn, run) {
-            (DbConnection::Postgres(pg), Some(run)) => due()
-                .filter(of_run(run))
-                .for_update()
-                .skip_locked()
-                .load(pg)?,
-            (DbConnection::Postgres(pg), None) => due().for_update().skip_locked().load(pg)?,
-            // BEGIN IMMEDIATE has already made this the only writer.
-            (DbConnection::Sqlite(sqlite), Some(run)) => due().filter(of_run(run)).load(sqlite)?,
-            (DbConnection::Sqlite(sqlite), None) => due().load(sqlite)?,
-        };
-        let mut by_run: BTreeMap<String, (RunId, Vec<SubscriberId>)> = BTreeMap::new();
-        for (run, subscriber) in keys {
-            by_run
-                .entry(run.to_string())
-                .or_insert_with(|| (run, Vec::new()))
-                .1
-                .push(subscriber);
-        }
-        let mut claimed = Vec::new();
-        for (run, subscribers) in by_run.into_values() {
-            diesel::update(
+    let of_run = || digest_deliveries::table.filter(digest_deliveries::run_id.eq(run));
+    let leased: Vec<(SubscriberId, Sections, i32)> = match conn {
+        DbConnection::Postgres(pg) => diesel::sql_query(CLAIM_POSTGRES)
+            .bind::<Timestamp, _>(lease_until)
+            .bind::<Text, _>(run)
+            // Every id sorts after the empty text.
+            .bind::<Text, _>(after.map(|id| id.to_string()).unwrap_or_default())
+            .bind::<Timestamp, _>(now)
+            .bind::<BigInt, _>(limit)
+            .load::<LeasedRow>(pg)?
+            .into_iter()
+            .map(|row| (row.subscriber_id, row.variant, row.attempts))
+            .collect(),
+        // BEGIN IMMEDIATE makes this the only writer between the read and
+        // the update.
+        DbConnection::Sqlite(_) => db::transaction(conn, |conn| {
+            let DbConnection::Sqlite(sqlite) = conn else {
+                unreachable!("a SQLite connection stays one")
+            };
+            let due = || {
                 digest_deliveries::table
                     .filter(digest_deliveries::run_id.eq(run))
-                    .filter(digest_deliveries::subscriber_id.eq_any(&subscribers)),
-            )
-            .set((
-                digest_deliveries::leased_until.eq(Some(lease_until)),
-                digest_deliveries::attempts.eq(digest_deliveries::attempts + 1),
-            ))
-            .execute(conn)?;
-            let rows: Vec<(
-                SubscriberId,
-                Sections,
-                i32,
-                EmailAddress,
-                SubscriberStatus,
-                Option<String>,
-            )> = digest_deliveries::table
-                .inner_join(newsletter_subscribers::table.left_join(accounts::table))
-                .filter(digest_deliveries::run_id.eq(run))
-                .filter(digest_deliveries::subscriber_id.eq_any(&subscribers))
+                    .filter(digest_deliveries::status.eq(DeliveryStatus::Pending))
+                    .filter(digest_deliveries::next_attempt_at.le(now))
+                    .filter(
+                        digest_deliveries::leased_until
+                            .is_null()
+                            .or(digest_deliveries::leased_until.le(now)),
+                    )
+                    .order(digest_deliveries::subscriber_id.asc())
+                    .limit(limit)
+                    .select(digest_deliveries::subscriber_id)
+            };
+            let keys: Vec<SubscriberId> = match after {
+                Some(after) => due()
+                    .filter(digest_deliveries::subscriber_id.gt(after))
+                    .load(sqlite)?,
+                None => due().load(sqlite)?,
+            };
+            diesel::update(of_run().filter(digest_deliveries::subscriber_id.eq_any(&keys)))
+                .set((
+                    digest_deliveries::leased_until.eq(Some(lease_until)),
+                    digest_deliveries::attempts.eq(digest_deliveries::attempts + 1),
+                ))
+                .execute(sqlite)?;
+            of_run()
+                .filter(digest_deliveries::subscriber_id.eq_any(&keys))
                 .select((
                     digest_deliveries::subscriber_id,
                     digest_deliveries::variant,
                     digest_deliveries::attempts,
-                    newsletter_subscribers::email,
-                    newsletter_subscribers::status,
-                    accounts::name.nullable(),
                 ))
-                .load(conn)?;
-            claimed.extend(rows.into_iter().map(
-                |(subscriber_id, variant, attempts, email, status, name)| Claimed {
-                    run_id: run,
-                    subscriber_id,
-                    variant,
-                    attempts,
-                    email,
-                    status,
-                    name,
-                },
-            ));
-        }
-        Ok(claimed)
-    })
+                .load(sqlite)
+        })?,
+    };
+    if leased.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<SubscriberId> = leased.iter().map(|row| row.0).collect();
+    let mut recipients: HashMap<SubscriberId, (EmailAddress, SubscriberStatus, Option<String>)> =
+        newsletter_subscribers::table
+            .left_join(accounts::table)
+            .filter(newsletter_subscribers::id.eq_any(&ids))
+            .select((
+                newsletter_subscribers::id,
+                newsletter_subscribers::email,
+                newsletter_subscribers::status,
+                accounts::name.nullable(),
+            ))
+            .load::<(SubscriberId, EmailAddress, SubscriberStatus, Option<String>)>(conn)?
+            .into_iter()
+            .map(|(id, email, status, name)| (id, (email, status, name)))
+            .collect();
+    let mut claimed: Vec<Claimed> = leased
+        .into_iter()
+        // A subscriber erased since the fan-out took the delivery with it.
+        .filter_map(|(subscriber_id, variant, attempts)| {
+            let (email, status, name) = recipients.remove(&subscriber_id)?;
+            Some(Claimed {
+                run_id: run,
+                subscriber_id,
+                variant,
+                attempts,
+                email,
+                status,
+                name,
+            })
+        })
+        .collect();
+    claimed.sort_by_key(|c| c.subscriber_id);
+    Ok(claimed)
 }
 
 /// What became of one claimed delivery.

@@ -1,0 +1,3 @@
+DROP INDEX digest_deliveries_pending;
+CREATE INDEX digest_deliveries_due ON digest_deliveries (status, next_attempt_at);
+ALTER TABLE digest_deliveries RESET (fillfactor);
