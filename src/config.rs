@@ -50,6 +50,9 @@ pub struct DigestSettings {
     pub backoff_cap_secs: i64,
     /// A claimed delivery not reported back within this time is claimed again.
     pub lease_secs: i64,
+    /// The delivery rows (who was sent what) of finished runs are deleted
+    /// after this many days; each run keeps its counts.
+    pub keep_deliveries_days: u32,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]

@@ -215,6 +215,10 @@ diesel::table! {
         article_count -> Integer,
         created_at -> Timestamp,
         prepared_at -> Nullable<Timestamp>,
+        settled_at -> Nullable<Timestamp>,
+        sent_count -> BigInt,
+        failed_count -> BigInt,
+        skipped_count -> BigInt,
     }
 }
 

@@ -28,11 +28,26 @@ pub struct DigestRun {
     pub article_count: i32,
     pub created_at: NaiveDateTime,
     pub prepared_at: Option<NaiveDateTime>,
+    /// Set once nothing is left to send; the counts are final from then on.
+    pub settled_at: Option<NaiveDateTime>,
+    pub sent_count: i64,
+    pub failed_count: i64,
+    pub skipped_count: i64,
 }
 
 impl DigestRun {
     pub fn date(&self) -> Option<NaiveDate> {
         NaiveDate::parse_from_str(&self.run_date, "%Y-%m-%d").ok()
+    }
+
+    /// The final counts of a settled run, kept on the run itself.
+    pub fn settled_counts(&self) -> Option<Counts> {
+        self.settled_at.map(|_| Counts {
+            pending: 0,
+            sent: self.sent_count,
+            failed: self.failed_count,
+            skipped: self.skipped_count,
+        })
     }
 }
 

@@ -352,12 +352,12 @@ impl DigestService {
     }
 
     async fn view(&self, run: DigestRun) -> Result<RunView, DigestError> {
-        let id = run.id;
-        let counts = db::run(&self.pool, move |conn| {
-            store::counts(conn, &[id]).map_err(StorageError::from)
+        let (run, counts) = db::run(&self.pool, move |conn| {
+            let counts = store::counts(conn, std::slice::from_ref(&run))?;
+            Ok::<_, StorageError>((run, counts))
         })
         .await?;
-        let counts = counts.get(&id.to_string()).copied().unwrap_or_default();
+        let counts = counts.get(&run.id.to_string()).copied().unwrap_or_default();
         Ok(RunView::new(run, counts))
     }
 
@@ -365,8 +365,7 @@ impl DigestService {
         crate::accounts::service::require(actor, Role::Admin)?;
         let (runs, counts) = db::run(&self.pool, |conn| {
             let runs = store::runs(conn, 90)?;
-            let ids: Vec<RunId> = runs.iter().map(|r| r.id).collect();
-            let counts = store::counts(conn, &ids)?;
+            let counts = store::counts(conn, &runs)?;
             Ok::<_, StorageError>((runs, counts))
         })
         .await?;
@@ -485,6 +484,34 @@ impl DigestService {
             html,
         })
     }
+}
+
+/// Settles the runs with nothing left to send, then deletes the delivery
+/// rows of settled runs older than `digest.keep_deliveries_days` (by local
+/// date); the runs keep their counts.
+pub async fn housekeeping(
+    pool: &Pool,
+    now: DateTime<Utc>,
+    settings: &DigestSettings,
+) -> Result<(), StorageError> {
+    let today = now.with_timezone(&settings.timezone.0).date_naive();
+    let before = (today - Duration::days(i64::from(settings.keep_deliveries_days)))
+        .format("%Y-%m-%d")
+        .to_string();
+    let (settled, purged) = db::run(pool, move |conn| {
+        let settled = store::settle_finished(conn, now.naive_utc())?;
+        let purged = store::purge_deliveries(conn, &before)?;
+        Ok::<_, StorageError>((settled, purged))
+    })
+    .await?;
+    if settled > 0 || purged > 0 {
+        tracing::info!(
+            settled,
+            purged,
+            "digest housekeeping: runs settled, old deliveries deleted"
+        );
+    }
+    Ok(())
 }
 
 /// What /metrics reports: deliveries sent and failed since the start, and

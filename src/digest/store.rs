@@ -87,9 +87,36 @@ pub fn mark_prepared(
         .map(drop)
 }
 
-/// Delivery counts per run and status.
-pub fn counts(conn: &mut DbConnection, runs: &[RunId]) -> QueryResult<BTreeMap<String, Counts>> {
-    let rows: Vec<(RunId, DeliveryStatus, i64)> = digest_deliveries::table
+/// Delivery counts of these runs, by run id: a settled run's as it keeps
+/// them, the others' counted from their rows.
+pub fn counts(
+    conn: &mut DbConnection,
+    runs: &[DigestRun],
+) -> QueryResult<BTreeMap<String, Counts>> {
+    let mut counts: BTreeMap<String, Counts> = BTreeMap::new();
+    let mut open = Vec::new();
+    for run in runs {
+        match run.settled_counts() {
+            Some(settled) => {
+                counts.insert(run.id.to_string(), settled);
+            }
+            None => open.push(run.id),
+        }
+    }
+    for (run, status, n) in counted(conn, &open)? {
+        counts.entry(run.to_string()).or_default().add(status, n);
+    }
+    Ok(counts)
+}
+
+fn counted(
+    conn: &mut DbConnection,
+    runs: &[RunId],
+) -> QueryResult<Vec<(RunId, DeliveryStatus, i64)>> {
+    if runs.is_empty() {
+        return Ok(Vec::new());
+    }
+    digest_deliveries::table
         .filter(digest_deliveries::run_id.eq_any(runs))
         .group_by((digest_deliveries::run_id, digest_deliveries::status))
         .select((
@@ -97,12 +124,51 @@ pub fn counts(conn: &mut DbConnection, runs: &[RunId]) -> QueryResult<BTreeMap<S
             digest_deliveries::status,
             diesel::dsl::count_star(),
         ))
+        .load(conn)
+}
+
+/// Settles the prepared runs that have nothing left to send: their counts
+/// are written on the run, final. Returns how many it settled.
+pub fn settle_finished(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<usize> {
+    let open: Vec<DigestRun> = digest_runs::table
+        .filter(digest_runs::prepared_at.is_not_null())
+        .filter(digest_runs::settled_at.is_null())
+        .select(DigestRun::as_select())
         .load(conn)?;
-    let mut counts: BTreeMap<String, Counts> = BTreeMap::new();
-    for (run, status, n) in rows {
-        counts.entry(run.to_string()).or_default().add(status, n);
+    let mut settled = 0;
+    for run in open {
+        let counts = counts(conn, std::slice::from_ref(&run))?
+            .remove(&run.id.to_string())
+            .unwrap_or_default();
+        if counts.pending > 0 {
+            continue;
+        }
+        // Only if still unsettled: two workers may do this at once.
+        settled += diesel::update(
+            digest_runs::table
+                .find(run.id)
+                .filter(digest_runs::settled_at.is_null()),
+        )
+        .set((
+            digest_runs::settled_at.eq(Some(now)),
+            digest_runs::sent_count.eq(counts.sent),
+            digest_runs::failed_count.eq(counts.failed),
+            digest_runs::skipped_count.eq(counts.skipped),
+        ))
+        .execute(conn)?;
     }
-    Ok(counts)
+    Ok(settled)
+}
+
+/// Deletes the delivery rows of settled runs dated before `before`; their
+/// counts stay on the runs. Returns how many rows it deleted.
+pub fn purge_deliveries(conn: &mut DbConnection, before: &str) -> QueryResult<usize> {
+    let old = digest_runs::table
+        .filter(digest_runs::settled_at.is_not_null())
+        .filter(digest_runs::run_date.lt(before))
+        .select(digest_runs::id);
+    diesel::delete(digest_deliveries::table.filter(digest_deliveries::run_id.eq_any(old)))
+        .execute(conn)
 }
 
 /// The articles a run covers: published in (since, cutoff], in section
@@ -458,14 +524,30 @@ pub fn retry_now(conn: &mut DbConnection, run: RunId, now: NaiveDateTime) -> Que
     .execute(conn)
 }
 
-/// All deliveries ever sent and failed, and those sent in [from, now].
+/// All deliveries ever sent, failed and skipped (settled runs keep their
+/// counts, the rest are counted), and those sent in [from, now].
 pub fn totals(conn: &mut DbConnection, from: NaiveDateTime) -> QueryResult<(Counts, i64)> {
-    let rows: Vec<(DeliveryStatus, i64)> = digest_deliveries::table
-        .group_by(digest_deliveries::status)
-        .select((digest_deliveries::status, diesel::dsl::count_star()))
+    // A run a day: few rows, summed here rather than as SUM(bigint), which
+    // PostgreSQL answers as numeric.
+    let settled: Vec<(i64, i64, i64)> = digest_runs::table
+        .filter(digest_runs::settled_at.is_not_null())
+        .select((
+            digest_runs::sent_count,
+            digest_runs::failed_count,
+            digest_runs::skipped_count,
+        ))
         .load(conn)?;
     let mut counts = Counts::default();
-    for (status, n) in rows {
+    for (sent, failed, skipped) in settled {
+        counts.sent += sent;
+        counts.failed += failed;
+        counts.skipped += skipped;
+    }
+    let open: Vec<RunId> = digest_runs::table
+        .filter(digest_runs::settled_at.is_null())
+        .select(digest_runs::id)
+        .load(conn)?;
+    for (_, status, n) in counted(conn, &open)? {
         counts.add(status, n);
     }
     let recent = digest_deliveries::table

@@ -6,14 +6,14 @@ use tokio::sync::watch;
 
 use crate::app::Core;
 use crate::clock::SharedClock;
-use crate::config::TrialSettings;
+use crate::config::{DigestSettings, TrialSettings};
 use crate::db::Pool;
 use crate::digest::{DigestSender, DigestService};
 use crate::mail::delivery::Deliverer;
 use crate::mail::{Composer, Transport};
 
-/// How often expired sessions, links and stale sign-ups are deleted, on the
-/// injected clock.
+/// How often expired sessions, links and stale sign-ups are deleted, and
+/// finished digest runs settled, on the injected clock.
 const HOUSEKEEPING_EVERY: chrono::Duration = chrono::Duration::hours(1);
 
 pub struct Worker {
@@ -23,6 +23,7 @@ pub struct Worker {
     clock: SharedClock,
     composer: Arc<Composer>,
     trials: TrialSettings,
+    digest_settings: DigestSettings,
     poll_interval: std::time::Duration,
     unconfirmed_max_age: chrono::Duration,
 }
@@ -60,6 +61,7 @@ impl Worker {
             clock: Arc::clone(&core.clock),
             composer: Arc::clone(&core.composer),
             trials: settings.trials.clone(),
+            digest_settings: settings.digest.clone(),
             poll_interval: settings.worker.poll_interval(),
             unconfirmed_max_age: chrono::Duration::hours(
                 settings.newsletter.unconfirmed_max_age_hours,
@@ -116,6 +118,12 @@ impl Worker {
                 .await
                 {
                     tracing::error!(error = ?error, "newsletter housekeeping failed");
+                }
+                if let Err(error) =
+                    crate::digest::service::housekeeping(&self.pool, now, &self.digest_settings)
+                        .await
+                {
+                    tracing::error!(error = ?error, "digest housekeeping failed");
                 }
             }
             if *stop.borrow() {

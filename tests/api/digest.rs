@@ -192,7 +192,7 @@ async fn the_run_is_created_once_at_local_send_time_across_a_daylight_saving_cha
 
     app.set_time(utc(2027, 3, 27, 7, 0));
     eventually("the run of 27 March", || count_runs() == 1).await;
-    let first = app.run_of(&admin, "2027-03-27").await;
+    let first = app.wait_until_done(&admin, "2027-03-27").await;
     assert_eq!(timestamp(&first["cutoff"]), utc(2027, 3, 27, 7, 0));
     assert_eq!(first["state"], "skipped", "no articles, quiet_day = skip");
     assert_eq!(first["counts"]["sent"], 0);
@@ -201,7 +201,7 @@ async fn the_run_is_created_once_at_local_send_time_across_a_daylight_saving_cha
     stays_false("no run before 07:00 BST", || count_runs() > 1).await;
     app.set_time(utc(2027, 3, 28, 6, 0));
     eventually("the run of 28 March", || count_runs() == 2).await;
-    let second = app.run_of(&admin, "2027-03-28").await;
+    let second = app.wait_until_done(&admin, "2027-03-28").await;
     assert_eq!(timestamp(&second["cutoff"]), utc(2027, 3, 28, 6, 0));
     assert_eq!(
         timestamp(&second["since"]),
@@ -734,4 +734,64 @@ async fn the_command_line_writes_a_preview() {
     let text = std::fs::read_to_string(&text_path).expect("the text file");
     assert!(html.contains("Trademark dispute") && !html.contains("Patent ruling"));
     assert!(text.contains("Trademark dispute") && !text.contains("Patent ruling"));
+}
+
+#[tokio::test]
+async fn finished_runs_keep_their_counts_after_their_delivery_rows_are_deleted() {
+    let app = TestApp::spawn_at(utc(2027, 1, 12, 6, 30), |_| {}).await;
+    let admin = app.admin().await;
+    let editor = app.sections_and_editor().await;
+    app.published(&editor, "Patent ruling", "patents").await;
+    let emails: Vec<String> = ["kept-1", "kept-2", "kept-3", "bounce-kept"]
+        .iter()
+        .map(|name| format!("{name}@example.com"))
+        .collect();
+    app.seed_subscribers(&emails, &["patents"]);
+    let started = app
+        .post(&admin, "/api/v1/admin/digests/2027-01-12/send", json!({}))
+        .await;
+    assert_eq!(started.status(), StatusCode::ACCEPTED);
+    let done = app.wait_until_done(&admin, "2027-01-12").await;
+    let run_id: RunId = done["id"].as_str().expect("id").parse().expect("run id");
+    let expected = json!({ "pending": 0, "sent": 3, "failed": 1, "skipped": 0 });
+    assert_eq!(done["counts"], expected, "{done}");
+    let settled = || {
+        let mut conn = app.pool().get().expect("conn");
+        masthead::digest::store::run(&mut conn, run_id)
+            .expect("query")
+            .expect("the run")
+            .settled_at
+    };
+    assert!(settled().is_none(), "settled before housekeeping ran");
+
+    // The worker's hourly housekeeping settles the run; its rows stay.
+    app.clock.advance(Duration::minutes(61));
+    eventually("the run to be settled", || settled().is_some()).await;
+    assert_eq!(app.deliveries(&run_id.to_string()).len(), 4);
+
+    // Past digest.keep_deliveries_days the rows go, the figures stay.
+    app.clock.advance(Duration::days(
+        i64::from(app.settings.digest.keep_deliveries_days) + 1,
+    ));
+    eventually("the old deliveries to be deleted", || {
+        app.deliveries(&run_id.to_string()).is_empty()
+    })
+    .await;
+    // A month on, the first session has expired.
+    let admin = app.admin().await;
+    let run = app.run_of(&admin, "2027-01-12").await;
+    assert_eq!(run["counts"], expected, "{run}");
+    assert_eq!(run["state"], "completed", "{run}");
+    let metrics = app
+        .get(&TestApp::browser(), "/metrics")
+        .await
+        .text()
+        .await
+        .expect("text");
+    for line in [
+        "masthead_digest_messages_total{status=\"sent\"} 3",
+        "masthead_digest_messages_total{status=\"failed\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} missing from\n{metrics}");
+    }
 }
