@@ -281,6 +281,7 @@ struct LeasedRow {
 /// Runs with deliveries that are due: the ones a worker should send.
 pub fn runs_with_due(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<Vec<RunId>> {
     digest_runs::table
+        .filter(digest_runs::settled_at.is_null())
         .filter(diesel::dsl::exists(
             digest_deliveries::table
                 .filter(digest_deliveries::run_id.eq(digest_runs::id))
