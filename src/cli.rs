@@ -162,13 +162,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             command: DigestCommand::Send { date },
         } => {
             let core = Core::start(settings, Arc::new(SystemClock)).await?;
-            tokio::select! {
-                sent = send_digest(&core, &date) => sent,
-                _ = shutdown_signal() => {
-                    println!("stopped; `masthead digest send --date {date}` resumes the run");
-                    Ok(())
-                }
-            }
+            send_digest(&core, &date).await
         }
         Command::Digest {
             command:
@@ -246,22 +240,34 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
 async fn send_digest(core: &Core, date: &str) -> anyhow::Result<()> {
     let service = DigestService::new(core);
     let sender = DigestSender::new(core)?;
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} {msg} · {per_sec} · eta {eta}")
+            .context("progress bar template")?,
+    );
+    // Ctrl-C or SIGTERM: the messages in flight are finished, those claimed
+    // but not tried are given back, so running the command again carries on
+    // at once and nobody is mailed twice.
+    let (stop_tx, stop) = watch::channel(false);
+    let listener = tokio::spawn({
+        let bar = bar.clone();
+        async move {
+            shutdown_signal().await;
+            bar.println("stopping: finishing the messages in flight");
+            let _ = stop_tx.send(true);
+        }
+    });
     let started = std::time::Instant::now();
     let date = crate::digest::service::parse_date(date).map_err(describe_digest)?;
+    bar.set_message("creating the deliveries");
     let run = service
         .start_or_resume(date)
         .await
         .map_err(describe_digest)?;
     let prepared = started.elapsed();
     let view = service.run_view(run.id).await.map_err(describe_digest)?;
-    let total = u64::try_from(view.counts.total()).unwrap_or(0);
-    let done = u64::try_from(view.counts.total() - view.counts.pending).unwrap_or(0);
-    let bar = ProgressBar::new(total);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} {msg} · {per_sec} · eta {eta}")
-            .context("progress bar template")?,
-    );
-    bar.set_position(done);
+    bar.set_length(u64::try_from(view.counts.total()).unwrap_or(0));
+    bar.set_position(u64::try_from(view.counts.total() - view.counts.pending).unwrap_or(0));
     let (sent, failed) = (
         std::sync::atomic::AtomicI64::new(view.counts.sent),
         std::sync::atomic::AtomicI64::new(view.counts.failed),
@@ -292,19 +298,25 @@ async fn send_digest(core: &Core, date: &str) -> anyhow::Result<()> {
     };
     loop {
         let report = sender
-            .deliver(Some(run.id), None, &show)
+            .deliver(Some(run.id), Some(&stop), &show)
             .await
             .map_err(describe_digest)?;
         sent_now += report.sent;
         let now = service.run_view(run.id).await.map_err(describe_digest)?;
-        if now.counts.pending == 0 {
+        if now.counts.pending == 0 || *stop.borrow() {
             break;
         }
         // What is left waits for a retry, or for another worker's lease to
         // run out.
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
-    bar.finish();
+    listener.abort();
+    let interrupted = *stop.borrow();
+    if interrupted {
+        bar.abandon();
+    } else {
+        bar.finish();
+    }
     let view = service.run_view(run.id).await.map_err(describe_digest)?;
     let seconds = sending.elapsed().as_secs_f64();
     println!(
@@ -319,6 +331,13 @@ async fn send_digest(core: &Core, date: &str) -> anyhow::Result<()> {
         sent_now as f64 / seconds.max(f64::EPSILON),
         prepared.as_secs_f64()
     );
+    if interrupted {
+        anyhow::bail!(
+            "interrupted with {} deliveries left; `masthead digest send --date {}` carries on",
+            view.counts.pending,
+            view.date
+        );
+    }
     Ok(())
 }
 

@@ -41,6 +41,17 @@ pub struct BatchReport {
     pub retrying: usize,
 }
 
+fn stopped(stop: Option<&watch::Receiver<bool>>) -> bool {
+    stop.is_some_and(|stop| *stop.borrow())
+}
+
+fn set_aside(untried: &Mutex<Vec<Claimed>>, work: Vec<Work>) {
+    untried
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .extend(work.into_iter().map(|(delivery, ..)| delivery));
+}
+
 /// A claimed delivery, ready to send: its variant, whether to skip it, and
 /// the time of the claim.
 type Work = (Claimed, Arc<Rendered>, bool, DateTime<Utc>);
@@ -182,7 +193,12 @@ impl DigestSender {
         });
         // One batch waits while another is sent: claiming it took the
         // database a round trip that the connections need not wait out.
-        let (claimed, mut ready) = mpsc::channel::<Vec<Work>>(1);
+        let (claimed, ready) = mpsc::channel::<Vec<Work>>(1);
+        // Claimed but never tried when a stop came: given back at the end.
+        let untried_claims: Mutex<Vec<Claimed>> = Mutex::new(Vec::new());
+        let untried = &untried_claims;
+        // Owns the sender: when claiming ends, the channel closes and the
+        // sending side knows nothing more is coming.
         let claiming = async move {
             let runs = match run {
                 Some(run) => vec![run],
@@ -197,7 +213,7 @@ impl DigestSender {
             for run in runs {
                 let mut after = None;
                 loop {
-                    if stop.is_some_and(|stop| *stop.borrow()) {
+                    if stopped(stop) {
                         return Ok(());
                     }
                     let work = self.claim_batch(run, after).await?;
@@ -211,7 +227,8 @@ impl DigestSender {
                         }
                         None => break,
                     }
-                    if claimed.send(work).await.is_err() {
+                    if let Err(refused) = claimed.send(work).await {
+                        set_aside(untried, refused.0);
                         return Ok(());
                     }
                 }
@@ -219,8 +236,31 @@ impl DigestSender {
             Ok::<(), DigestError>(())
         };
         let mut report = BatchReport::default();
-        let sending = futures_util::stream::poll_fn(|cx| ready.poll_recv(cx))
-            .flat_map(futures_util::stream::iter)
+        // Message by message, so that a stop leaves the rest untried; the
+        // messages already handed to the SMTP connections are finished.
+        let to_send = futures_util::stream::unfold(
+            (ready, Vec::new().into_iter()),
+            |(mut ready, mut batch)| async {
+                loop {
+                    if stopped(stop) {
+                        set_aside(untried, batch.collect());
+                        ready.close();
+                        while let Some(waiting) = ready.recv().await {
+                            set_aside(untried, waiting);
+                        }
+                        return None;
+                    }
+                    if let Some(work) = batch.next() {
+                        return Some((work, (ready, batch)));
+                    }
+                    batch = ready.recv().await?.into_iter();
+                }
+            },
+        )
+        // Boxed: otherwise the compiler cannot show the worker's spawned
+        // future to be Send for every lifetime.
+        .boxed();
+        let sending = to_send
             .map(|(delivery, rendered, skip, now)| self.deliver_one(delivery, rendered, skip, now))
             .buffer_unordered(self.settings.concurrency.max(1))
             .for_each(|recorded| {
@@ -239,6 +279,12 @@ impl DigestSender {
             });
         let (claiming, ()) = tokio::join!(claiming, sending);
         drop(results);
+        let untried = untried_claims
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner);
+        if !untried.is_empty() {
+            self.release(untried).await?;
+        }
         if let Err(error) = recorder.await {
             tracing::error!(error = ?error, "digest result recorder stopped");
         }
@@ -253,6 +299,26 @@ impl DigestSender {
             );
         }
         claiming.map(|()| report)
+    }
+
+    async fn release(&self, untried: Vec<Claimed>) -> Result<(), DigestError> {
+        let count = untried.len();
+        let mut by_run: HashMap<RunId, Vec<SubscriberId>> = HashMap::new();
+        for delivery in untried {
+            by_run
+                .entry(delivery.run_id)
+                .or_default()
+                .push(delivery.subscriber_id);
+        }
+        db::run(&self.pool, move |conn| {
+            for (run, subscribers) in &by_run {
+                store::release(conn, *run, subscribers)?;
+            }
+            Ok::<_, StorageError>(())
+        })
+        .await?;
+        tracing::info!(count, "stopped; deliveries not yet tried given back");
+        Ok(())
     }
 
     /// Claims a batch and prepares it for sending: the rendered variant of

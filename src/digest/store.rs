@@ -512,6 +512,26 @@ pub fn record(
     })
 }
 
+/// Gives back claimed deliveries that were never tried (the sender was
+/// asked to stop): claimable again at once, their attempt not counted.
+pub fn release(
+    conn: &mut DbConnection,
+    run: RunId,
+    subscribers: &[SubscriberId],
+) -> QueryResult<usize> {
+    diesel::update(
+        digest_deliveries::table
+            .filter(digest_deliveries::run_id.eq(run))
+            .filter(digest_deliveries::subscriber_id.eq_any(subscribers))
+            .filter(digest_deliveries::status.eq(DeliveryStatus::Pending)),
+    )
+    .set((
+        digest_deliveries::leased_until.eq(None::<NaiveDateTime>),
+        digest_deliveries::attempts.eq(digest_deliveries::attempts - 1),
+    ))
+    .execute(conn)
+}
+
 /// Makes the deliveries of a run that wait for a retry due now; returns how
 /// many.
 pub fn retry_now(conn: &mut DbConnection, run: RunId, now: NaiveDateTime) -> QueryResult<usize> {

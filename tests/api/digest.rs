@@ -795,3 +795,97 @@ async fn finished_runs_keep_their_counts_after_their_delivery_rows_are_deleted()
         assert!(metrics.contains(line), "{line} missing from\n{metrics}");
     }
 }
+
+#[tokio::test]
+async fn an_interrupted_send_gives_back_what_it_did_not_try_and_mails_nobody_twice() {
+    let (today, publish_at) = cli_day();
+    let app = TestApp::spawn_at(publish_at, cli_schedule).await;
+    let editor = app.sections_and_editor().await;
+    app.published(&editor, "Patent ruling", "patents").await;
+    let emails: Vec<String> = (0..60).map(|i| format!("halted-{i}@example.com")).collect();
+    app.seed_subscribers(&emails, &["patents"]);
+
+    // Leases far longer than the test: only giving the claims back lets
+    // the second command carry on straight away.
+    let envs = [
+        ("MASTHEAD__DIGEST__BATCH_SIZE", "10"),
+        ("MASTHEAD__DIGEST__CONCURRENCY", "2"),
+        ("MASTHEAD__DIGEST__LEASE_SECS", "3600"),
+    ];
+    let date = today.format("%Y-%m-%d").to_string();
+    app.mailbox.set_delay(StdDuration::from_millis(15));
+    let mut send = app.command(&["digest", "send", "--date", &date]);
+    send.envs(envs);
+    send.stdout(std::process::Stdio::piped());
+    send.stderr(std::process::Stdio::piped());
+    let child = send.spawn().expect("digest send starts");
+    eventually("part of the run is sent", || app.mailbox.all().len() >= 15).await;
+    let interrupt = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(interrupt.success());
+    let out = child.wait_with_output().expect("it stops");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !out.status.success(),
+        "an interrupted send says so: {stdout}\n{stderr}"
+    );
+    assert!(stderr.contains("interrupted with"), "{stderr}");
+    app.mailbox.set_delay(StdDuration::ZERO);
+
+    let run: RunId = {
+        let mut conn = app.pool().get().expect("conn");
+        masthead::digest::store::run_by_date(&mut conn, &date)
+            .expect("query")
+            .expect("the run")
+            .id
+    };
+    let halted = app.deliveries(&run.to_string());
+    let pending: Vec<_> = halted
+        .iter()
+        .filter(|(_, s, _)| *s == DeliveryStatus::Pending)
+        .collect();
+    assert!(
+        !pending.is_empty(),
+        "the interrupt came too late to prove anything"
+    );
+    assert!(
+        pending.iter().all(|(_, _, attempts)| *attempts == 0),
+        "untried deliveries are given back uncounted: {pending:?}"
+    );
+    let sent = halted.len() - pending.len();
+    assert_eq!(app.mailbox.all().len(), sent, "what went out is recorded");
+
+    let mut resume = app.command(&["digest", "send", "--date", &date]);
+    resume.envs(envs);
+    resume.stdout(std::process::Stdio::piped());
+    let mut resumed = resume.spawn().expect("digest send resumes");
+    let deadline = std::time::Instant::now() + StdDuration::from_secs(30);
+    while resumed.try_wait().expect("status").is_none() {
+        if std::time::Instant::now() > deadline {
+            resumed.kill().expect("killed");
+            let out = resumed.wait_with_output().expect("output");
+            panic!(
+                "the resumed send waited on leases that should have been given back: {}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
+    }
+    let out = resumed.wait_with_output().expect("output");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("sent 60, failed 0"), "{stdout}");
+    let mut received: HashMap<String, usize> = HashMap::new();
+    for mail in app.mailbox.all() {
+        for to in mail.recipients {
+            *received.entry(to).or_default() += 1;
+        }
+    }
+    for email in &emails {
+        assert_eq!(received.get(email), Some(&1), "{email}");
+    }
+}
