@@ -135,11 +135,10 @@ pub fn settle_finished(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResu
         .filter(digest_runs::settled_at.is_null())
         .select(DigestRun::as_select())
         .load(conn)?;
+    let mut all = counts(conn, &open)?;
     let mut settled = 0;
     for run in open {
-        let counts = counts(conn, std::slice::from_ref(&run))?
-            .remove(&run.id.to_string())
-            .unwrap_or_default();
+        let counts = all.remove(&run.id.to_string()).unwrap_or_default();
         if counts.pending > 0 {
             continue;
         }

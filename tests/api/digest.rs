@@ -108,6 +108,25 @@ impl TestApp {
         masthead::digest::store::deliveries_of(&mut conn, run).expect("query")
     }
 
+    fn run_id_of(&self, date: &str) -> RunId {
+        let mut conn = self.pool().get().expect("conn");
+        masthead::digest::store::run_by_date(&mut conn, date)
+            .expect("query")
+            .expect("the run")
+            .id
+    }
+
+    /// How many messages the SMTP server took for each recipient.
+    fn received_per_address(&self) -> HashMap<String, usize> {
+        let mut received: HashMap<String, usize> = HashMap::new();
+        for mail in self.mailbox.all() {
+            for to in mail.recipients {
+                *received.entry(to).or_default() += 1;
+            }
+        }
+        received
+    }
+
     async fn run_of(&self, admin: &reqwest::Client, date: &str) -> Value {
         self.get_json(admin, &format!("/api/v1/admin/digests/{date}"))
             .await
@@ -534,13 +553,7 @@ async fn a_send_killed_mid_run_resumes_and_mails_everyone_once_or_at_most_in_fli
     child.wait().expect("reaped");
     app.mailbox.set_delay(StdDuration::ZERO);
 
-    let run: RunId = {
-        let mut conn = app.pool().get().expect("conn");
-        masthead::digest::store::run_by_date(&mut conn, &date)
-            .expect("query")
-            .expect("the run")
-            .id
-    };
+    let run = app.run_id_of(&date);
     let before = app.deliveries(&run.to_string());
     assert_eq!(before.len(), 60);
     let unsent = before
@@ -563,12 +576,7 @@ async fn a_send_killed_mid_run_resumes_and_mails_everyone_once_or_at_most_in_fli
     let after = app.deliveries(&run.to_string());
     assert_eq!(after.len(), 60);
     assert!(after.iter().all(|(_, s, _)| *s == DeliveryStatus::Sent));
-    let mut received: HashMap<String, usize> = HashMap::new();
-    for mail in app.mailbox.all() {
-        for to in mail.recipients {
-            *received.entry(to).or_default() += 1;
-        }
-    }
+    let received = app.received_per_address();
     let twice = emails
         .iter()
         .map(|e| received.get(e).copied().unwrap_or(0))
@@ -604,12 +612,7 @@ async fn two_workers_share_a_run_and_no_subscriber_is_mailed_twice() {
     let run = app.wait_until_done(&admin, "2027-01-12").await;
     assert_eq!(run["counts"]["sent"], 120, "{run}");
     eventually("all mail arrived", || app.mailbox.all().len() >= 120).await;
-    let mut received: HashMap<String, usize> = HashMap::new();
-    for mail in app.mailbox.all() {
-        for to in mail.recipients {
-            *received.entry(to).or_default() += 1;
-        }
-    }
+    let received = app.received_per_address();
     for email in &emails {
         assert_eq!(received.get(email), Some(&1), "{email}");
     }
@@ -835,13 +838,7 @@ async fn an_interrupted_send_gives_back_what_it_did_not_try_and_mails_nobody_twi
     assert!(stderr.contains("interrupted with"), "{stderr}");
     app.mailbox.set_delay(StdDuration::ZERO);
 
-    let run: RunId = {
-        let mut conn = app.pool().get().expect("conn");
-        masthead::digest::store::run_by_date(&mut conn, &date)
-            .expect("query")
-            .expect("the run")
-            .id
-    };
+    let run = app.run_id_of(&date);
     let halted = app.deliveries(&run.to_string());
     let pending: Vec<_> = halted
         .iter()
@@ -879,12 +876,7 @@ async fn an_interrupted_send_gives_back_what_it_did_not_try_and_mails_nobody_twi
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     assert!(stdout.contains("sent 60, failed 0"), "{stdout}");
-    let mut received: HashMap<String, usize> = HashMap::new();
-    for mail in app.mailbox.all() {
-        for to in mail.recipients {
-            *received.entry(to).or_default() += 1;
-        }
-    }
+    let received = app.received_per_address();
     for email in &emails {
         assert_eq!(received.get(email), Some(&1), "{email}");
     }
