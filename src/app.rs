@@ -1,4 +1,5 @@
-//! Builds the application: state, middleware, routes, and the worker.
+//! The composition root: middleware, the routes of every module, and the
+//! worker. Nothing imports it but the CLI that starts it.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -12,70 +13,12 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing_actix_web::{RequestId, TracingLogger};
 
-use crate::access::{self, AccessService};
-use crate::accounts::{self, AccountService};
-use crate::articles::{self, ArticleService};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Settings;
-use crate::db::{self, Pool};
-use crate::digest::{self, DigestService};
 use crate::error::AppError;
 use crate::jobs::Worker;
-use crate::mail::Composer;
-use crate::newsletter::links::LinkSigner;
-use crate::newsletter::{self, NewsletterService};
-use crate::trials::{self, TrialService};
-
-/// What every handler can reach.
-pub struct AppState {
-    pub settings: Arc<Settings>,
-    pub pool: Pool,
-    pub clock: SharedClock,
-    pub accounts: AccountService,
-    pub access: AccessService,
-    pub articles: ArticleService,
-    pub trials: TrialService,
-    pub newsletter: NewsletterService,
-    pub digest: DigestService,
-    pub pages: newsletter::pages::Pages,
-}
-
-/// The parts both `serve` and `worker` start from: settings, a migrated
-/// database, the clock, and the mail composer.
-#[derive(Clone)]
-pub struct Core {
-    pub settings: Arc<Settings>,
-    pub pool: Pool,
-    pub clock: SharedClock,
-    pub composer: Arc<Composer>,
-    pub links: Arc<LinkSigner>,
-}
-
-impl Core {
-    pub async fn start(settings: Settings, clock: SharedClock) -> anyhow::Result<Self> {
-        let db_settings = settings.database.clone();
-        let pool = tokio::task::spawn_blocking(move || -> anyhow::Result<Pool> {
-            let pool = db::connect(&db_settings)?;
-            let mut conn = pool.get().context("taking a connection to migrate")?;
-            let applied = db::migrate(&mut conn)?;
-            if !applied.is_empty() {
-                tracing::info!(migrations = ?applied, "database migrated");
-            }
-            Ok(pool)
-        })
-        .await
-        .context("database start-up task")??;
-        let composer = Composer::new(&settings.mail, settings.server.public_url())?;
-        let links = Arc::new(LinkSigner::new(crate::secret::site_key(&settings.auth)?));
-        Ok(Self {
-            settings: Arc::new(settings),
-            pool,
-            clock,
-            composer,
-            links,
-        })
-    }
-}
+use crate::state::{AppState, Core};
+use crate::{access, accounts, articles, digest, newsletter, trials};
 
 /// The HTTP server and, unless disabled, the in-process worker.
 pub struct Application {
@@ -92,47 +35,19 @@ impl Application {
     pub async fn build_with_clock(settings: Settings, clock: SharedClock) -> anyhow::Result<Self> {
         let core = Core::start(settings, clock).await?;
         let settings = Arc::clone(&core.settings);
-        let accounts = AccountService::new(
-            core.pool.clone(),
-            Arc::clone(&core.clock),
-            Arc::clone(&core.composer),
-            settings.auth.clone(),
-        )?;
-        let newsletter = NewsletterService::new(
-            core.pool.clone(),
-            Arc::clone(&core.clock),
-            Arc::clone(&core.composer),
-            settings.newsletter.clone(),
-            Arc::clone(&core.links),
-        );
-        let digest = DigestService::new(&core);
-        let state = Data::new(AppState {
-            settings: Arc::clone(&settings),
-            pool: core.pool.clone(),
-            clock: Arc::clone(&core.clock),
-            accounts,
-            access: AccessService::new(core.pool.clone(), Arc::clone(&core.clock)),
-            articles: ArticleService::new(
-                core.pool.clone(),
-                Arc::clone(&core.clock),
-                settings.articles.clone(),
-            ),
-            trials: TrialService::new(
-                core.pool.clone(),
-                Arc::clone(&core.clock),
-                Arc::clone(&core.composer),
-                settings.trials.clone(),
-            ),
-            newsletter,
-            digest,
-            pages: newsletter::pages::Pages::new(&settings.mail.site_name)?,
-        });
+        let state = Data::new(AppState::new(&core)?);
+        let site = crate::web::site_data(crate::web::Site::new(
+            &settings.mail.site_name,
+            settings.server.public_url(),
+            core.site_key.clone(),
+        )?);
         let listener = TcpListener::bind(settings.server.bind)
             .with_context(|| format!("binding {}", settings.server.bind))?;
         let port = listener.local_addr()?.port();
         let mut server = actix_web::HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .app_data(site.clone())
                 .app_data(web::QueryConfig::default().error_handler(|error, _| {
                     AppError::field("query", "invalid", error.to_string()).into()
                 }))
@@ -140,6 +55,16 @@ impl Application {
                 .default_service(web::to(|| async {
                     Err::<HttpResponse, _>(AppError::NotFound)
                 }))
+                .wrap_fn(|req, srv| {
+                    let call = crate::web::check_origin(req).map(|req| srv.call(req));
+                    async move {
+                        let response = match call {
+                            Ok(call) => call.await?,
+                            Err(refused) => refused,
+                        };
+                        Ok(crate::web::finish(response))
+                    }
+                })
                 .wrap_fn(|req, srv| {
                     let request_id = req.extensions().get::<RequestId>().copied();
                     let response = srv.call(req);
@@ -201,6 +126,7 @@ impl Application {
 
 fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(crate::ops::routes)
+        .configure(crate::web::routes)
         .configure(newsletter::http::pages)
         .service(
             web::scope("/api/v1")

@@ -12,7 +12,8 @@ use secrecy::SecretString;
 use tokio::sync::watch;
 
 use crate::accounts::{AccountService, Role};
-use crate::app::{Application, Core};
+use crate::app::Application;
+use crate::state::Core;
 use crate::clock::SystemClock;
 use crate::config::Settings;
 use crate::db;

@@ -68,26 +68,11 @@ struct Problem<'a> {
     reason: Option<&'a str>,
 }
 
-impl ResponseError for AppError {
-    fn status_code(&self) -> StatusCode {
+impl AppError {
+    /// The problem's type, title, detail and reason: what a client is told,
+    /// never more.
+    pub fn parts(&self) -> (&'static str, &'static str, String, Option<&'static str>) {
         match self {
-            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::MalformedBody { .. } => StatusCode::BAD_REQUEST,
-            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
-            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
-            Self::NotFound => StatusCode::NOT_FOUND,
-            Self::Conflict { .. } => StatusCode::CONFLICT,
-            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        let status = self.status_code();
-        let (kind, title, detail, reason) = match self {
             Self::Validation(errors) => (
                 "/problems/validation",
                 "The request has invalid fields",
@@ -146,25 +131,47 @@ impl ResponseError for AppError {
                 format!("try again in {retry_after_secs} seconds"),
                 None,
             ),
-            Self::Unavailable(source) => {
-                tracing::error!(error = ?source, "service unavailable");
-                (
-                    "/problems/unavailable",
-                    "Service unavailable",
-                    "the service is briefly unavailable; please retry".to_owned(),
-                    None,
-                )
-            }
-            Self::Internal(source) => {
-                tracing::error!(error = ?source, "internal error");
-                (
-                    "/problems/internal",
-                    "Internal error",
-                    "something went wrong on our side".to_owned(),
-                    None,
-                )
-            }
-        };
+            Self::Unavailable(_) => (
+                "/problems/unavailable",
+                "Service unavailable",
+                "the service is briefly unavailable; please retry".to_owned(),
+                None,
+            ),
+            Self::Internal(_) => (
+                "/problems/internal",
+                "Internal error",
+                "something went wrong on our side".to_owned(),
+                None,
+            ),
+        }
+    }
+}
+
+impl ResponseError for AppError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::MalformedBody { .. } => StatusCode::BAD_REQUEST,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        match self {
+            Self::Unavailable(source) => tracing::error!(error = ?source, "service unavailable"),
+            Self::Internal(source) => tracing::error!(error = ?source, "internal error"),
+            _ => {}
+        }
+        let (kind, title, detail, reason) = self.parts();
         let errors = match self {
             Self::Validation(errors) => errors.as_slice(),
             _ => &[],

@@ -9,7 +9,7 @@ use futures_util::future::LocalBoxFuture;
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::error::AppError;
 
 /// A JSON body: only `application/json`, only up to `server.body_limit_bytes`,

@@ -20,5 +20,7 @@ pub mod newsletter;
 pub mod ops;
 pub mod ratelimit;
 pub mod secret;
+pub mod state;
 pub mod telemetry;
 pub mod trials;
+pub mod web;

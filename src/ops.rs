@@ -5,7 +5,7 @@ use std::fmt::Write;
 use actix_web::web::{self, Data};
 use actix_web::HttpResponse;
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::db;
 use crate::error::AppError;
 

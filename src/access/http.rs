@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::model::{Entitlement, EntitlementId, EntitlementKind, EntitlementState};
 use super::service::{AccessError, GrantRequest};
 use crate::accounts::{AccountId, CurrentAccount};
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::error::AppError;
 use crate::extract::{parse_id, ApiJson};
 

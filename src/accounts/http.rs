@@ -10,7 +10,7 @@ use super::model::{Account, AccountId, Role};
 use super::service::{AccountError, Registration};
 use super::session::{removal_cookie, session_cookie, CurrentAccount};
 use crate::access::http::EntitlementView;
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::error::AppError;
 use crate::extract::{client_ip, parse_id, ApiJson, Paging};
 use crate::newsletter::service::{Holder, NewsletterError, Preferences};

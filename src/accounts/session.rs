@@ -7,7 +7,7 @@ use actix_web::{FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 
 use super::model::Account;
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::domain::TokenHash;
 use crate::error::AppError;
 

@@ -9,7 +9,7 @@ use super::model::{ArticleId, ArticleStatus, Section};
 use super::service::{ArticleError, Draft, Edit, Entry, Listing};
 use crate::access::{Level, Reason};
 use crate::accounts::{AccountId, CurrentAccount};
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::error::AppError;
 use crate::extract::{parse_id, ApiJson, Paging};
 

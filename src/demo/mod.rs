@@ -5,7 +5,7 @@
 use chrono::Duration;
 use serde::Deserialize;
 
-use crate::app::Core;
+use crate::state::Core;
 use crate::articles::markdown;
 use crate::articles::model::{ArticleId, ArticleStatus, NewArticle, NewSection, SectionId};
 use crate::articles::store;

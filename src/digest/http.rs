@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use super::service::DigestError;
 use crate::accounts::CurrentAccount;
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::error::AppError;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -21,7 +21,7 @@ use super::model::{Claimed, DigestRun, RunId};
 use super::render::{greeting, Personal, Rendered, Template};
 use super::service::{Content, DigestError};
 use super::store::{self, Outcome, Recorded};
-use crate::app::Core;
+use crate::state::Core;
 use crate::clock::SharedClock;
 use crate::config::{DigestSettings, DkimAlgorithm, DkimSettings, NewsletterSettings};
 use crate::db::{self, Pool, StorageError};

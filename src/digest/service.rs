@@ -13,7 +13,7 @@ use super::model::{Counts, DeliveryStatus, DigestRun, NewDelivery, NewRun, RunId
 use super::render::{greeting, Digest, Headline, SectionBlock};
 use super::store;
 use crate::accounts::{Account, AccountError, Role};
-use crate::app::Core;
+use crate::state::Core;
 use crate::articles::{Article, Section};
 use crate::clock::SharedClock;
 use crate::config::{DigestSettings, QuietDay};

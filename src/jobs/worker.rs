@@ -4,7 +4,7 @@ use anyhow::Context;
 use lettre::message::Mailbox;
 use tokio::sync::watch;
 
-use crate::app::Core;
+use crate::state::Core;
 use crate::clock::SharedClock;
 use crate::config::{DigestSettings, TrialSettings};
 use crate::db::Pool;

@@ -10,7 +10,7 @@ use super::model::{Source, Suppression, SuppressionReason};
 use super::pages::UnsubscribePage;
 use super::service::{BounceKind, Holder, NewsletterError, PreferenceChanges, Reporter, SignUp};
 use crate::accounts::{CurrentAccount, Role};
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::error::AppError;
 use crate::extract::{ApiJson, Paging};
 

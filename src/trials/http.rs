@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::model::{DecisionAction, RiskFlag, TrialId, TrialRequest, TrialStatus};
 use super::service::{Application, Counts, TrialError, Verdict};
 use crate::accounts::{Account, AccountId, CurrentAccount};
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::error::AppError;
 use crate::extract::{client_ip, parse_id, ApiJson};
 

@@ -1,0 +1,115 @@
+//! The shared state of the process: settings, database, clock, mail
+//! composer and the services built over them. It sits below every
+//! capability, so handlers, the worker and the CLI reach it without going
+//! through the composition root (`app.rs`).
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use secrecy::SecretString;
+
+use crate::access::AccessService;
+use crate::accounts::AccountService;
+use crate::articles::ArticleService;
+use crate::clock::SharedClock;
+use crate::config::Settings;
+use crate::db::{self, Pool};
+use crate::digest::DigestService;
+use crate::mail::Composer;
+use crate::newsletter::links::LinkSigner;
+use crate::newsletter::{self, NewsletterService};
+use crate::trials::TrialService;
+
+/// What every handler can reach.
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub pool: Pool,
+    pub clock: SharedClock,
+    pub accounts: AccountService,
+    pub access: AccessService,
+    pub articles: ArticleService,
+    pub trials: TrialService,
+    pub newsletter: NewsletterService,
+    pub digest: DigestService,
+    pub pages: newsletter::pages::Pages,
+}
+
+impl AppState {
+    /// Builds every service over the parts of `core`.
+    pub fn new(core: &Core) -> anyhow::Result<Self> {
+        let settings = Arc::clone(&core.settings);
+        Ok(Self {
+            accounts: AccountService::new(
+                core.pool.clone(),
+                Arc::clone(&core.clock),
+                Arc::clone(&core.composer),
+                settings.auth.clone(),
+            )?,
+            access: AccessService::new(core.pool.clone(), Arc::clone(&core.clock)),
+            articles: ArticleService::new(
+                core.pool.clone(),
+                Arc::clone(&core.clock),
+                settings.articles.clone(),
+            ),
+            trials: TrialService::new(
+                core.pool.clone(),
+                Arc::clone(&core.clock),
+                Arc::clone(&core.composer),
+                settings.trials.clone(),
+            ),
+            newsletter: NewsletterService::new(
+                core.pool.clone(),
+                Arc::clone(&core.clock),
+                Arc::clone(&core.composer),
+                settings.newsletter.clone(),
+                Arc::clone(&core.links),
+            ),
+            digest: DigestService::new(core),
+            pages: newsletter::pages::Pages::new(&settings.mail.site_name)?,
+            pool: core.pool.clone(),
+            clock: Arc::clone(&core.clock),
+            settings,
+        })
+    }
+}
+
+/// The parts both `serve` and `worker` start from: settings, a migrated
+/// database, the clock, and the mail composer.
+#[derive(Clone)]
+pub struct Core {
+    pub settings: Arc<Settings>,
+    pub pool: Pool,
+    pub clock: SharedClock,
+    pub composer: Arc<Composer>,
+    pub links: Arc<LinkSigner>,
+    /// Signs links, form tokens and flash messages.
+    pub site_key: SecretString,
+}
+
+impl Core {
+    pub async fn start(settings: Settings, clock: SharedClock) -> anyhow::Result<Self> {
+        let db_settings = settings.database.clone();
+        let pool = tokio::task::spawn_blocking(move || -> anyhow::Result<Pool> {
+            let pool = db::connect(&db_settings)?;
+            let mut conn = pool.get().context("taking a connection to migrate")?;
+            let applied = db::migrate(&mut conn)?;
+            if !applied.is_empty() {
+                tracing::info!(migrations = ?applied, "database migrated");
+            }
+            Ok(pool)
+        })
+        .await
+        .context("database start-up task")??;
+        let composer = Composer::new(&settings.mail, settings.server.public_url())?;
+        let site_key = crate::secret::site_key(&settings.auth)?;
+        let links = Arc::new(LinkSigner::new(site_key.clone()));
+        Ok(Self {
+            settings: Arc::new(settings),
+            pool,
+            clock,
+            composer,
+            links,
+            site_key,
+        })
+    }
+}
