@@ -173,6 +173,9 @@ pub struct MailSettings {
     pub newsletter_from: String,
     pub reply_to: Option<String>,
     pub site_name: String,
+    /// Where readers write about subscriptions for several people, and to
+    /// ask whether their company already has one.
+    pub sales_email: String,
     /// A folder whose templates replace the built-in ones.
     pub templates_dir: Option<PathBuf>,
     pub smtp: SmtpSettings,

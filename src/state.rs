@@ -17,7 +17,7 @@ use crate::db::{self, Pool};
 use crate::digest::DigestService;
 use crate::mail::Composer;
 use crate::newsletter::links::LinkSigner;
-use crate::newsletter::{self, NewsletterService};
+use crate::newsletter::NewsletterService;
 use crate::trials::TrialService;
 
 /// What every handler can reach.
@@ -31,7 +31,6 @@ pub struct AppState {
     pub trials: TrialService,
     pub newsletter: NewsletterService,
     pub digest: DigestService,
-    pub pages: newsletter::pages::Pages,
 }
 
 impl AppState {
@@ -65,7 +64,6 @@ impl AppState {
                 Arc::clone(&core.links),
             ),
             digest: DigestService::new(core),
-            pages: newsletter::pages::Pages::new(&settings.mail.site_name)?,
             pool: core.pool.clone(),
             clock: Arc::clone(&core.clock),
             settings,

@@ -10,10 +10,13 @@ use super::model::{Account, AccountId, Role};
 use super::service::{AccountError, Registration};
 use super::session::{removal_cookie, session_cookie, CurrentAccount};
 use crate::access::http::EntitlementView;
-use crate::state::AppState;
+use crate::access::model::Entitlement;
+use crate::access::Decision;
 use crate::error::AppError;
 use crate::extract::{client_ip, parse_id, ApiJson, Paging};
 use crate::newsletter::service::{Holder, NewsletterError, Preferences};
+use crate::state::AppState;
+use crate::trials::model::TrialRequest;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/accounts", web::post().to(register))
@@ -93,6 +96,15 @@ impl From<Account> for AccountView {
     }
 }
 
+/// What a registration is answered with, whether or not the address already
+/// had an account; the registration page says the same.
+pub const REGISTERED: &str = "Check your inbox: we have sent a message to this address.";
+
+/// What a request for a reset link is answered with, whatever the address;
+/// the page says the same.
+pub const RESET_REQUESTED: &str =
+    "If this address has an account, we have sent it a link to choose a new password.";
+
 #[derive(Serialize)]
 struct Accepted {
     status: &'static str,
@@ -126,7 +138,7 @@ async fn register(
         .await?;
     Ok(HttpResponse::Accepted().json(Accepted {
         status: "accepted",
-        message: "Check your inbox: we have sent a message to this address.",
+        message: REGISTERED,
     }))
 }
 
@@ -181,7 +193,7 @@ async fn logout(state: Data<AppState>, current: CurrentAccount) -> Result<HttpRe
 struct MeView {
     #[serde(flatten)]
     account: AccountView,
-    access: crate::access::Decision,
+    access: Decision,
     entitlements: Vec<EntitlementView>,
     /// `null` when the account's address is not (or not yet) subscribed.
     newsletter: Option<Preferences>,
@@ -194,35 +206,53 @@ struct TrialSummary {
     decision_due_by: chrono::DateTime<chrono::Utc>,
 }
 
-async fn me(state: Data<AppState>, current: CurrentAccount) -> Result<HttpResponse, AppError> {
-    let now = state.clock.now();
-    let (access, entitlements) = state.access.summary(current.account.clone()).await?;
+/// Everything about an account beyond the account itself: what it may read
+/// now and why, its rights to read, its newsletter and its latest trial
+/// request. `/me` and the account page show the same.
+pub struct Overview {
+    pub access: Decision,
+    pub entitlements: Vec<Entitlement>,
+    /// `None` when the account's address is not (or not yet) subscribed.
+    pub newsletter: Option<Preferences>,
+    pub trial: Option<TrialRequest>,
+}
+
+pub async fn overview(state: &AppState, account: &Account) -> Result<Overview, AppError> {
+    let (access, entitlements) = state.access.summary(account.clone()).await?;
     let newsletter = match state
         .newsletter
-        .preferences(Holder::Account(current.account.clone()))
+        .preferences(Holder::Account(account.clone()))
         .await
     {
         Ok(preferences) => Some(preferences),
         Err(NewsletterError::NotSubscribed | NewsletterError::Unverified) => None,
         Err(other) => return Err(other.into()),
     };
-    let trial = state
-        .trials
-        .mine(&current.account)
-        .await?
-        .map(|t| TrialSummary {
-            status: t.status,
-            decision_due_by: t.decision_due_by.and_utc(),
-        });
+    let trial = state.trials.mine(account).await?;
+    Ok(Overview {
+        access,
+        entitlements,
+        newsletter,
+        trial,
+    })
+}
+
+async fn me(state: Data<AppState>, current: CurrentAccount) -> Result<HttpResponse, AppError> {
+    let now = state.clock.now();
+    let overview = overview(&state, &current.account).await?;
     Ok(HttpResponse::Ok().json(MeView {
         account: AccountView::from(current.account),
-        access,
-        entitlements: entitlements
+        access: overview.access,
+        entitlements: overview
+            .entitlements
             .into_iter()
             .map(|e| EntitlementView::new(e, now))
             .collect(),
-        newsletter,
-        trial,
+        newsletter: overview.newsletter,
+        trial: overview.trial.map(|t| TrialSummary {
+            status: t.status,
+            decision_due_by: t.decision_due_by.and_utc(),
+        }),
     }))
 }
 
@@ -239,7 +269,7 @@ async fn request_reset(
     state.accounts.request_password_reset(&body.0.email).await?;
     Ok(HttpResponse::Accepted().json(Accepted {
         status: "accepted",
-        message: "If this address has an account, we have sent it a link to choose a new password.",
+        message: RESET_REQUESTED,
     }))
 }
 

@@ -16,7 +16,7 @@ use crate::clock::SharedClock;
 use crate::config::AuthSettings;
 use crate::db::{self, DbConnection, Pool, StorageError};
 use crate::domain::{
-    optional_text, EmailAddress, FieldError, Fields, Password, PlainText, Token, TokenHash,
+    optional_text, EmailAddress, FieldError, Fields, Invalid, Password, PlainText, Token, TokenHash,
 };
 use crate::mail::compose::ComposeError;
 use crate::mail::{store as outbox, Composer};
@@ -165,7 +165,7 @@ impl AccountService {
                         &AccountExists {
                             name: existing.name.clone(),
                             login_link: composer.link("/login"),
-                            reset_link: composer.link("/password-reset"),
+                            reset_link: composer.link("/forgot-password"),
                         },
                     )?;
                     let key = format!("account_exists:{}:{}", existing.id, window);
@@ -266,7 +266,7 @@ impl AccountService {
     ) -> Result<NewLogin, AccountError> {
         let now = self.clock.now();
         let ip_key = client.map(|ip| ip.to_string()).unwrap_or_default();
-        let account_key = email.trim().to_lowercase();
+        let account_key = limit_key(email);
         self.failures_by_ip
             .check(&ip_key, now)
             .and_then(|()| self.failures_by_account.check(&account_key, now))
@@ -451,26 +451,125 @@ impl AccountService {
                 )?
                 .ok_or(AccountError::InvalidToken)?;
                 let account = store::find(conn, id)?.ok_or(AccountError::InvalidToken)?;
-                store::set_password_hash(conn, id, &hash, now.naive_utc())?;
                 // Whoever holds the link controls the mailbox: the address is verified.
                 store::mark_verified(conn, id, now.naive_utc())?;
-                let ended = store::delete_sessions_of(conn, id)?;
-                let message = composer.compose(
-                    &account.email,
-                    &PasswordChanged {
-                        name: account.name.clone(),
-                        reset_link: composer.link("/password-reset"),
-                    },
-                )?;
-                outbox::enqueue(
+                let ended = replace_password(
                     conn,
+                    &composer,
+                    &account,
+                    &hash,
+                    None,
                     &format!("password_changed:{}", token.hash()),
-                    &message,
-                    now.naive_utc(),
+                    now,
                 )?;
                 tracing::info!(account_id = %id, sessions_ended = ended, "password reset");
                 Ok(())
             })
+        })
+        .await
+    }
+
+    /// Changes the password of a logged-in reader who knows the current
+    /// one. Every other session of the account ends; `keep`, the session
+    /// asking, stays. Wrong guesses count against the account as failed
+    /// logins do, so a stolen session cannot try passwords for ever.
+    #[tracing::instrument(skip_all, fields(account_id = %account.id))]
+    pub async fn change_password(
+        &self,
+        account: &Account,
+        keep: &TokenHash,
+        current: SecretString,
+        new: SecretString,
+    ) -> Result<(), AccountError> {
+        let now = self.clock.now();
+        let key = limit_key(account.email.as_str());
+        self.failures_by_account
+            .check(&key, now)
+            .map_err(|retry_after| AccountError::RateLimited { retry_after })?;
+        let mut fields = Fields::default();
+        let password = fields.take("new_password", Password::parse(new));
+        if self.is_password_of(account, current).await? {
+            self.failures_by_account.clear(&key);
+        } else {
+            self.failures_by_account.record_failure(&key, now);
+            fields.reject(
+                "current_password",
+                Invalid::new("wrong_password", "this is not your current password"),
+            );
+        }
+        fields.finish().map_err(AccountError::Invalid)?;
+        let Some(password) = password else {
+            return Err(AccountError::Invalid(Vec::new()));
+        };
+        let hash = self
+            .hasher
+            .hash(&password)
+            .await
+            .map_err(AccountError::Hashing)?;
+        let composer = Arc::clone(&self.composer);
+        let account = account.clone();
+        let keep = keep.clone();
+        db::run(&self.pool, move |conn| {
+            db::transaction(conn, |conn| {
+                let mail_key = format!(
+                    "password_changed:{}:{}",
+                    account.id,
+                    uuid::Uuid::new_v4().simple()
+                );
+                let ended = replace_password(
+                    conn,
+                    &composer,
+                    &account,
+                    &hash,
+                    Some(&keep),
+                    &mail_key,
+                    now,
+                )?;
+                tracing::info!(sessions_ended = ended, "password changed");
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// Whether `password` is the account's own, checked as a login checks it.
+    async fn is_password_of(
+        &self,
+        account: &Account,
+        password: SecretString,
+    ) -> Result<bool, AccountError> {
+        if password.expose_secret().len() > LOGIN_PASSWORD_MAX_BYTES {
+            return Ok(false);
+        }
+        let email = account.email.clone();
+        let stored = db::run(&self.pool, move |conn| {
+            store::credentials(conn, &email).map_err(AccountError::from)
+        })
+        .await?
+        .map(|(_, hash)| hash);
+        let verdict = self
+            .hasher
+            .verify(password, stored)
+            .await
+            .map_err(AccountError::Hashing)?;
+        Ok(matches!(verdict, Verification::Valid { .. }))
+    }
+
+    /// Whether a link's token would still be accepted for `purpose`, so that
+    /// the page a link opens can say at once when it no longer works. Reads
+    /// only: the token is spent by the POST that uses it.
+    pub async fn link_is_live(
+        &self,
+        token: &str,
+        purpose: TokenPurpose,
+    ) -> Result<bool, AccountError> {
+        let Ok(token) = Token::parse(token) else {
+            return Ok(false);
+        };
+        let now = self.clock.now();
+        db::run(&self.pool, move |conn| {
+            store::token_is_live(conn, &token.hash(), purpose, now.naive_utc())
+                .map_err(AccountError::from)
         })
         .await
     }
@@ -570,6 +669,36 @@ pub fn require(actor: &Account, role: Role) -> Result<(), AccountError> {
     } else {
         Err(AccountError::Forbidden(role))
     }
+}
+
+/// The key under which failed password checks of one account are counted.
+fn limit_key(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// The steps of every password change, in the caller's transaction: the new
+/// hash is stored, the account's sessions end (all but `keep`), and its
+/// owner is told by email. Returns how many sessions ended.
+fn replace_password(
+    conn: &mut DbConnection,
+    composer: &Composer,
+    account: &Account,
+    hash: &str,
+    keep: Option<&TokenHash>,
+    mail_key: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<usize, AccountError> {
+    store::set_password_hash(conn, account.id, hash, now.naive_utc())?;
+    let ended = store::delete_sessions_of(conn, account.id, keep)?;
+    let message = composer.compose(
+        &account.email,
+        &PasswordChanged {
+            name: account.name.clone(),
+            reset_link: composer.link("/forgot-password"),
+        },
+    )?;
+    outbox::enqueue(conn, mail_key, &message, now.naive_utc())?;
+    Ok(ended)
 }
 
 fn issue_token(

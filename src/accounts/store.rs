@@ -124,6 +124,17 @@ pub fn insert_token(conn: &mut DbConnection, token: &NewAccountToken<'_>) -> Que
         .map(drop)
 }
 
+/// The tokens that may still be spent: unused, unexpired, and for their own
+/// purpose only.
+#[diesel::dsl::auto_type(no_type_alias)]
+fn live_token(hash: TokenHash, purpose: TokenPurpose, now: NaiveDateTime) -> _ {
+    account_tokens::table
+        .filter(account_tokens::token_hash.eq(hash))
+        .filter(account_tokens::purpose.eq(purpose))
+        .filter(account_tokens::used_at.is_null())
+        .filter(account_tokens::expires_at.gt(now))
+}
+
 /// Spends a single-use token: succeeds once, before it expires, for its own
 /// purpose only. Returns whose it was.
 pub fn spend_token(
@@ -132,17 +143,21 @@ pub fn spend_token(
     purpose: TokenPurpose,
     now: NaiveDateTime,
 ) -> QueryResult<Option<AccountId>> {
-    diesel::update(
-        account_tokens::table
-            .filter(account_tokens::token_hash.eq(hash))
-            .filter(account_tokens::purpose.eq(purpose))
-            .filter(account_tokens::used_at.is_null())
-            .filter(account_tokens::expires_at.gt(now)),
-    )
-    .set(account_tokens::used_at.eq(Some(now)))
-    .returning(account_tokens::account_id)
-    .get_result(conn)
-    .optional()
+    diesel::update(live_token(hash.clone(), purpose, now))
+        .set(account_tokens::used_at.eq(Some(now)))
+        .returning(account_tokens::account_id)
+        .get_result(conn)
+        .optional()
+}
+
+/// Whether `spend_token` would succeed now; changes nothing.
+pub fn token_is_live(
+    conn: &mut DbConnection,
+    hash: &TokenHash,
+    purpose: TokenPurpose,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(live_token(hash.clone(), purpose, now))).get_result(conn)
 }
 
 pub fn insert_session(conn: &mut DbConnection, session: &NewSession<'_>) -> QueryResult<()> {
@@ -172,8 +187,20 @@ pub fn delete_session(conn: &mut DbConnection, hash: &TokenHash) -> QueryResult<
         .map(drop)
 }
 
-pub fn delete_sessions_of(conn: &mut DbConnection, id: AccountId) -> QueryResult<usize> {
-    diesel::delete(sessions::table.filter(sessions::account_id.eq(id))).execute(conn)
+/// Ends the account's sessions, all of them or all but `keep`; returns how
+/// many ended.
+pub fn delete_sessions_of(
+    conn: &mut DbConnection,
+    id: AccountId,
+    keep: Option<&TokenHash>,
+) -> QueryResult<usize> {
+    let mut ending = diesel::delete(sessions::table)
+        .filter(sessions::account_id.eq(id))
+        .into_boxed();
+    if let Some(keep) = keep {
+        ending = ending.filter(sessions::token_hash.ne(keep));
+    }
+    ending.execute(conn)
 }
 
 /// Deletes sessions and tokens that can no longer be used; returns how many

@@ -1,18 +1,18 @@
-//! JSON endpoints of the newsletter, and the one-click unsubscribe pages.
+//! JSON endpoints of the newsletter. Its pages, the one-click unsubscribe
+//! among them, are in `web::newsletter`.
 
-use actix_web::http::header::{self, ContentType};
+use actix_web::http::header;
 use actix_web::web::{self, Data, Path, Query};
 use actix_web::{HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::model::{Source, Suppression, SuppressionReason};
-use super::pages::UnsubscribePage;
 use super::service::{BounceKind, Holder, NewsletterError, PreferenceChanges, Reporter, SignUp};
 use crate::accounts::{CurrentAccount, Role};
-use crate::state::AppState;
 use crate::error::AppError;
 use crate::extract::{ApiJson, Paging};
+use crate::state::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/newsletter/subscriptions", web::post().to(sign_up))
@@ -32,14 +32,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/admin/bounces", web::post().to(report_bounce));
 }
 
-/// The pages outside `/api`, reached from links in email.
-pub fn pages(cfg: &mut web::ServiceConfig) {
-    cfg.route("/unsubscribe/{token}", web::get().to(unsubscribe_page))
-        .route(
-            "/unsubscribe/{token}",
-            web::post().to(one_click_unsubscribe),
-        );
-}
+/// The unsubscribe pages moved to `web::newsletter` with the other pages;
+/// nothing is left to route here. (To go, with its line in `app.rs`.)
+pub fn pages(_cfg: &mut web::ServiceConfig) {}
 
 impl From<NewsletterError> for AppError {
     fn from(error: NewsletterError) -> Self {
@@ -333,60 +328,4 @@ async fn report_bounce(
     Ok(HttpResponse::Accepted().json(serde_json::json!({
         "status": if suppressed { "suppressed" } else { "noted" },
     })))
-}
-
-fn html(
-    status: actix_web::http::StatusCode,
-    body: Result<String, minijinja::Error>,
-) -> Result<HttpResponse, AppError> {
-    let body = body.map_err(|e| AppError::Internal(e.into()))?;
-    Ok(HttpResponse::build(status)
-        .content_type(ContentType::html())
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header(("Referrer-Policy", "no-referrer"))
-        .body(body))
-}
-
-/// Shows the address and one button; unsubscribes nobody.
-async fn unsubscribe_page(
-    state: Data<AppState>,
-    req: HttpRequest,
-    token: Path<String>,
-) -> Result<HttpResponse, AppError> {
-    match state.newsletter.link_address(&token).await {
-        Ok(email) => html(
-            actix_web::http::StatusCode::OK,
-            state.pages.unsubscribe(&UnsubscribePage::Ask {
-                email: &email,
-                action: req.path(),
-            }),
-        ),
-        Err(NewsletterError::InvalidToken) => html(
-            actix_web::http::StatusCode::NOT_FOUND,
-            state.pages.unsubscribe(&UnsubscribePage::InvalidLink),
-        ),
-        Err(other) => Err(other.into()),
-    }
-}
-
-/// RFC 8058: a POST to the link unsubscribes at once, with no session,
-/// cookie or particular body.
-#[tracing::instrument(skip_all)]
-async fn one_click_unsubscribe(
-    state: Data<AppState>,
-    token: Path<String>,
-) -> Result<HttpResponse, AppError> {
-    match state.newsletter.unsubscribe_with_link(&token).await {
-        Ok(email) => html(
-            actix_web::http::StatusCode::OK,
-            state
-                .pages
-                .unsubscribe(&UnsubscribePage::Done { email: &email }),
-        ),
-        Err(NewsletterError::InvalidToken) => html(
-            actix_web::http::StatusCode::NOT_FOUND,
-            state.pages.unsubscribe(&UnsubscribePage::InvalidLink),
-        ),
-        Err(other) => Err(other.into()),
-    }
 }

@@ -6,7 +6,6 @@ pub mod emails;
 pub mod http;
 pub mod links;
 pub mod model;
-pub mod pages;
 pub mod service;
 pub mod store;
 

@@ -62,6 +62,13 @@ pub struct SignUp {
     pub source: Source,
 }
 
+/// What a confirmation leads to: a signed link to the new subscriber's
+/// preferences (`/newsletter/preferences?token=`).
+#[derive(Debug, Clone)]
+pub struct Confirmed {
+    pub manage_token: String,
+}
+
 /// Who asks about a subscription: a logged-in reader, or whoever holds a
 /// link from a newsletter email.
 #[derive(Debug, Clone)]
@@ -326,8 +333,10 @@ impl NewsletterService {
     }
 
     /// Confirms a sign-up with the link from the confirmation email.
+    /// Returns a signed preferences link for the page that follows (the
+    /// welcome email carries its own).
     #[tracing::instrument(skip_all)]
-    pub async fn confirm(&self, token: &str) -> Result<(), NewsletterError> {
+    pub async fn confirm(&self, token: &str) -> Result<Confirmed, NewsletterError> {
         let token = Token::parse(token).map_err(|_| NewsletterError::InvalidToken)?;
         let this = self.clone();
         db::run(&self.pool, move |conn| {
@@ -340,8 +349,26 @@ impl NewsletterService {
                     this.confirm_in(conn, &subscriber, now)?;
                 }
                 tracing::info!(subscriber_id = %id, "subscription confirmed");
-                Ok(())
+                Ok(Confirmed {
+                    manage_token: this
+                        .links
+                        .manage_token(id, now + Duration::days(this.settings.link_ttl_days)),
+                })
             })
+        })
+        .await
+    }
+
+    /// Whether a confirmation link would still confirm: it exists, has not
+    /// been used and has not expired. Reads only, so the page a mail
+    /// scanner opens changes nothing.
+    pub async fn confirmation_pending(&self, token: &str) -> Result<bool, NewsletterError> {
+        let Ok(token) = Token::parse(token) else {
+            return Ok(false);
+        };
+        let now = self.clock.now().naive_utc();
+        db::run(&self.pool, move |conn| {
+            Ok(store::confirmation_is_live(conn, &token.hash(), now)?)
         })
         .await
     }

@@ -192,6 +192,22 @@ pub fn spend_confirmation(
     .optional()
 }
 
+/// Whether a confirmation link is unused and unexpired (reads only).
+pub fn confirmation_is_live(
+    conn: &mut DbConnection,
+    hash: &TokenHash,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    newsletter_tokens::table
+        .filter(newsletter_tokens::token_hash.eq(hash))
+        .filter(newsletter_tokens::purpose.eq(TokenPurpose::Confirm))
+        .filter(newsletter_tokens::used_at.is_null())
+        .filter(newsletter_tokens::expires_at.gt(now))
+        .count()
+        .get_result::<i64>(conn)
+        .map(|n| n > 0)
+}
+
 /// The subscriber behind a live preferences/unsubscribe link.
 pub fn manage_token_subscriber(
     conn: &mut DbConnection,

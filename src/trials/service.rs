@@ -269,6 +269,19 @@ impl TrialService {
         .await
     }
 
+    /// One request and the account that made it, as an admin sees it.
+    pub async fn with_applicant(
+        &self,
+        admin: &Account,
+        id: TrialId,
+    ) -> Result<(TrialRequest, Account), TrialError> {
+        require(admin, Role::Admin)?;
+        db::run(&self.pool, move |conn| {
+            store::find_with_account(conn, id)?.ok_or(TrialError::NotFound)
+        })
+        .await
+    }
+
     pub async fn history(
         &self,
         admin: &Account,

@@ -95,6 +95,19 @@ pub fn queue(
         .load(conn)
 }
 
+/// One request with the account that made it.
+pub fn find_with_account(
+    conn: &mut DbConnection,
+    id: TrialId,
+) -> QueryResult<Option<(TrialRequest, Account)>> {
+    trial_requests::table
+        .inner_join(accounts::table)
+        .filter(trial_requests::id.eq(id))
+        .select((TrialRequest::as_select(), Account::as_select()))
+        .first(conn)
+        .optional()
+}
+
 pub fn count_by_status(conn: &mut DbConnection) -> QueryResult<Vec<(TrialStatus, i64)>> {
     trial_requests::table
         .group_by(trial_requests::status)

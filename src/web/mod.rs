@@ -3,6 +3,7 @@
 //! twin and calls the same service, so no rule is written twice.
 
 pub mod account;
+pub mod admin;
 pub mod accounts;
 pub mod articles;
 pub mod flash;
@@ -65,6 +66,7 @@ impl Site {
             TEMPLATES,
             accounts::TEMPLATES,
             account::TEMPLATES,
+            admin::TEMPLATES,
             articles::TEMPLATES,
             newsletter::TEMPLATES,
             trials::TEMPLATES,
@@ -457,6 +459,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/static/site.{digest}.css", web::get().to(stylesheet))
         .configure(accounts::routes)
         .configure(account::routes)
+        .configure(admin::routes)
         .configure(articles::routes)
         .configure(newsletter::routes)
         .configure(trials::routes);

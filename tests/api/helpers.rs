@@ -433,6 +433,13 @@ pub fn test_settings(db: &TestDb, smtp_port: u16) -> Settings {
     settings
 }
 
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
 pub struct TestApp {
     pub address: String,
     /// A client with its own cookie jar: a browser.
@@ -461,6 +468,10 @@ impl TestApp {
         let db = Arc::new(TestDb::create());
         let clock = Arc::new(ManualClock::new(start));
         let mut settings = test_settings(&db, smtp_port);
+        // Links in mail point at this instance, so a test can follow them.
+        let port = free_port();
+        settings.server.bind = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        settings.server.public_url = format!("http://127.0.0.1:{port}");
         tweak(&mut settings);
         Self::launch(settings, db, clock, mailbox, smtp_port).await
     }
@@ -521,6 +532,7 @@ impl TestApp {
     /// another process would run beside this one.
     pub async fn another_instance(&self, tweak: impl FnOnce(&mut Settings)) -> Self {
         let mut settings = self.settings.clone();
+        settings.server.bind = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()));
         tweak(&mut settings);
         Self::launch(
             settings,
@@ -576,6 +588,48 @@ impl TestApp {
     pub async fn get(&self, client: &reqwest::Client, path: &str) -> reqwest::Response {
         client
             .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// A page as a browser gets it: status and HTML.
+    pub async fn page(&self, client: &reqwest::Client, path: &str) -> (StatusCode, String) {
+        let response = self.get(client, path).await;
+        let status = response.status();
+        (status, response.text().await.expect("a page body"))
+    }
+
+    /// Fills in a form as a browser would: opens `page`, takes the form
+    /// token it shows, and posts `fields` with it to `action`.
+    pub async fn submit(
+        &self,
+        client: &reqwest::Client,
+        page: &str,
+        action: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let (status, html) = self.page(client, page).await;
+        assert!(status.is_success(), "{page} answered {status}:\n{html}");
+        let token = form_token(&html);
+        self.post_form(client, action, &token, fields).await
+    }
+
+    /// Posts a form with a given token, as a browser (same origin) does.
+    pub async fn post_form(
+        &self,
+        client: &reqwest::Client,
+        action: &str,
+        token: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut body: Vec<(&str, &str)> = vec![("csrf_token", token)];
+        body.extend_from_slice(fields);
+        client
+            .post(self.url(action))
+            .header("Origin", &self.address)
+            .header("Sec-Fetch-Site", "same-origin")
+            .form(&body)
             .send()
             .await
             .expect("request sent")
@@ -842,4 +896,34 @@ impl TestApp {
         )
         .await
     }
+}
+
+/// The form token of the first form on a page.
+pub fn form_token(html: &str) -> String {
+    let marker = "name=\"csrf_token\" value=\"";
+    html.split(marker)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .map(html_unescape)
+        .unwrap_or_else(|| panic!("no form token in:\n{html}"))
+}
+
+/// Undoes the escaping a template applies to attribute values.
+pub fn html_unescape(text: &str) -> String {
+    text.replace("&#x2f;", "/")
+        .replace("&#x27;", "'")
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// Where a redirect sends the browser.
+pub fn location(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_else(|| panic!("no Location in a {} answer", response.status()))
+        .to_owned()
 }

@@ -2,8 +2,12 @@
 //! runs against SQLite, or against PostgreSQL when
 //! MASTHEAD_TEST_POSTGRES_URL is set.
 
+mod account_pages;
 mod accounts;
+mod admin_pages;
+mod article_pages;
 mod articles;
+mod browser;
 mod cli;
 mod digest;
 mod errors;
@@ -11,4 +15,5 @@ mod health;
 mod helpers;
 mod mail;
 mod newsletter;
+mod newsletter_pages;
 mod trials;
