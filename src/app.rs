@@ -60,7 +60,7 @@ impl Application {
                     async move {
                         let response = match call {
                             Ok(call) => call.await?,
-                            Err(refused) => refused,
+                            Err(refused) => *refused,
                         };
                         Ok(crate::web::finish(response))
                     }
@@ -127,7 +127,6 @@ impl Application {
 fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(crate::ops::routes)
         .configure(crate::web::routes)
-        .configure(newsletter::http::pages)
         .service(
             web::scope("/api/v1")
                 .configure(accounts::http::routes)

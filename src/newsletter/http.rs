@@ -32,10 +32,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/admin/bounces", web::post().to(report_bounce));
 }
 
-/// The unsubscribe pages moved to `web::newsletter` with the other pages;
-/// nothing is left to route here. (To go, with its line in `app.rs`.)
-pub fn pages(_cfg: &mut web::ServiceConfig) {}
-
 impl From<NewsletterError> for AppError {
     fn from(error: NewsletterError) -> Self {
         match error {

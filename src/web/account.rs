@@ -87,13 +87,7 @@ async fn show_account(
             n.sections
                 .as_slice()
                 .iter()
-                .map(|slug| {
-                    visitor
-                        .sections
-                        .iter()
-                        .find(|s| s.slug.as_str() == slug)
-                        .map_or_else(|| slug.clone(), |s| s.name.clone())
-                })
+                .map(|slug| visitor.section_name(slug))
                 .collect()
         })
         .unwrap_or_default();

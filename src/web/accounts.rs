@@ -486,21 +486,14 @@ async fn password_reset(
         .confirm_password_reset(&token, password)
         .await
     {
-        Ok(()) => {
-            let done = see_other_with(
-                &site,
-                "/login",
-                Kind::Success,
-                "Your password has been changed; log in with it.",
-            );
-            // Every session of the account has ended, this browser's too.
-            Ok(match visitor.session {
-                Some(_) => {
-                    with_cookie(done, removal_cookie(state.settings.server.secure_cookies()))
-                }
-                None => done,
-            })
-        }
+        // The account's sessions have ended; a cookie left in this browser
+        // now reads as logged out.
+        Ok(()) => Ok(see_other_with(
+            &site,
+            "/login",
+            Kind::Success,
+            "Your password has been changed; log in with it.",
+        )),
         Err(AccountError::Invalid(errors)) if !errors.iter().any(|e| e.field == "token") => {
             let form = Form::new().with_errors(errors);
             show_password_reset(&site, &visitor, form, &token)

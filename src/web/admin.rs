@@ -115,7 +115,7 @@ fn waited(age: Duration) -> String {
     match age.num_hours() {
         h if h < 1 => "less than an hour".to_owned(),
         1 => "1 hour".to_owned(),
-        h if h < 48 => format!("{h} hours"),
+        h if h < 72 => format!("{h} hours"),
         h => format!("{} days", h / 24),
     }
 }
@@ -208,7 +208,7 @@ fn undoable(
     })
 }
 
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(skip_all, fields(trial_id = %*id))]
 async fn approve(
     state: Data<AppState>,
     site: Data<Site>,
@@ -229,7 +229,7 @@ async fn approve(
     .await
 }
 
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(skip_all, fields(trial_id = %*id))]
 async fn reject(
     state: Data<AppState>,
     site: Data<Site>,
@@ -316,7 +316,7 @@ async fn decide(
     }
 }
 
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(skip_all, fields(trial_id = %*id))]
 async fn undo(
     state: Data<AppState>,
     site: Data<Site>,

@@ -19,7 +19,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("home.html", include_str!("templates/home.html")),
     ("listing.html", include_str!("templates/listing.html")),
     ("article.html", include_str!("templates/article.html")),
-    ("article_card.html", include_str!("templates/article_card.html")),
+    (
+        "article_card.html",
+        include_str!("templates/article_card.html"),
+    ),
 ];
 
 /// How many stories the front page shows per section.
@@ -263,10 +266,7 @@ async fn article(
     visitor: Visitor,
     slug: Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let reading = state
-        .articles
-        .read(visitor.account.clone(), &slug)
-        .await?;
+    let reading = state.articles.read(visitor.account.clone(), &slug).await?;
     let decision = reading.decision;
     let is_teaser = decision.level == Level::Teaser;
     let card = Card::from(&reading.entry);

@@ -3,8 +3,8 @@
 //! twin and calls the same service, so no rule is written twice.
 
 pub mod account;
-pub mod admin;
 pub mod accounts;
+pub mod admin;
 pub mod articles;
 pub mod flash;
 pub mod form;
@@ -118,6 +118,15 @@ pub struct Visitor {
 }
 
 impl Visitor {
+    /// How a page names a section given by slug: as the articles' section
+    /// of that slug, else the slug capitalised.
+    pub fn section_name(&self, slug: &str) -> String {
+        self.sections
+            .iter()
+            .find(|s| s.slug.as_str() == slug)
+            .map_or_else(|| capitalise_word(slug), |s| s.name.clone())
+    }
+
     /// The account, or a 401 that pages answer with the login form.
     pub fn require_account(&self) -> Result<&Account, AppError> {
         self.account.as_ref().ok_or(AppError::Unauthorized {
@@ -242,12 +251,19 @@ impl Page {
                 name: &s.name,
             })
             .collect();
+        // A page reached by a link with a secret in its query must not copy
+        // it into its own links (the header's "Log in … ?next=").
+        let current_path = if self.no_referrer {
+            visitor.path.split('?').next().unwrap_or("/")
+        } else {
+            visitor.path.as_str()
+        };
         let ctx = context! {
             account => account,
             sections => sections,
             form_token => &visitor.form_token,
             flash => &visitor.flash,
-            current_path => &visitor.path,
+            current_path => current_path,
         };
         let ctx = merge_maps([self.ctx, ctx, site.layout()]);
         let body = site.render(self.template, ctx)?;
@@ -330,7 +346,7 @@ fn is_machine_path(path: &str) -> bool {
 
 /// The first step of every request: a write from another site is refused
 /// before any handler runs.
-pub fn check_origin(req: ServiceRequest) -> Result<ServiceRequest, ServiceResponse> {
+pub fn check_origin(req: ServiceRequest) -> Result<ServiceRequest, Box<ServiceResponse>> {
     let public_url = req
         .app_data::<Data<AppState>>()
         .map(|state| state.settings.server.public_url().to_owned())
@@ -339,9 +355,9 @@ pub fn check_origin(req: ServiceRequest) -> Result<ServiceRequest, ServiceRespon
         return Ok(req);
     }
     tracing::warn!(path = %req.path(), "refused a write from another site");
-    Err(req.error_response(AppError::Forbidden {
+    Err(Box::new(req.error_response(AppError::Forbidden {
         detail: "this request came from another site",
-    }))
+    })))
 }
 
 /// The last step of every response: security headers, and for people
@@ -430,6 +446,14 @@ fn format_date(value: String, style: Option<String>) -> String {
         (Ok(t), Some("time")) => t.format("%-d %B %Y, %H:%M UTC").to_string(),
         (Ok(t), _) => t.format("%-d %B %Y").to_string(),
         (Err(_), _) => value,
+    }
+}
+
+fn capitalise_word(word: &str) -> String {
+    let mut chars = word.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
     }
 }
 

@@ -82,7 +82,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// Where the header's "Log in" link returns to from a page whose address
 /// holds a token: the preferences, without the token, which must not be
 /// copied into other links.
-const WITHOUT_TOKEN: &str = "/newsletter/preferences";
+fn forget_token(visitor: &mut Visitor) {
+    "/newsletter/preferences".clone_into(&mut visitor.path);
+}
 
 /// What the sign-up pages say, whatever became of the address: nobody can
 /// learn from them whether an address is subscribed.
@@ -105,22 +107,9 @@ fn section_options(state: &AppState, visitor: &Visitor) -> Vec<SectionOption> {
         .iter()
         .map(|slug| SectionOption {
             value: slug.clone(),
-            label: visitor
-                .sections
-                .iter()
-                .find(|s| s.slug.as_str() == slug)
-                .map(|s| s.name.clone())
-                .unwrap_or_else(|| capitalised(slug)),
+            label: visitor.section_name(slug),
         })
         .collect()
-}
-
-fn capitalised(slug: &str) -> String {
-    let mut chars = slug.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
 }
 
 fn status_for(form: &Form) -> StatusCode {
@@ -142,17 +131,14 @@ async fn sign_up_page(
     let mut subscribed_as = None;
     if let Some(account) = &visitor.account {
         form = form.with("email", account.email.to_string());
-        // A reader who already gets it is sent to their preferences instead.
+        // A reader who already gets it is shown the way to their preferences.
         match state
             .newsletter
             .preferences(Holder::Account(account.clone()))
             .await
         {
             Ok(p) if p.status == SubscriberStatus::Confirmed => subscribed_as = Some(p.email),
-            Ok(_)
-            | Err(NewsletterError::NotSubscribed)
-            | Err(NewsletterError::Unverified)
-            | Err(NewsletterError::InvalidToken) => {}
+            Ok(_) | Err(NewsletterError::NotSubscribed) | Err(NewsletterError::Unverified) => {}
             Err(other) => return Err(other.into()),
         }
     }
@@ -280,7 +266,6 @@ fn link_invalid(site: &Site, visitor: &Visitor, kind: LinkKind) -> Result<HttpRe
             title => "This link does not work any more",
             kind => kind.as_str(),
             noindex => true,
-            current_path => WITHOUT_TOKEN,
         },
     )
     .status(StatusCode::NOT_FOUND)
@@ -293,9 +278,10 @@ fn link_invalid(site: &Site, visitor: &Visitor, kind: LinkKind) -> Result<HttpRe
 async fn confirm_page(
     state: Data<AppState>,
     site: Data<Site>,
-    visitor: Visitor,
+    mut visitor: Visitor,
     query: Query<TokenQuery>,
 ) -> Result<HttpResponse, AppError> {
+    forget_token(&mut visitor);
     let Some(token) = query.into_inner().token.filter(|t| !t.is_empty()) else {
         return link_invalid(&site, &visitor, LinkKind::Confirm);
     };
@@ -308,7 +294,6 @@ async fn confirm_page(
             title => "Confirm your subscription",
             token => token,
             noindex => true,
-            current_path => WITHOUT_TOKEN,
         },
     )
     .no_referrer()
@@ -337,9 +322,10 @@ async fn confirm(
 /// After the confirmation: says so, and leads to the preferences.
 async fn subscribed(
     site: Data<Site>,
-    visitor: Visitor,
+    mut visitor: Visitor,
     query: Query<TokenQuery>,
 ) -> Result<HttpResponse, AppError> {
+    forget_token(&mut visitor);
     let token = query.into_inner().token.filter(|t| !t.is_empty());
     Page::new(
         "newsletter_subscribed.html",
@@ -347,7 +333,6 @@ async fn subscribed(
             title => "You are subscribed",
             preferences_url => with_token("/newsletter/preferences", token.as_deref()),
             noindex => true,
-            current_path => WITHOUT_TOKEN,
         },
     )
     .no_referrer()
@@ -383,9 +368,10 @@ fn holder(token: Option<String>, visitor: &Visitor) -> Result<Holder, AppError> 
 async fn preferences_page(
     state: Data<AppState>,
     site: Data<Site>,
-    visitor: Visitor,
+    mut visitor: Visitor,
     query: Query<TokenQuery>,
 ) -> Result<HttpResponse, AppError> {
+    forget_token(&mut visitor);
     let token = query.into_inner().token.filter(|t| !t.is_empty());
     let holder = holder(token.clone(), &visitor)?;
     match state.newsletter.preferences(holder).await {
@@ -428,7 +414,6 @@ fn show_preferences(
             data_url => with_token("/api/v1/newsletter/data", token.as_deref()),
             token => token,
             noindex => true,
-            current_path => WITHOUT_TOKEN,
         },
     )
     .status(status)
@@ -586,9 +571,10 @@ async fn erased(site: Data<Site>, visitor: Visitor) -> Result<HttpResponse, AppE
 async fn unsubscribe_page(
     state: Data<AppState>,
     site: Data<Site>,
-    visitor: Visitor,
+    mut visitor: Visitor,
     token: Path<String>,
 ) -> Result<HttpResponse, AppError> {
+    forget_token(&mut visitor);
     let token = token.into_inner();
     match state.newsletter.link_address(&token).await {
         Ok(email) => Page::new(
@@ -599,7 +585,6 @@ async fn unsubscribe_page(
                 email => email,
                 action => format!("/unsubscribe/{}", path_segment(&token)),
                 noindex => true,
-            current_path => WITHOUT_TOKEN,
             },
         )
         .no_referrer()
@@ -616,9 +601,10 @@ async fn unsubscribe_page(
 async fn one_click_unsubscribe(
     state: Data<AppState>,
     site: Data<Site>,
-    visitor: Visitor,
+    mut visitor: Visitor,
     token: Path<String>,
 ) -> Result<HttpResponse, AppError> {
+    forget_token(&mut visitor);
     let token = token.into_inner();
     match state.newsletter.unsubscribe_with_link(&token).await {
         Ok(email) => Page::new(
@@ -629,7 +615,6 @@ async fn one_click_unsubscribe(
                 email => email,
                 preferences_url => with_token("/newsletter/preferences", Some(&token)),
                 noindex => true,
-            current_path => WITHOUT_TOKEN,
             },
         )
         .no_referrer()

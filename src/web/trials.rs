@@ -19,7 +19,10 @@ use crate::trials::service::Application;
 
 pub const TEMPLATES: &[(&str, &str)] = &[
     ("trial.html", include_str!("templates/trial.html")),
-    ("contact_sales.html", include_str!("templates/contact_sales.html")),
+    (
+        "contact_sales.html",
+        include_str!("templates/contact_sales.html"),
+    ),
 ];
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -168,7 +171,12 @@ async fn company_access(
     site: Data<Site>,
     visitor: Visitor,
 ) -> Result<HttpResponse, AppError> {
-    contact_page(&state, &site, &visitor, "Does your company have a subscription?")
+    contact_page(
+        &state,
+        &site,
+        &visitor,
+        "Does your company have a subscription?",
+    )
 }
 
 fn contact_page(

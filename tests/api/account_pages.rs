@@ -597,3 +597,88 @@ async fn changing_the_password_ends_the_other_sessions_and_tells_the_owner() {
         "the link in the email leads somewhere"
     );
 }
+
+#[tokio::test]
+async fn the_account_page_shows_the_newsletter_and_links_to_its_data() {
+    let app = TestApp::spawn().await;
+    let email = "ada@example.com";
+    let reader = TestApp::browser();
+    app.verified_reader(&reader, email).await;
+    let subscribed = app
+        .post(
+            &reader,
+            "/api/v1/newsletter/subscriptions",
+            json!({ "email": email, "sections": ["patents", "designs"] }),
+        )
+        .await;
+    assert_eq!(subscribed.status(), StatusCode::ACCEPTED);
+
+    let (status, html) = app.page(&reader, "/account").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Subscribed"), "{html}");
+    assert!(html.contains("Patents, Designs"), "{html}");
+    assert!(html.contains("href=\"/newsletter/preferences\""), "{html}");
+    assert!(html.contains("href=\"/api/v1/newsletter/data\""), "{html}");
+    let data = app.get_json(&reader, "/api/v1/newsletter/data").await;
+    assert_eq!(data["email"], email);
+}
+
+#[tokio::test]
+async fn wrong_current_passwords_count_as_failed_logins() {
+    let app = TestApp::spawn().await;
+    let email = "ada@example.com";
+    let reader = TestApp::browser();
+    app.verified_reader(&reader, email).await;
+    let limit = app.settings.auth.login_limit.per_account;
+    for _ in 0..limit {
+        let wrong = app
+            .submit(
+                &reader,
+                "/account",
+                "/account/password",
+                &[
+                    ("current_password", "a wrong guess"),
+                    ("new_password", "a brand new passphrase"),
+                ],
+            )
+            .await;
+        assert_eq!(wrong.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let refused = app
+        .submit(
+            &reader,
+            "/account",
+            "/account/password",
+            &[
+                ("current_password", PASSWORD),
+                ("new_password", "a brand new passphrase"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = refused.text().await.expect("html");
+    assert!(html.contains("Too many attempts: try again in"), "{html}");
+    assert_eq!(
+        app.login_with(&TestApp::browser(), email, PASSWORD)
+            .await
+            .status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the same count as logins"
+    );
+
+    app.set_time(
+        app.now() + Duration::seconds(app.settings.auth.login_limit.window_secs as i64 + 1),
+    );
+    let changed = app
+        .submit(
+            &reader,
+            "/account",
+            "/account/password",
+            &[
+                ("current_password", PASSWORD),
+                ("new_password", "a brand new passphrase"),
+            ],
+        )
+        .await;
+    assert_eq!(location(&changed), "/account");
+}

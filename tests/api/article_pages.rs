@@ -117,14 +117,20 @@ async fn search_finds_stories_by_their_words() {
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("Board narrows battery claims"));
     assert!(!html.contains("Appeal court revokes pill patent"));
-    assert!(html.contains("value=\"battery\""), "the words stay in the box");
+    assert!(
+        html.contains("value=\"battery\""),
+        "the words stay in the box"
+    );
 
     let (status, html) = app.page(&TestApp::browser(), "/search?q=").await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("Type a few words"));
 
     let (_, html) = app
-        .page(&TestApp::browser(), "/search?q=%3Cscript%3Ealert(1)%3C%2Fscript%3E")
+        .page(
+            &TestApp::browser(),
+            "/search?q=%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+        )
         .await;
     assert!(!html.contains("<script>alert(1)"), "the query is escaped");
 }
@@ -164,7 +170,9 @@ async fn an_anonymous_reader_sees_the_teaser_and_every_way_in() {
         assert!(html.contains(needle), "no {needle:?} on the article page");
     }
 
-    let response = app.get(&TestApp::browser(), "/articles/no-such-story").await;
+    let response = app
+        .get(&TestApp::browser(), "/articles/no-such-story")
+        .await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     assert!(header(&response, "content-type").starts_with("text/html"));
 }
@@ -352,7 +360,12 @@ async fn a_write_from_another_site_is_refused_before_it_changes_anything() {
     let reader = TestApp::browser();
     app.verified_reader(&reader, "reader@example.com").await;
     let tokenless = app
-        .post_form(&reader, "/trial", "", &[("company", "X"), ("job_title", "Y")])
+        .post_form(
+            &reader,
+            "/trial",
+            "",
+            &[("company", "X"), ("job_title", "Y")],
+        )
         .await;
     assert_eq!(tokenless.status(), StatusCode::FORBIDDEN);
     assert!(header(&tokenless, "content-type").starts_with("text/html"));

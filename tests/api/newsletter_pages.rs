@@ -697,6 +697,12 @@ async fn one_click_unsubscribe_needs_no_form_token_and_shows_the_site() {
     assert!(html.contains(">Unsubscribe</button>"));
     assert!(!html.contains("style="), "no inline style");
     assert_eq!(
+        html.matches(link.trim_start_matches("/unsubscribe/"))
+            .count(),
+        1,
+        "the token is in the form's action only:\n{html}"
+    );
+    assert_eq!(
         app.subscriber(email).expect("stored").status,
         SubscriberStatus::Confirmed
     );
@@ -723,4 +729,48 @@ async fn one_click_unsubscribe_needs_no_form_token_and_shows_the_site() {
         app.suppression(email).expect("suppressed").reason,
         SuppressionReason::Unsubscribed
     );
+}
+
+#[tokio::test]
+async fn the_digests_signed_links_open_the_same_pages() {
+    let app = TestApp::spawn().await;
+    let email = "daily@example.com";
+    app.confirmed_subscriber(email, 0).await;
+    let subscriber = app.subscriber(email).expect("stored");
+    let key = masthead::secret::site_key(&app.settings.auth).expect("the site key");
+    let signer = masthead::newsletter::links::LinkSigner::new(key);
+    let token = signer.manage_token(subscriber.id, app.now() + Duration::days(30));
+    let browser = TestApp::browser();
+
+    let link = format!("/newsletter/preferences?token={token}");
+    let (status, html) = app.page(&browser, &link).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains(email));
+    let saved = app
+        .submit(
+            &browser,
+            &link,
+            "/newsletter/preferences",
+            &[
+                ("token", token.as_str()),
+                ("sections", "litigation"),
+                ("paused_until", ""),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&saved), link);
+    assert_eq!(
+        app.subscriber(email).expect("stored").sections.as_slice(),
+        ["litigation"]
+    );
+
+    let (status, html) = app.page(&browser, &format!("/unsubscribe/{token}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains(">Unsubscribe</button>"));
+
+    app.clock.advance(Duration::days(31));
+    let (status, html) = app.page(&browser, &link).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(html.contains("This link does not work any more"));
 }
