@@ -13,13 +13,13 @@ use tokio::sync::watch;
 
 use crate::accounts::{AccountService, Role};
 use crate::app::Application;
-use crate::state::Core;
 use crate::clock::SystemClock;
 use crate::config::Settings;
 use crate::db;
 use crate::digest::store::Outcome;
 use crate::digest::{DigestSender, DigestService};
 use crate::jobs::Worker;
+use crate::state::Core;
 
 #[derive(Debug, Parser)]
 #[command(

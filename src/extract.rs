@@ -9,8 +9,8 @@ use futures_util::future::LocalBoxFuture;
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 
-use crate::state::AppState;
 use crate::error::AppError;
+use crate::state::AppState;
 
 /// A JSON body: only `application/json`, only up to `server.body_limit_bytes`,
 /// and a decoding error names the field it is about.

@@ -5,9 +5,9 @@ use std::fmt::Write;
 use actix_web::web::{self, Data};
 use actix_web::HttpResponse;
 
-use crate::state::AppState;
 use crate::db;
 use crate::error::AppError;
+use crate::state::AppState;
 
 /// Upper bounds, in hours, of the time-to-decision histogram.
 const DECISION_BUCKETS: &[f64] = &[1.0, 4.0, 12.0, 24.0, 48.0, 72.0, 168.0];

@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 use super::model::{Entitlement, EntitlementId, EntitlementKind, EntitlementState};
 use super::service::{AccessError, GrantRequest};
 use crate::accounts::{AccountId, CurrentAccount};
-use crate::state::AppState;
 use crate::error::AppError;
 use crate::extract::{parse_id, ApiJson};
+use crate::state::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/accounts/{id}/grants", web::post().to(grant))

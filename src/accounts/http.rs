@@ -24,6 +24,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/sessions", web::post().to(login))
         .route("/sessions", web::delete().to(logout))
         .route("/me", web::get().to(me))
+        .route("/me/password", web::put().to(change_password))
         .route("/password-resets", web::post().to(request_reset))
         .route("/password-resets/confirm", web::post().to(confirm_reset))
         .route("/admin/accounts", web::get().to(list_accounts))
@@ -254,6 +255,32 @@ async fn me(state: Data<AppState>, current: CurrentAccount) -> Result<HttpRespon
             decision_due_by: t.decision_due_by.and_utc(),
         }),
     }))
+}
+
+#[derive(Deserialize)]
+struct PasswordChangeBody {
+    current_password: SecretString,
+    new_password: SecretString,
+}
+
+/// Ends the account's other sessions; this one stays logged in.
+#[tracing::instrument(skip_all, fields(account_id = %current.account.id))]
+async fn change_password(
+    state: Data<AppState>,
+    current: CurrentAccount,
+    body: ApiJson<PasswordChangeBody>,
+) -> Result<HttpResponse, AppError> {
+    let body = body.0;
+    state
+        .accounts
+        .change_password(
+            &current.account,
+            &current.session,
+            body.current_password,
+            body.new_password,
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "password_changed" })))
 }
 
 #[derive(Deserialize)]

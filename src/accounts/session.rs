@@ -7,9 +7,9 @@ use actix_web::{FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 
 use super::model::Account;
-use crate::state::AppState;
 use crate::domain::TokenHash;
 use crate::error::AppError;
+use crate::state::AppState;
 
 pub const COOKIE_NAME: &str = "masthead_session";
 

@@ -9,9 +9,9 @@ use super::model::{ArticleId, ArticleStatus, Section};
 use super::service::{ArticleError, Draft, Edit, Entry, Listing};
 use crate::access::{Level, Reason};
 use crate::accounts::{AccountId, CurrentAccount};
-use crate::state::AppState;
 use crate::error::AppError;
 use crate::extract::{parse_id, ApiJson, Paging};
+use crate::state::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/sections", web::get().to(sections))

@@ -5,12 +5,12 @@
 use chrono::Duration;
 use serde::Deserialize;
 
-use crate::state::Core;
 use crate::articles::markdown;
 use crate::articles::model::{ArticleId, ArticleStatus, NewArticle, NewSection, SectionId};
 use crate::articles::store;
 use crate::db;
 use crate::domain::Slug;
+use crate::state::Core;
 
 const SECTIONS: &[(&str, &str)] = &[
     ("patents", "Patents"),

@@ -6,8 +6,8 @@ use serde::Deserialize;
 
 use super::service::DigestError;
 use crate::accounts::CurrentAccount;
-use crate::state::AppState;
 use crate::error::AppError;
+use crate::state::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/digests", web::get().to(list))

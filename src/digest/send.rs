@@ -21,7 +21,6 @@ use super::model::{Claimed, DigestRun, RunId};
 use super::render::{greeting, Personal, Rendered, Template};
 use super::service::{Content, DigestError};
 use super::store::{self, Outcome, Recorded};
-use crate::state::Core;
 use crate::clock::SharedClock;
 use crate::config::{DigestSettings, DkimAlgorithm, DkimSettings, NewsletterSettings};
 use crate::db::{self, Pool, StorageError};
@@ -30,6 +29,7 @@ use crate::mail::{Composer, Transport};
 use crate::newsletter::links::LinkSigner;
 use crate::newsletter::model::EmailHash;
 use crate::newsletter::{Sections, SubscriberId, SubscriberStatus};
+use crate::state::Core;
 
 /// What one call of `deliver_due` did.
 #[derive(Debug, Clone, Copy, Default)]

@@ -13,7 +13,6 @@ use super::model::{Counts, DeliveryStatus, DigestRun, NewDelivery, NewRun, RunId
 use super::render::{greeting, Digest, Headline, SectionBlock};
 use super::store;
 use crate::accounts::{Account, AccountError, Role};
-use crate::state::Core;
 use crate::articles::{Article, Section};
 use crate::clock::SharedClock;
 use crate::config::{DigestSettings, QuietDay};
@@ -23,6 +22,7 @@ use crate::mail::compose::ComposeError;
 use crate::mail::Composer;
 use crate::newsletter::model::EmailHash;
 use crate::newsletter::{Sections, SubscriberStatus};
+use crate::state::Core;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DigestError {

@@ -4,13 +4,13 @@ use anyhow::Context;
 use lettre::message::Mailbox;
 use tokio::sync::watch;
 
-use crate::state::Core;
 use crate::clock::SharedClock;
 use crate::config::{DigestSettings, TrialSettings};
 use crate::db::Pool;
 use crate::digest::{DigestSender, DigestService};
 use crate::mail::delivery::Deliverer;
 use crate::mail::{Composer, Transport};
+use crate::state::Core;
 
 /// How often expired sessions, links and stale sign-ups are deleted, and
 /// finished digest runs settled, on the injected clock.

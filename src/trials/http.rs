@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 use super::model::{DecisionAction, RiskFlag, TrialId, TrialRequest, TrialStatus};
 use super::service::{Application, Counts, TrialError, Verdict};
 use crate::accounts::{Account, AccountId, CurrentAccount};
-use crate::state::AppState;
 use crate::error::AppError;
 use crate::extract::{client_ip, parse_id, ApiJson};
+use crate::state::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/trials", web::post().to(request))

@@ -181,7 +181,7 @@ struct AccountContext<'a> {
     name: &'a str,
     email: String,
     role: Role,
-    is_staff: bool,
+    is_admin: bool,
 }
 
 #[derive(Serialize)]
@@ -241,7 +241,7 @@ impl Page {
             name: &a.name,
             email: a.email.to_string(),
             role: a.role,
-            is_staff: a.role != Role::Reader,
+            is_admin: a.role == Role::Admin,
         });
         let sections: Vec<SectionContext<'_>> = visitor
             .sections

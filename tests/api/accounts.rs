@@ -598,3 +598,63 @@ async fn repeated_requests_cannot_flood_an_inbox() {
     .await;
     app.mailbox.wait_for(email, 5).await;
 }
+
+#[tokio::test]
+async fn a_reader_changes_the_password_and_other_sessions_end() {
+    let app = TestApp::spawn().await;
+    let email = "changer@example.com";
+    let here = TestApp::browser();
+    app.verified_reader(&here, email).await;
+    let elsewhere = TestApp::browser();
+    assert_eq!(
+        app.login_with(&elsewhere, email, PASSWORD).await.status(),
+        StatusCode::OK
+    );
+    let change = |current: &'static str, new: &'static str| {
+        here.put(app.url("/api/v1/me/password"))
+            .json(&json!({ "current_password": current, "new_password": new }))
+            .send()
+    };
+
+    let wrong = change("not my password", "a brand new passphrase")
+        .await
+        .expect("sent");
+    assert_problem(
+        wrong,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Some("current_password"),
+    )
+    .await;
+    let short = change(PASSWORD, "short").await.expect("sent");
+    assert_problem(
+        short,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Some("new_password"),
+    )
+    .await;
+
+    let changed = change(PASSWORD, "a brand new passphrase")
+        .await
+        .expect("sent");
+    assert_eq!(changed.status(), StatusCode::OK);
+    assert_eq!(app.get(&here, "/api/v1/me").await.status(), StatusCode::OK);
+    assert_eq!(
+        app.get(&elsewhere, "/api/v1/me").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.login_with(&TestApp::browser(), email, PASSWORD)
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.login_with(&TestApp::browser(), email, "a brand new passphrase")
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    app.mailbox
+        .with_subject(email, "password was changed")
+        .await;
+}
