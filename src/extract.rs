@@ -35,7 +35,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
             .get(actix_web::http::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<usize>().ok());
-        let mut payload = payload.take();
+        let payload = payload.take();
         Box::pin(async move {
             if !is_json {
                 return Err(AppError::UnsupportedMediaType);
@@ -43,19 +43,25 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
             if declared_length.is_some_and(|n| n > limit) {
                 return Err(AppError::PayloadTooLarge { limit });
             }
-            let mut body = BytesMut::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|e| AppError::MalformedBody {
-                    detail: e.to_string(),
-                })?;
-                if body.len() + chunk.len() > limit {
-                    return Err(AppError::PayloadTooLarge { limit });
-                }
-                body.extend_from_slice(&chunk);
-            }
+            let body = read_body(payload, limit).await?;
             decode(&body).map(ApiJson)
         })
     }
+}
+
+/// The whole body, refused once it grows past `limit` bytes.
+pub async fn read_body(mut payload: Payload, limit: usize) -> Result<BytesMut, AppError> {
+    let mut body = BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| AppError::MalformedBody {
+            detail: e.to_string(),
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(AppError::PayloadTooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {

@@ -5,16 +5,16 @@
 use std::collections::BTreeMap;
 
 use actix_web::dev::Payload;
-use actix_web::web::{BytesMut, Data};
+use actix_web::web::Data;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use futures_util::future::LocalBoxFuture;
-use futures_util::StreamExt;
 use serde::Serialize;
 
 use super::security;
 use super::Site;
 use crate::domain::FieldError;
 use crate::error::AppError;
+use crate::extract::read_body;
 use crate::state::AppState;
 
 /// The fields of an `application/x-www-form-urlencoded` POST whose form
@@ -59,7 +59,7 @@ impl FromRequest for Posted {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let req = req.clone();
-        let mut payload = payload.take();
+        let payload = payload.take();
         Box::pin(async move {
             let (Some(state), Some(site)) = (
                 req.app_data::<Data<AppState>>().cloned(),
@@ -74,17 +74,7 @@ impl FromRequest for Posted {
             if !is_form {
                 return Err(AppError::UnsupportedMediaType);
             }
-            let limit = state.settings.server.body_limit_bytes;
-            let mut body = BytesMut::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|e| AppError::MalformedBody {
-                    detail: e.to_string(),
-                })?;
-                if body.len() + chunk.len() > limit {
-                    return Err(AppError::PayloadTooLarge { limit });
-                }
-                body.extend_from_slice(&chunk);
-            }
+            let body = read_body(payload, state.settings.server.body_limit_bytes).await?;
             let fields: Vec<(String, String)> = form_urlencoded::parse(&body)
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
                 .collect();

@@ -6,7 +6,7 @@ use chrono::Duration;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{form_token, location, TestApp, PASSWORD};
+use crate::helpers::{form_token, header, location, TestApp, PASSWORD};
 
 /// The path (and query) of a link in an email, to be followed on this
 /// instance.
@@ -25,15 +25,6 @@ async fn email_verified(app: &TestApp, email: &str) -> bool {
     app.get_json(&client, "/api/v1/me").await["email_verified"]
         .as_bool()
         .expect("email_verified")
-}
-
-fn header(response: &reqwest::Response, name: &str) -> String {
-    response
-        .headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned()
 }
 
 /// The page a redirect leads to.

@@ -5,7 +5,7 @@ use chrono::Duration;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{article, html_unescape, location, TestApp};
+use crate::helpers::{article, header, html_unescape, location, TestApp};
 
 const LONG_BODY: &str = "The court gave its reasons in full. \
     It is a long story that runs well past the teaser.\n\n\
@@ -20,15 +20,6 @@ async fn published(app: &TestApp, title: &str, section: &str) -> serde_json::Val
         .draft(&editor, article(title, section, &["appeal"], LONG_BODY))
         .await;
     app.publish(&editor, &draft).await
-}
-
-fn header(response: &reqwest::Response, name: &str) -> String {
-    response
-        .headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned()
 }
 
 #[tokio::test]

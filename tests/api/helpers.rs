@@ -927,3 +927,13 @@ pub fn location(response: &reqwest::Response) -> String {
         .unwrap_or_else(|| panic!("no Location in a {} answer", response.status()))
         .to_owned()
 }
+
+/// A response header as text, or "" when absent.
+pub fn header(response: &reqwest::Response, name: &str) -> String {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}

@@ -79,6 +79,13 @@ async fn a_visitor_becomes_a_subscriber_a_reader_and_a_trialist() {
     browser.screenshot("home").await;
     browser.axe("the front page").await;
 
+    browser.goto("/newsletter").await;
+    browser
+        .wait_for_text("Sign up for the free daily newsletter")
+        .await;
+    browser.screenshot("newsletter-signup").await;
+    browser.axe("the newsletter sign-up page").await;
+
     browser.goto(&article_path).await;
     let text = browser
         .wait_for_text("Did you enjoy reading this story?")
@@ -140,6 +147,9 @@ async fn a_visitor_becomes_a_subscriber_a_reader_and_a_trialist() {
         .goto(&path_of(&app, &verification, "/verify-email"))
         .await;
     browser.click_button("Confirm my email address").await;
+    browser
+        .wait_for_text("Your email address is confirmed")
+        .await;
 
     // Logging in from the login page.
     browser.goto(&format!("/login?next={article_path}")).await;
@@ -193,7 +203,7 @@ async fn a_visitor_becomes_a_subscriber_a_reader_and_a_trialist() {
     browser.axe("the newsletter preferences page").await;
     browser.find("#sections-trademarks").await.click().await;
     browser.click_button("Save preferences").await;
-    browser.wait_for_text("Your newsletter").await;
+    browser.wait_for_text("Your preferences are saved").await;
     let stored = app.subscriber(email).expect("stored");
     assert!(
         !stored
@@ -206,7 +216,9 @@ async fn a_visitor_becomes_a_subscriber_a_reader_and_a_trialist() {
     assert!(stored.sections.as_slice().contains(&"patents".to_owned()));
 
     browser.click_button("Unsubscribe").await;
-    browser.wait_for_text("unsubscribed").await;
+    browser
+        .wait_for_text("You are unsubscribed: we will send you no more")
+        .await;
     assert_eq!(
         app.subscriber(email).expect("stored").status,
         SubscriberStatus::Unsubscribed

@@ -7,21 +7,12 @@ use masthead::newsletter::{SubscriberStatus, SuppressionReason};
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{form_token, html_unescape, location, TestApp};
+use crate::helpers::{form_token, header, html_unescape, location, TestApp};
 
 /// The path of a link from an email to this instance.
 fn path_of(app: &TestApp, link: &str) -> String {
     link.strip_prefix(&app.address)
         .unwrap_or_else(|| panic!("{link} does not point at {}", app.address))
-        .to_owned()
-}
-
-fn header(response: &reqwest::Response, name: &str) -> String {
-    response
-        .headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
         .to_owned()
 }
 
