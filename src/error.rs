@@ -46,6 +46,15 @@ impl AppError {
     }
 }
 
+impl From<crate::audit::service::AuditError> for AppError {
+    fn from(error: crate::audit::service::AuditError) -> Self {
+        match error {
+            crate::audit::service::AuditError::Account(e) => e.into(),
+            crate::audit::service::AuditError::Storage(e) => e.into(),
+        }
+    }
+}
+
 impl From<StorageError> for AppError {
     fn from(error: StorageError) -> Self {
         match error {

@@ -5,6 +5,7 @@ pub mod access;
 pub mod accounts;
 pub mod app;
 pub mod articles;
+pub mod audit;
 pub mod cli;
 pub mod clock;
 pub mod config;

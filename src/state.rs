@@ -11,6 +11,7 @@ use secrecy::SecretString;
 use crate::access::AccessService;
 use crate::accounts::AccountService;
 use crate::articles::ArticleService;
+use crate::audit::AuditService;
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::db::{self, Pool};
@@ -27,6 +28,7 @@ pub struct AppState {
     pub clock: SharedClock,
     pub accounts: AccountService,
     pub access: AccessService,
+    pub audit: AuditService,
     pub articles: ArticleService,
     pub trials: TrialService,
     pub newsletter: NewsletterService,
@@ -45,6 +47,7 @@ impl AppState {
                 settings.auth.clone(),
             )?,
             access: AccessService::new(core.pool.clone(), Arc::clone(&core.clock)),
+            audit: AuditService::new(core.pool.clone()),
             articles: ArticleService::new(
                 core.pool.clone(),
                 Arc::clone(&core.clock),

@@ -239,6 +239,19 @@ diesel::table! {
 diesel::joinable!(sessions -> accounts (account_id));
 diesel::joinable!(digest_deliveries -> digest_runs (run_id));
 diesel::joinable!(digest_deliveries -> newsletter_subscribers (subscriber_id));
+diesel::table! {
+    audit_log (id) {
+        id -> Text,
+        at -> Timestamp,
+        actor_id -> Nullable<Text>,
+        action -> Text,
+        subject_kind -> Text,
+        subject_id -> Text,
+        detail -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(audit_log -> accounts (actor_id));
 diesel::joinable!(newsletter_subscribers -> accounts (account_id));
 diesel::joinable!(newsletter_tokens -> newsletter_subscribers (subscriber_id));
 diesel::joinable!(trial_decisions -> trial_requests (trial_id));
@@ -268,4 +281,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     newsletter_suppressions,
     digest_runs,
     digest_deliveries,
+    audit_log,
 );

@@ -66,12 +66,11 @@ impl Site {
             TEMPLATES,
             accounts::TEMPLATES,
             account::TEMPLATES,
-            admin::TEMPLATES,
             articles::TEMPLATES,
             newsletter::TEMPLATES,
             trials::TEMPLATES,
         ];
-        for (name, source) in modules.into_iter().flatten() {
+        for (name, source) in modules.into_iter().flatten().chain(admin::templates()) {
             templates.add_template(name, source)?;
         }
         let digest = hex::encode(&Sha256::digest(STYLESHEET.as_bytes())[..6]);
@@ -182,6 +181,7 @@ struct AccountContext<'a> {
     email: String,
     role: Role,
     is_admin: bool,
+    is_editor: bool,
 }
 
 #[derive(Serialize)]
@@ -242,6 +242,7 @@ impl Page {
             email: a.email.to_string(),
             role: a.role,
             is_admin: a.role == Role::Admin,
+            is_editor: a.role.includes(Role::Editor),
         });
         let sections: Vec<SectionContext<'_>> = visitor
             .sections

@@ -11,9 +11,6 @@ use chrono::{DateTime, Duration, Utc};
 use minijinja::context;
 use serde::{Deserialize, Serialize};
 
-use super::flash::Kind;
-use super::form::{Form, Posted};
-use super::{see_other_with, Page, Site, Visitor};
 use crate::accounts::Account;
 use crate::config::TrialSettings;
 use crate::domain::FieldError;
@@ -21,10 +18,13 @@ use crate::error::AppError;
 use crate::state::AppState;
 use crate::trials::model::{RiskFlag, TrialId, TrialRequest, TrialStatus};
 use crate::trials::service::{TrialError, Verdict};
+use crate::web::flash::Kind;
+use crate::web::form::{Form, Posted};
+use crate::web::{see_other_with, Page, Site, Visitor};
 
 pub const TEMPLATES: &[(&str, &str)] = &[(
     "admin_trials.html",
-    include_str!("templates/admin_trials.html"),
+    include_str!("../templates/admin_trials.html"),
 )];
 
 const QUEUE: &str = "/admin/trials";
