@@ -232,6 +232,14 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 "created {} {} ({})",
                 account.role, account.email, account.id
             );
+            let console = match account.role {
+                Role::Admin => "/admin",
+                _ => "/admin/articles",
+            };
+            println!(
+                "log in at {base}/login, then open the console at {base}{console}",
+                base = core.settings.server.public_url()
+            );
             Ok(())
         }
     }

@@ -260,9 +260,6 @@ impl WorkerSettings {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct NewsletterSettings {
-    /// The sections a subscriber can choose; a sign-up without a choice
-    /// gets all of them.
-    pub sections: Vec<String>,
     /// The consent wording shown beside the sign-up form; each sign-up
     /// stores the text it was given under.
     pub consent_text: String,

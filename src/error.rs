@@ -55,6 +55,15 @@ impl From<crate::audit::service::AuditError> for AppError {
     }
 }
 
+impl From<crate::mail::service::OutboxError> for AppError {
+    fn from(error: crate::mail::service::OutboxError) -> Self {
+        match error {
+            crate::mail::service::OutboxError::Account(e) => e.into(),
+            crate::mail::service::OutboxError::Storage(e) => e.into(),
+        }
+    }
+}
+
 impl From<StorageError> for AppError {
     fn from(error: StorageError) -> Self {
         match error {

@@ -16,6 +16,7 @@ use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::db::{self, Pool};
 use crate::digest::DigestService;
+use crate::mail::service::OutboxService;
 use crate::mail::Composer;
 use crate::newsletter::links::LinkSigner;
 use crate::newsletter::NewsletterService;
@@ -29,6 +30,7 @@ pub struct AppState {
     pub accounts: AccountService,
     pub access: AccessService,
     pub audit: AuditService,
+    pub outbox: OutboxService,
     pub articles: ArticleService,
     pub trials: TrialService,
     pub newsletter: NewsletterService,
@@ -48,6 +50,7 @@ impl AppState {
             )?,
             access: AccessService::new(core.pool.clone(), Arc::clone(&core.clock)),
             audit: AuditService::new(core.pool.clone()),
+            outbox: OutboxService::new(core.pool.clone()),
             articles: ArticleService::new(
                 core.pool.clone(),
                 Arc::clone(&core.clock),

@@ -108,6 +108,6 @@ async fn revoke(
     id: Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let id: EntitlementId = parse_id(&id)?;
-    let revoked = state.access.revoke(&current.account, id).await?;
+    let (revoked, _) = state.access.revoke(&current.account, id).await?;
     Ok(HttpResponse::Ok().json(EntitlementView::new(revoked, state.clock.now())))
 }

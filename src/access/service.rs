@@ -7,6 +7,7 @@ use super::model::{
 use super::store;
 use crate::accounts::service::require;
 use crate::accounts::{Account, AccountError, AccountId, Role};
+use crate::audit::{self, model::SubjectKind, Subject};
 use crate::clock::SharedClock;
 use crate::db::{self, DbConnection, Pool, StorageError};
 use crate::domain::{optional_text, FieldError, Fields, Invalid};
@@ -152,7 +153,16 @@ impl AccessService {
                         created_at: now.naive_utc(),
                     },
                 )?;
-                store::find(conn, id)?.ok_or(AccessError::NoSuchEntitlement)
+                let granted = store::find(conn, id)?.ok_or(AccessError::NoSuchEntitlement)?;
+                audit::record(
+                    conn,
+                    now,
+                    Some(admin_id),
+                    "entitlement.grant",
+                    &Subject::new(SubjectKind::Entitlement, id),
+                    Some(&grant_detail(&granted)),
+                )?;
+                Ok::<_, AccessError>(granted)
             })
         })
         .await?;
@@ -173,24 +183,63 @@ impl AccessService {
         .await
     }
 
+    /// Ends an entitlement now; recorded as `entitlement.revoke`. Returns
+    /// it, and whether this call revoked it (`false`: it already was).
     #[tracing::instrument(skip_all, fields(admin = %admin.id, entitlement_id = %id))]
     pub async fn revoke(
         &self,
         admin: &Account,
         id: EntitlementId,
-    ) -> Result<Entitlement, AccessError> {
+    ) -> Result<(Entitlement, bool), AccessError> {
         require(admin, Role::Admin)?;
         let now = self.clock.now();
+        let admin_id = admin.id;
         let revoked = db::run(&self.pool, move |conn| {
             db::transaction(conn, |conn| {
-                store::revoke(conn, id, now.naive_utc())?;
-                store::find(conn, id)?.ok_or(AccessError::NoSuchEntitlement)
+                let revoked_now = store::revoke(conn, id, now.naive_utc())?;
+                let entitlement = store::find(conn, id)?.ok_or(AccessError::NoSuchEntitlement)?;
+                if revoked_now {
+                    audit::record(
+                        conn,
+                        now,
+                        Some(admin_id),
+                        "entitlement.revoke",
+                        &Subject::new(SubjectKind::Entitlement, id),
+                        Some(&format!(
+                            "{} of account {}",
+                            entitlement.kind, entitlement.account_id
+                        )),
+                    )?;
+                    tracing::info!("entitlement revoked");
+                    // A trial's scheduled emails go with its access.
+                    crate::trials::service::access_revoked(
+                        conn,
+                        &entitlement,
+                        Some(admin_id),
+                        now,
+                    )?;
+                }
+                Ok::<_, AccessError>((entitlement, revoked_now))
             })
         })
         .await?;
-        tracing::info!("entitlement revoked");
         Ok(revoked)
     }
+}
+
+/// What the audit trail says about a grant: for how long, why, and whose.
+fn grant_detail(granted: &Entitlement) -> String {
+    let minute = |t: chrono::NaiveDateTime| t.format("%Y-%m-%d %H:%M UTC").to_string();
+    let mut detail = format!("from {}", minute(granted.starts_at));
+    match granted.ends_at {
+        Some(end) => detail.push_str(&format!(" until {}", minute(end))),
+        None => detail.push_str(", no end"),
+    }
+    if let Some(note) = &granted.note {
+        detail.push_str(&format!("; note: {note}"));
+    }
+    detail.push_str(&format!(" (account {})", granted.account_id));
+    detail
 }
 
 #[cfg(test)]

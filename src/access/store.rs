@@ -41,3 +41,27 @@ pub fn revoke(conn: &mut DbConnection, id: EntitlementId, now: NaiveDateTime) ->
     .execute(conn)
     .map(|n| n == 1)
 }
+
+/// Ends a right that is still running at `now` (a trial cut short): it
+/// reads as ended from then on, not as withdrawn. Returns whether it was
+/// running.
+pub fn end_now(
+    conn: &mut DbConnection,
+    id: EntitlementId,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    diesel::update(
+        entitlements::table
+            .find(id)
+            .filter(entitlements::revoked_at.is_null())
+            .filter(entitlements::starts_at.le(now))
+            .filter(
+                entitlements::ends_at
+                    .is_null()
+                    .or(entitlements::ends_at.gt(now)),
+            ),
+    )
+    .set(entitlements::ends_at.eq(Some(now)))
+    .execute(conn)
+    .map(|n| n == 1)
+}

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::model::{Account, AccountId, Role};
 use super::service::{AccountError, Registration};
 use super::session::{removal_cookie, session_cookie, CurrentAccount};
+use super::store::AccountFilter;
 use crate::access::http::EntitlementView;
 use crate::access::model::Entitlement;
 use crate::access::Decision;
@@ -321,6 +322,8 @@ async fn confirm_reset(
 
 #[derive(Deserialize)]
 struct ListQuery {
+    /// Part of the address or the name.
+    q: Option<String>,
     role: Option<Role>,
     page: Option<i64>,
     per_page: Option<i64>,
@@ -344,7 +347,10 @@ async fn list_accounts(
         .accounts
         .list(
             &current.account,
-            query.role,
+            AccountFilter {
+                search: query.q.clone(),
+                role: query.role,
+            },
             paging.per_page,
             paging.offset(),
         )

@@ -11,7 +11,8 @@ use super::model::{
     Account, AccountId, NewAccount, NewAccountToken, NewSession, Role, TokenPurpose,
 };
 use super::password::{PasswordHasher, Verification};
-use super::store;
+use super::store::{self, AccountFilter};
+use crate::audit::{self, model::SubjectKind, Subject};
 use crate::clock::SharedClock;
 use crate::config::AuthSettings;
 use crate::db::{self, DbConnection, Pool, StorageError};
@@ -574,20 +575,55 @@ impl AccountService {
         .await
     }
 
+    /// A page of accounts matching `filter`, newest first, and how many
+    /// match: for admins.
     pub async fn list(
         &self,
         actor: &Account,
-        role: Option<Role>,
+        filter: AccountFilter,
         limit: i64,
         offset: i64,
     ) -> Result<(Vec<Account>, i64), AccountError> {
         require(actor, Role::Admin)?;
+        let filter = AccountFilter {
+            search: search_text(filter.search.as_deref()).map_err(AccountError::Invalid)?,
+            ..filter
+        };
         db::run(&self.pool, move |conn| {
-            store::list(conn, role, limit, offset).map_err(AccountError::from)
+            store::list(conn, &filter, limit, offset).map_err(AccountError::from)
         })
         .await
     }
 
+    /// One account, as an admin sees it.
+    pub async fn get(&self, actor: &Account, id: AccountId) -> Result<Account, AccountError> {
+        require(actor, Role::Admin)?;
+        db::run(&self.pool, move |conn| {
+            store::find(conn, id)?.ok_or(AccountError::NotFound)
+        })
+        .await
+    }
+
+    /// The accounts with these ids (those that still exist), so the console
+    /// can say who granted, decided or changed something. Editors may ask
+    /// too: the trail of their articles names who acted.
+    pub async fn by_ids(
+        &self,
+        actor: &Account,
+        ids: Vec<AccountId>,
+    ) -> Result<Vec<Account>, AccountError> {
+        require(actor, Role::Editor)?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        db::run(&self.pool, move |conn| {
+            store::by_ids(conn, &ids).map_err(AccountError::from)
+        })
+        .await
+    }
+
+    /// Gives an account another role; recorded as `account.role`. Setting
+    /// the role it has changes nothing and records nothing.
     #[tracing::instrument(skip_all, fields(actor = %actor.id, account_id = %id, role = %role))]
     pub async fn set_role(
         &self,
@@ -600,15 +636,28 @@ impl AccountService {
             return Err(AccountError::OwnRole);
         }
         let now = self.clock.now();
+        let actor_id = actor.id;
         let account = db::run(&self.pool, move |conn| {
             db::transaction(conn, |conn| {
-                store::set_role(conn, id, role, now.naive_utc())
+                let before = store::find(conn, id)?.ok_or(AccountError::NotFound)?;
+                if before.role == role {
+                    return Ok::<_, AccountError>(before);
+                }
+                let after = store::set_role(conn, id, role, now.naive_utc())?
+                    .ok_or(AccountError::NotFound)?;
+                audit::record(
+                    conn,
+                    now,
+                    Some(actor_id),
+                    "account.role",
+                    &Subject::new(SubjectKind::Account, id),
+                    Some(&format!("from {} to {role}", before.role)),
+                )?;
+                tracing::info!("role changed");
+                Ok(after)
             })
-            .map_err(AccountError::from)
         })
-        .await?
-        .ok_or(AccountError::NotFound)?;
-        tracing::info!("role changed");
+        .await?;
         Ok(account)
     }
 
@@ -668,6 +717,20 @@ pub fn require(actor: &Account, role: Role) -> Result<(), AccountError> {
         Ok(())
     } else {
         Err(AccountError::Forbidden(role))
+    }
+}
+
+/// What a console search looks for: trimmed, `None` when empty, and no
+/// longer than an address can be.
+pub fn search_text(input: Option<&str>) -> Result<Option<String>, Vec<FieldError>> {
+    match input.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(text) if text.chars().count() > 254 => Err(vec![Invalid::new(
+            "too_long",
+            "search for at most 254 characters",
+        )
+        .on("q")]),
+        Some(text) => Ok(Some(text.to_owned())),
     }
 }
 

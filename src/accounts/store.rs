@@ -7,7 +7,7 @@ use super::model::{
     Account, AccountId, NewAccount, NewAccountToken, NewSession, Role, TokenPurpose,
 };
 use crate::db::schema::{account_tokens, accounts, sessions};
-use crate::db::DbConnection;
+use crate::db::{DbConnection, MultiBackend};
 use crate::domain::{EmailAddress, TokenHash};
 
 pub fn insert(conn: &mut DbConnection, account: &NewAccount<'_>) -> QueryResult<()> {
@@ -97,24 +97,69 @@ pub fn set_role(
     find(conn, id)
 }
 
+/// What a listing of accounts is narrowed to.
+#[derive(Debug, Clone, Default)]
+pub struct AccountFilter {
+    /// Part of the address or of the name, in any case.
+    pub search: Option<String>,
+    pub role: Option<Role>,
+}
+
+#[diesel::declare_sql_function]
+extern "SQL" {
+    /// SQL's `lower`. SQLite folds only ASCII letters; PostgreSQL folds all.
+    fn lower(text: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
+/// A `LIKE … ESCAPE '\'` pattern that finds `text` anywhere, its `%`, `_`
+/// and `\` taken as themselves rather than as wildcards.
+pub fn contains_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// A page of accounts, newest first (ties broken by id), and the number of
+/// matches. Addresses are stored lower-cased; names are compared
+/// lower-cased too.
 pub fn list(
     conn: &mut DbConnection,
-    role: Option<Role>,
+    filter: &AccountFilter,
     limit: i64,
     offset: i64,
 ) -> QueryResult<(Vec<Account>, i64)> {
-    let mut page = accounts::table
+    let page = filtered(filter)
         .select(Account::as_select())
-        .order((accounts::created_at.asc(), accounts::id.asc()))
+        .order((accounts::created_at.desc(), accounts::id.asc()))
         .limit(limit)
         .offset(offset)
-        .into_boxed();
-    let mut total = accounts::table.count().into_boxed();
-    if let Some(role) = role {
-        page = page.filter(accounts::role.eq(role));
-        total = total.filter(accounts::role.eq(role));
+        .load(conn)?;
+    let total = filtered(filter).count().get_result(conn)?;
+    Ok((page, total))
+}
+
+fn filtered(filter: &AccountFilter) -> accounts::BoxedQuery<'static, MultiBackend> {
+    let mut query = accounts::table.into_boxed();
+    if let Some(role) = filter.role {
+        query = query.filter(accounts::role.eq(role));
     }
-    Ok((page.load(conn)?, total.get_result(conn)?))
+    if let Some(search) = &filter.search {
+        let pattern = contains_pattern(&search.to_lowercase());
+        query = query.filter(
+            accounts::email
+                .like(pattern.clone())
+                .escape('\\')
+                .or(lower(accounts::name).like(pattern).escape('\\')),
+        );
+    }
+    query
 }
 
 pub fn insert_token(conn: &mut DbConnection, token: &NewAccountToken<'_>) -> QueryResult<()> {
@@ -217,6 +262,14 @@ pub fn with_role(conn: &mut DbConnection, role: Role) -> QueryResult<Vec<Account
     accounts::table
         .filter(accounts::role.eq(role))
         .order(accounts::created_at.asc())
+        .select(Account::as_select())
+        .load(conn)
+}
+
+/// The accounts with these ids (those that still exist).
+pub fn by_ids(conn: &mut DbConnection, ids: &[AccountId]) -> QueryResult<Vec<Account>> {
+    accounts::table
+        .filter(accounts::id.eq_any(ids))
         .select(Account::as_select())
         .load(conn)
 }

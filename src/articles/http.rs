@@ -363,14 +363,15 @@ async fn revisions(
     id: Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let id: ArticleId = parse_id(&id)?;
-    let revisions = state.articles.revisions(&current.account, id).await?;
-    let views: Vec<RevisionView> = revisions
+    let history = state.articles.history(&current.account, id).await?;
+    let views: Vec<RevisionView> = history
+        .versions
         .into_iter()
-        .map(|(revision, changed_fields, previous)| RevisionView {
-            changed_at: revision.changed_at.and_utc(),
-            editor_id: revision.editor_id,
-            changed_fields,
-            previous,
+        .map(|version| RevisionView {
+            changed_at: version.revision.changed_at.and_utc(),
+            editor_id: version.revision.editor_id,
+            changed_fields: version.changed_fields,
+            previous: version.previous,
         })
         .collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "revisions": views })))

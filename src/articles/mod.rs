@@ -1,6 +1,7 @@
 //! The publisher's articles: the editor's desk, reading, search, related
 //! stories and the paywall teaser.
 
+pub mod diff;
 pub mod http;
 pub mod markdown;
 pub mod model;

@@ -2,18 +2,20 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::QueryResult;
 
 use super::markdown;
 use super::model::{
     Article, ArticleChanges, ArticleId, ArticleStatus, NewArticle, NewRevision, NewSection,
     Revision, RevisionId, Section, SectionId, Snapshot,
 };
-use super::store::{self, Filter};
+use super::store::{self, Filter, Order};
 use crate::access::{self, Decision, Level};
 use crate::accounts::service::require;
-use crate::accounts::{Account, AccountError, Role};
+use crate::accounts::{Account, AccountError, AccountId, Role};
+use crate::audit::{self, model::SubjectKind, Subject};
 use crate::clock::SharedClock;
 use crate::config::ArticleSettings;
 use crate::db::{self, DbConnection, Pool, StorageError};
@@ -89,6 +91,45 @@ pub struct Listing {
     pub offset: i64,
 }
 
+/// The editors' desk: articles in every state, or one, latest changed first.
+#[derive(Debug, Default)]
+pub struct Desk {
+    pub status: Option<ArticleStatus>,
+    pub section: Option<String>,
+    pub search: Option<String>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// One kept edit: when, by whom (while their account exists), which fields,
+/// and the article as it was before.
+#[derive(Debug, Clone)]
+pub struct PastVersion {
+    pub revision: Revision,
+    pub editor: Option<String>,
+    pub changed_fields: Vec<String>,
+    pub previous: Snapshot,
+}
+
+/// Something done to an article, from the audit trail.
+#[derive(Debug, Clone)]
+pub struct Action {
+    pub at: NaiveDateTime,
+    /// The account's name while it exists; `None` for the worker too.
+    pub actor: Option<String>,
+    pub action: String,
+    pub detail: Option<String>,
+}
+
+/// An article as it is now, its kept edits (latest first) and what was
+/// done to it (oldest first).
+#[derive(Debug, Clone)]
+pub struct History {
+    pub entry: Entry,
+    pub versions: Vec<PastVersion>,
+    pub actions: Vec<Action>,
+}
+
 /// An article with what every view of it shows.
 #[derive(Debug, Clone)]
 pub struct Entry {
@@ -136,6 +177,34 @@ impl ArticleService {
         db::run(&self.pool, |conn| Ok(store::sections(conn)?)).await
     }
 
+    /// The sections with how many articles (in any state) each holds: the
+    /// sections page of the console.
+    pub async fn section_overview(
+        &self,
+        editor: &Account,
+    ) -> Result<Vec<(Section, i64)>, ArticleError> {
+        require(editor, Role::Editor)?;
+        db::run(&self.pool, |conn| {
+            let mut counts = store::article_counts(conn)?;
+            Ok(store::sections(conn)?
+                .into_iter()
+                .map(|s| {
+                    let count = counts.remove(&s.id).unwrap_or(0);
+                    (s, count)
+                })
+                .collect())
+        })
+        .await
+    }
+
+    /// The sections an editor files articles under: what the article form
+    /// offers.
+    pub async fn filing_sections(&self, editor: &Account) -> Result<Vec<Section>, ArticleError> {
+        require(editor, Role::Editor)?;
+        self.sections().await
+    }
+
+    #[tracing::instrument(skip_all, fields(editor = %editor.id))]
     pub async fn create_section(
         &self,
         editor: &Account,
@@ -155,6 +224,7 @@ impl ArticleService {
             return Err(ArticleError::Invalid(Vec::new()));
         };
         let now = self.clock.now();
+        let actor = editor.id;
         db::run(&self.pool, move |conn| {
             db::transaction(conn, |conn| {
                 if store::section_by_slug(conn, &slug)?.is_some() {
@@ -164,17 +234,16 @@ impl ArticleService {
                     });
                 }
                 let position = store::next_section_position(conn)?;
-                store::insert_section(
+                let section = add_section(conn, &slug, name.as_str(), position, now)?;
+                audit::record(
                     conn,
-                    &NewSection {
-                        id: SectionId::new(),
-                        slug: &slug,
-                        name: name.as_str(),
-                        position,
-                        created_at: now.naive_utc(),
-                    },
+                    now,
+                    Some(actor),
+                    "section.create",
+                    &Subject::new(SubjectKind::Section, section.id),
+                    Some(&format!("{} ({})", section.name, section.slug)),
                 )?;
-                store::section_by_slug(conn, &slug)?.ok_or(ArticleError::NotFound)
+                Ok(section)
             })
         })
         .await
@@ -232,6 +301,14 @@ impl ArticleService {
                     },
                 )?;
                 store::set_tags(conn, id, &tags)?;
+                audit::record(
+                    conn,
+                    now,
+                    Some(author),
+                    "article.create",
+                    &Subject::new(SubjectKind::Article, id),
+                    Some(title.as_str()),
+                )?;
                 entry(conn, id)
             })
         })
@@ -324,6 +401,14 @@ impl ArticleService {
                 if before.article.status != ArticleStatus::Draft {
                     record_revision(conn, &before, &changed, editor_id, now)?;
                 }
+                audit::record(
+                    conn,
+                    now,
+                    Some(editor_id),
+                    "article.edit",
+                    &Subject::new(SubjectKind::Article, id),
+                    Some(&changed.join(", ")),
+                )?;
                 tracing::info!(changed = ?changed, "article edited");
                 entry(conn, id)
             })
@@ -341,6 +426,35 @@ impl ArticleService {
         at: Option<DateTime<Utc>>,
     ) -> Result<Entry, ArticleError> {
         require(editor, Role::Editor)?;
+        self.release(editor.id, id, at).await
+    }
+
+    /// Schedules for `at`, which must be in the future: an editor who asks
+    /// for a time gets that time, never "now" by surprise.
+    #[tracing::instrument(skip_all, fields(editor = %editor.id, article_id = %id))]
+    pub async fn schedule(
+        &self,
+        editor: &Account,
+        id: ArticleId,
+        at: DateTime<Utc>,
+    ) -> Result<Entry, ArticleError> {
+        require(editor, Role::Editor)?;
+        if at <= self.clock.now() {
+            return Err(ArticleError::Invalid(vec![Invalid::new(
+                "not_in_future",
+                "choose a time in the future, or publish now",
+            )
+            .on("publish_at")]));
+        }
+        self.release(editor.id, id, Some(at)).await
+    }
+
+    async fn release(
+        &self,
+        editor: AccountId,
+        id: ArticleId,
+        at: Option<DateTime<Utc>>,
+    ) -> Result<Entry, ArticleError> {
         let now = self.clock.now();
         let scheduled = at.filter(|at| *at > now);
         db::run(&self.pool, move |conn| {
@@ -352,21 +466,37 @@ impl ArticleService {
                         detail: "this article is already published",
                     });
                 }
-                let changes = match scheduled {
-                    Some(at) => ArticleChanges {
-                        status: Some(ArticleStatus::Scheduled),
-                        published_at: Some(Some(at.naive_utc())),
-                        updated_at: Some(now.naive_utc()),
-                        ..ArticleChanges::default()
-                    },
-                    None => ArticleChanges {
-                        status: Some(ArticleStatus::Published),
-                        published_at: Some(Some(now.naive_utc())),
-                        updated_at: Some(now.naive_utc()),
-                        ..ArticleChanges::default()
-                    },
+                let (changes, action, detail) = match scheduled {
+                    Some(at) => (
+                        ArticleChanges {
+                            status: Some(ArticleStatus::Scheduled),
+                            published_at: Some(Some(at.naive_utc())),
+                            updated_at: Some(now.naive_utc()),
+                            ..ArticleChanges::default()
+                        },
+                        "article.schedule",
+                        Some(format!("for {}", at.to_rfc3339())),
+                    ),
+                    None => (
+                        ArticleChanges {
+                            status: Some(ArticleStatus::Published),
+                            published_at: Some(Some(now.naive_utc())),
+                            updated_at: Some(now.naive_utc()),
+                            ..ArticleChanges::default()
+                        },
+                        "article.publish",
+                        None,
+                    ),
                 };
                 store::update(conn, id, &changes)?;
+                audit::record(
+                    conn,
+                    now,
+                    Some(editor),
+                    action,
+                    &Subject::new(SubjectKind::Article, id),
+                    detail.as_deref(),
+                )?;
                 tracing::info!(scheduled_for = ?scheduled, "article published");
                 entry(conn, id)
             })
@@ -378,6 +508,7 @@ impl ArticleService {
     pub async fn withdraw(&self, editor: &Account, id: ArticleId) -> Result<Entry, ArticleError> {
         require(editor, Role::Editor)?;
         let now = self.clock.now();
+        let actor = editor.id;
         db::run(&self.pool, move |conn| {
             db::transaction(conn, |conn| {
                 let article = store::find(conn, id)?.ok_or(ArticleError::NotFound)?;
@@ -398,6 +529,14 @@ impl ArticleService {
                         updated_at: Some(now.naive_utc()),
                         ..ArticleChanges::default()
                     },
+                )?;
+                audit::record(
+                    conn,
+                    now,
+                    Some(actor),
+                    "article.withdraw",
+                    &Subject::new(SubjectKind::Article, id),
+                    None,
                 )?;
                 tracing::info!("article withdrawn");
                 entry(conn, id)
@@ -432,9 +571,7 @@ impl ArticleService {
         let (limit, offset) = (listing.limit, listing.offset);
         db::run(&self.pool, move |conn| {
             if let Some(section) = section {
-                let slug = Slug::parse(section.trim())
-                    .map_err(|e| ArticleError::Invalid(vec![e.on("section")]))?;
-                filter.section = Some(known_section(conn, &slug)?.id);
+                filter.section = Some(section_named(conn, &section)?.id);
             }
             let (articles, total) = store::list(conn, &filter, limit, offset)?;
             Ok(Page {
@@ -444,6 +581,48 @@ impl ArticleService {
             })
         })
         .await
+    }
+
+    /// The editors' desk: every article or those in one state, narrowed by
+    /// section and words, the latest changed first.
+    pub async fn desk(&self, editor: &Account, desk: Desk) -> Result<Page, ArticleError> {
+        require(editor, Role::Editor)?;
+        let as_of = self.clock.now();
+        let mut filter = Filter {
+            status: desk.status,
+            search: desk.search,
+            order: Order::Changed,
+            ..Filter::default()
+        };
+        db::run(&self.pool, move |conn| {
+            if let Some(section) = desk.section {
+                filter.section = Some(section_named(conn, &section)?.id);
+            }
+            let (articles, total) = store::list(conn, &filter, desk.limit, desk.offset)?;
+            Ok(Page {
+                entries: entries(conn, articles)?,
+                total,
+                as_of,
+            })
+        })
+        .await
+    }
+
+    /// One article in whatever state, for an editor to work on.
+    pub async fn for_editing(
+        &self,
+        editor: &Account,
+        id: ArticleId,
+    ) -> Result<Entry, ArticleError> {
+        require(editor, Role::Editor)?;
+        db::run(&self.pool, move |conn| entry(conn, id)).await
+    }
+
+    /// A body as readers would get it once published (the same renderer
+    /// and sanitiser), for an editor to check; nothing is saved.
+    pub fn preview(&self, editor: &Account, body: &str) -> Result<String, ArticleError> {
+        require(editor, Role::Editor)?;
+        Ok(markdown::to_html(&body.trim().replace("\r\n", "\n")))
     }
 
     /// One article by slug, in full or as a teaser depending on the reader,
@@ -479,26 +658,64 @@ impl ArticleService {
         .await
     }
 
-    pub async fn revisions(
-        &self,
-        editor: &Account,
-        id: ArticleId,
-    ) -> Result<Vec<(Revision, Vec<String>, Snapshot)>, ArticleError> {
+    /// The article as it is, each kept edit with who made it and what the
+    /// article was before (latest first), and the audit trail of it.
+    pub async fn history(&self, editor: &Account, id: ArticleId) -> Result<History, ArticleError> {
         require(editor, Role::Editor)?;
         db::run(&self.pool, move |conn| {
-            store::find(conn, id)?.ok_or(ArticleError::NotFound)?;
-            store::revisions_of(conn, id)?
-                .into_iter()
-                .map(|revision| {
-                    let fields = serde_json::from_str(&revision.changed_fields)
-                        .map_err(ArticleError::Corrupt)?;
-                    let previous =
-                        serde_json::from_str(&revision.previous).map_err(ArticleError::Corrupt)?;
-                    Ok((revision, fields, previous))
-                })
-                .collect()
+            let entry = entry(conn, id)?;
+            let mut names = Names::default();
+            let mut versions = Vec::new();
+            for revision in store::revisions_of(conn, id)? {
+                let changed_fields = serde_json::from_str(&revision.changed_fields)
+                    .map_err(ArticleError::Corrupt)?;
+                let previous =
+                    serde_json::from_str(&revision.previous).map_err(ArticleError::Corrupt)?;
+                versions.push(PastVersion {
+                    editor: names.of(conn, revision.editor_id)?,
+                    revision,
+                    changed_fields,
+                    previous,
+                });
+            }
+            let trail =
+                crate::audit::store::of_subject(conn, SubjectKind::Article, &id.to_string())?;
+            let mut actions = Vec::with_capacity(trail.len());
+            for done in trail {
+                actions.push(Action {
+                    at: done.at,
+                    actor: names.of(conn, done.actor_id)?,
+                    action: done.action,
+                    detail: done.detail,
+                });
+            }
+            Ok(History {
+                entry,
+                versions,
+                actions,
+            })
         })
         .await
+    }
+}
+
+/// Account names, each looked up once.
+#[derive(Default)]
+struct Names(HashMap<AccountId, Option<String>>);
+
+impl Names {
+    fn of(
+        &mut self,
+        conn: &mut DbConnection,
+        id: Option<AccountId>,
+    ) -> QueryResult<Option<String>> {
+        let Some(id) = id else { return Ok(None) };
+        if let Some(name) = self.0.get(&id) {
+            return Ok(name.clone());
+        }
+        let name = crate::accounts::store::find(conn, id)?.map(|a| a.name);
+        self.0.insert(id, name.clone());
+        Ok(name)
     }
 }
 
@@ -509,8 +726,21 @@ pub async fn publish_due(pool: &Pool, now: DateTime<Utc>) -> Result<(), StorageE
         if !store::any_due(conn, now.naive_utc())? {
             return Ok(Vec::new());
         }
-        db::transaction(conn, |conn| store::publish_due(conn, now.naive_utc()))
-            .map_err(StorageError::from)
+        db::transaction(conn, |conn| {
+            let published = store::publish_due(conn, now.naive_utc())?;
+            for id in &published {
+                audit::record(
+                    conn,
+                    now,
+                    None,
+                    "article.publish",
+                    &Subject::new(SubjectKind::Article, id),
+                    Some("as scheduled"),
+                )?;
+            }
+            Ok::<_, diesel::result::Error>(published)
+        })
+        .map_err(StorageError::from)
     })
     .await?;
     for id in published {
@@ -559,6 +789,39 @@ fn parse_tags(tags: &[String]) -> Result<Vec<String>, Invalid> {
         return Err(Invalid::new("too_many", format!("at most {MAX_TAGS} tags")));
     }
     Ok(parsed)
+}
+
+/// A section given by slug in a listing's query.
+fn section_named(conn: &mut DbConnection, raw: &str) -> Result<Section, ArticleError> {
+    let slug = Slug::parse(raw.trim()).map_err(|e| ArticleError::Invalid(vec![e.on("section")]))?;
+    known_section(conn, &slug)
+}
+
+/// Adds a section at `position`, and lets it reach the newsletter's
+/// subscribers who take every section: the one way a section comes into
+/// being (the console, the API and the demo seed).
+pub fn add_section(
+    conn: &mut DbConnection,
+    slug: &Slug,
+    name: &str,
+    position: i32,
+    now: DateTime<Utc>,
+) -> QueryResult<Section> {
+    let before = store::section_slugs(conn)?;
+    store::insert_section(
+        conn,
+        &NewSection {
+            id: SectionId::new(),
+            slug,
+            name,
+            position,
+            created_at: now.naive_utc(),
+        },
+    )?;
+    let after = store::section_slugs(conn)?;
+    let extended = crate::newsletter::service::section_added(conn, &before, &after)?;
+    tracing::info!(section = %slug, subscribers = extended, "section added");
+    store::section_by_slug(conn, slug)?.ok_or(diesel::result::Error::NotFound)
 }
 
 fn known_section(conn: &mut DbConnection, slug: &Slug) -> Result<Section, ArticleError> {
@@ -649,7 +912,7 @@ fn record_revision(
     conn: &mut DbConnection,
     before: &Entry,
     changed: &[&str],
-    editor: crate::accounts::AccountId,
+    editor: AccountId,
     now: DateTime<Utc>,
 ) -> Result<(), ArticleError> {
     let snapshot = Snapshot {

@@ -23,6 +23,24 @@ pub fn sections(conn: &mut DbConnection) -> QueryResult<Vec<Section>> {
         .load(conn)
 }
 
+/// The slugs of every section, in the order `sections` gives them: the
+/// choices of the newsletter, and the order a subscriber's choice is kept in.
+pub fn section_slugs(conn: &mut DbConnection) -> QueryResult<Vec<String>> {
+    sections::table
+        .order((sections::position.asc(), sections::name.asc()))
+        .select(sections::slug)
+        .load(conn)
+}
+
+/// How many articles, in any state, each section holds.
+pub fn article_counts(conn: &mut DbConnection) -> QueryResult<HashMap<SectionId, i64>> {
+    let rows: Vec<(SectionId, i64)> = articles::table
+        .group_by(articles::section_id)
+        .select((articles::section_id, diesel::dsl::count_star()))
+        .load(conn)?;
+    Ok(rows.into_iter().collect())
+}
+
 pub fn section_by_slug(conn: &mut DbConnection, slug: &Slug) -> QueryResult<Option<Section>> {
     sections::table
         .filter(sections::slug.eq(slug))
@@ -117,6 +135,7 @@ pub fn tags_of(
 /// What a listing is narrowed to.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
+    /// `None`: every state (the editors' desk).
     pub status: Option<ArticleStatus>,
     pub section: Option<SectionId>,
     pub tag: Option<String>,
@@ -126,10 +145,21 @@ pub struct Filter {
     /// Only what was published by then: later pages stay put while new
     /// articles arrive.
     pub as_of: Option<NaiveDateTime>,
+    pub order: Order,
 }
 
-/// A page of articles, newest first (ties broken by id, so the order is
-/// total), and the number of matches.
+/// Which articles come first.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Order {
+    /// The latest published: what readers see.
+    #[default]
+    Published,
+    /// The latest changed, whatever their state: what editors work on.
+    Changed,
+}
+
+/// A page of articles, newest first by `filter.order` (ties broken by id,
+/// so the order is total), and the number of matches.
 pub fn list(
     conn: &mut DbConnection,
     filter: &Filter,
@@ -140,12 +170,12 @@ pub fn list(
         .search
         .as_deref()
         .and_then(|terms| SearchQuery::new(conn, terms));
-    let page = filtered(filter, search.clone())
-        .select(Article::as_select())
-        .order((articles::published_at.desc(), articles::id.desc()))
-        .limit(limit)
-        .offset(offset)
-        .load(conn)?;
+    let query = filtered(filter, search.clone()).select(Article::as_select());
+    let query = match filter.order {
+        Order::Published => query.order((articles::published_at.desc(), articles::id.desc())),
+        Order::Changed => query.order((articles::updated_at.desc(), articles::id.desc())),
+    };
+    let page = query.limit(limit).offset(offset).load(conn)?;
     let total = filtered(filter, search).count().get_result(conn)?;
     Ok((page, total))
 }

@@ -219,6 +219,7 @@ diesel::table! {
         sent_count -> BigInt,
         failed_count -> BigInt,
         skipped_count -> BigInt,
+        last_result_at -> Nullable<Timestamp>,
     }
 }
 

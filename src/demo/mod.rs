@@ -6,7 +6,8 @@ use chrono::Duration;
 use serde::Deserialize;
 
 use crate::articles::markdown;
-use crate::articles::model::{ArticleId, ArticleStatus, NewArticle, NewSection, SectionId};
+use crate::articles::model::{ArticleId, ArticleStatus, NewArticle};
+use crate::articles::service::add_section;
 use crate::articles::store;
 use crate::db;
 use crate::domain::Slug;
@@ -54,16 +55,7 @@ pub async fn seed(core: &Core) -> anyhow::Result<Seeded> {
             for (position, (slug, name)) in (0..).zip(SECTIONS) {
                 let slug = Slug::parse(slug).map_err(|e| anyhow::anyhow!(e.message))?;
                 if store::section_by_slug(conn, &slug)?.is_none() {
-                    store::insert_section(
-                        conn,
-                        &NewSection {
-                            id: SectionId::new(),
-                            slug: &slug,
-                            name,
-                            position,
-                            created_at: now.naive_utc(),
-                        },
-                    )?;
+                    add_section(conn, &slug, name, position, now)?;
                     seeded.sections += 1;
                 }
             }

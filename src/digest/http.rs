@@ -13,6 +13,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/digests", web::get().to(list))
         .route("/admin/digests/preview", web::get().to(preview))
         .route("/admin/digests/{date}", web::get().to(one))
+        .route("/admin/digests/{date}/variants", web::get().to(variants))
         .route("/admin/digests/{date}/send", web::post().to(send));
 }
 
@@ -39,7 +40,7 @@ impl From<DigestError> for AppError {
 #[tracing::instrument(skip_all)]
 async fn list(state: Data<AppState>, current: CurrentAccount) -> Result<HttpResponse, AppError> {
     let runs = state.digest.list(&current.account).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "runs": runs })))
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "runs": runs, "today": state.digest.today() })))
 }
 
 #[tracing::instrument(skip_all, fields(date = %date))]
@@ -52,14 +53,28 @@ async fn one(
     Ok(HttpResponse::Ok().json(run))
 }
 
+/// The run of a date (null before it starts) and each section variant,
+/// rendered.
+#[tracing::instrument(skip_all, fields(date = %date))]
+async fn variants(
+    state: Data<AppState>,
+    current: CurrentAccount,
+    date: Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let detail = state.digest.detail(&current.account, &date).await?;
+    Ok(HttpResponse::Ok().json(detail))
+}
+
+/// 202: the run is started (or resumed) and a worker does the sending; a
+/// new run is `preparing` until the worker has created its deliveries.
 #[tracing::instrument(skip_all, fields(date = %date))]
 async fn send(
     state: Data<AppState>,
     current: CurrentAccount,
     date: Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let run = state.digest.start(&current.account, &date).await?;
-    Ok(HttpResponse::Accepted().json(run))
+    let started = state.digest.start(&current.account, &date).await?;
+    Ok(HttpResponse::Accepted().json(started.run))
 }
 
 #[derive(Deserialize)]

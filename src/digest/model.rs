@@ -33,6 +33,9 @@ pub struct DigestRun {
     pub sent_count: i64,
     pub failed_count: i64,
     pub skipped_count: i64,
+    /// When a delivery's result was last written: the time a run with
+    /// nothing left to send finished.
+    pub last_result_at: Option<NaiveDateTime>,
 }
 
 impl DigestRun {

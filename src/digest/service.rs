@@ -1,7 +1,7 @@
 //! Digest workflows: the schedule, creating and preparing runs, what the
 //! admin sees, and the preview. Nothing here knows about HTTP.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use chrono::offset::LocalResult;
@@ -12,11 +12,13 @@ use serde::Serialize;
 use super::model::{Counts, DeliveryStatus, DigestRun, NewDelivery, NewRun, RunId, RunState};
 use super::render::{greeting, Digest, Headline, SectionBlock};
 use super::store;
-use crate::accounts::{Account, AccountError, Role};
+use crate::accounts::{Account, AccountError, AccountId, Role};
 use crate::articles::{Article, Section};
+use crate::audit::model::SubjectKind;
+use crate::audit::{self, Subject};
 use crate::clock::SharedClock;
 use crate::config::{DigestSettings, QuietDay};
-use crate::db::{self, Pool, StorageError};
+use crate::db::{self, DbConnection, Pool, StorageError};
 use crate::domain::FieldError;
 use crate::mail::compose::ComposeError;
 use crate::mail::Composer;
@@ -60,13 +62,33 @@ pub struct RunView {
     pub counts: Counts,
     pub created_at: DateTime<Utc>,
     pub prepared_at: Option<DateTime<Utc>>,
+    /// When the last delivery got its result; only once nothing is left.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// How much of the run is done, 0 to 100: the deliveries with a final
+    /// result among those created so far. 100 only when nothing is left.
+    pub percent_done: u8,
 }
 
 impl RunView {
     fn new(run: DigestRun, counts: Counts) -> Self {
+        let state = RunState::of(&run, &counts);
+        let finished_at = match state {
+            RunState::Completed => run.last_result_at.max(run.prepared_at).or(run.settled_at),
+            RunState::Skipped => run.prepared_at,
+            RunState::Preparing | RunState::Sending => None,
+        };
+        let total = counts.total();
+        let percent_done = match state {
+            RunState::Completed | RunState::Skipped => 100,
+            // Never 100 while something waits: 19,999 of 20,000 is 99%.
+            _ if total == 0 => 0,
+            _ => u8::try_from(((total - counts.pending) * 100 / total).min(99)).unwrap_or(99),
+        };
         Self {
             id: run.id,
-            state: RunState::of(&run, &counts),
+            state,
+            finished_at: finished_at.map(|t| t.and_utc()),
+            percent_done,
             date: run.run_date,
             since: run.since.and_utc(),
             cutoff: run.cutoff.and_utc(),
@@ -89,6 +111,58 @@ pub struct Preview {
     pub subject: String,
     pub text: String,
     pub html: String,
+}
+
+/// What starting a date did.
+#[derive(Debug, Clone)]
+pub struct Started {
+    pub run: RunView,
+    /// The run is new: a worker is to create its deliveries.
+    pub created: bool,
+    /// Deliveries waiting for a retry that were made due now.
+    pub retried: usize,
+}
+
+/// Where the variants of a run come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VariantSource {
+    /// The run's deliveries: exactly what was (or is being) sent.
+    Deliveries,
+    /// The confirmed subscribers now: what starting the run would create,
+    /// before its deliveries exist or after they were deleted.
+    Subscribers,
+}
+
+/// One section variant of a run: the sections its message shows, how many
+/// subscribers get it, and the message as they see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct VariantPreview {
+    pub sections: Vec<String>,
+    pub recipients: i64,
+    pub preview: Preview,
+}
+
+/// A date's digest for the console: its run (if started) and every variant.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunDetail {
+    pub date: String,
+    pub run: Option<RunView>,
+    pub variants_from: VariantSource,
+    /// The most recipients first.
+    pub variants: Vec<VariantPreview>,
+}
+
+/// Today in the digest's time zone, and when its run starts by itself.
+#[derive(Debug, Clone, Serialize)]
+pub struct Today {
+    pub date: String,
+    pub timezone: String,
+    /// The local time the run starts at, "07:00".
+    pub send_at: String,
+    /// Whether the worker starts each day's run at `starts_at`.
+    pub scheduled: bool,
+    pub starts_at: DateTime<Utc>,
 }
 
 /// What a run shows, before the per-variant filtering.
@@ -151,6 +225,20 @@ impl Content {
     }
 }
 
+/// The variant a subscriber who chose `sections` gets: the chosen sections
+/// that have articles, or none on a quiet day (a note that nothing was
+/// published); `None` when they get no message.
+fn variant_for(
+    sections: &Sections,
+    with_articles: &HashSet<String>,
+    quiet: bool,
+) -> Option<Sections> {
+    if quiet {
+        return Some(Sections::none());
+    }
+    Some(sections.retain(|s| with_articles.contains(s))).filter(|v| !v.is_empty())
+}
+
 /// The instant `send_at` falls on `date` in the digest's zone. On the day
 /// clocks go forward a time inside the gap does not exist; the digest then
 /// goes out when the clocks have moved on. On the day they go back it is
@@ -184,7 +272,6 @@ pub struct DigestService {
     clock: SharedClock,
     composer: Arc<Composer>,
     settings: Arc<DigestSettings>,
-    available_sections: Arc<Vec<String>>,
 }
 
 impl DigestService {
@@ -194,7 +281,6 @@ impl DigestService {
             clock: Arc::clone(&core.clock),
             composer: Arc::clone(&core.composer),
             settings: Arc::new(core.settings.digest.clone()),
-            available_sections: Arc::new(core.settings.newsletter.sections.clone()),
         }
     }
 
@@ -210,7 +296,9 @@ impl DigestService {
         if now < scheduled_instant(today, &self.settings) {
             return Ok(None);
         }
-        let (run, created) = self.create_run(today, now).await?;
+        let (run, created) = self
+            .create_run(today, now, |_, _, created| Ok(created))
+            .await?;
         if created {
             tracing::info!(run_id = %run.id, date = %run.run_date, "digest run created on schedule");
         }
@@ -220,12 +308,16 @@ impl DigestService {
     /// The run of `date`, created if missing. It covers what was published
     /// after the previous run's cut-off up to its own: the scheduled time
     /// of that date, or now if that is earlier (a run started by hand
-    /// before its time).
-    async fn create_run(
+    /// before its time). `then` runs in the same transaction, given the run
+    /// and whether it was just created.
+    async fn create_run<T: Send + 'static>(
         &self,
         date: NaiveDate,
         now: DateTime<Utc>,
-    ) -> Result<(DigestRun, bool), DigestError> {
+        then: impl FnOnce(&mut DbConnection, &DigestRun, bool) -> Result<T, DigestError>
+            + Send
+            + 'static,
+    ) -> Result<(DigestRun, T), DigestError> {
         if date > self.local_today(now) {
             return Err(DigestError::FutureDate);
         }
@@ -235,7 +327,8 @@ impl DigestService {
         db::run(&self.pool, move |conn| {
             db::transaction(conn, |conn| {
                 if let Some(run) = store::run_by_date(conn, &key)? {
-                    return Ok((run, false));
+                    let done = then(conn, &run, false)?;
+                    return Ok((run, done));
                 }
                 if store::runs(conn, 1)?
                     .first()
@@ -255,7 +348,8 @@ impl DigestService {
                     },
                 )?;
                 let run = store::run_by_date(conn, &key)?.ok_or(DigestError::NotFound)?;
-                Ok((run, created))
+                let done = then(conn, &run, created)?;
+                Ok((run, done))
             })
         })
         .await
@@ -314,18 +408,15 @@ impl DigestService {
                                 && !suppressed.contains(*hash)
                         })
                         .filter_map(|((id, _, sections, _, _), _)| {
-                            let variant = if quiet {
-                                Sections::none()
-                            } else {
-                                sections.retain(|s| with_articles.contains(s))
-                            };
-                            (quiet || !variant.is_empty()).then_some(NewDelivery {
-                                run_id,
-                                subscriber_id: *id,
-                                variant,
-                                status: DeliveryStatus::Pending,
-                                attempts: 0,
-                                next_attempt_at: cutoff.min(now),
+                            variant_for(sections, &with_articles, quiet).map(|variant| {
+                                NewDelivery {
+                                    run_id,
+                                    subscriber_id: *id,
+                                    variant,
+                                    status: DeliveryStatus::Pending,
+                                    attempts: 0,
+                                    next_attempt_at: cutoff.min(now),
+                                }
                             })
                         })
                         .collect();
@@ -389,35 +480,87 @@ impl DigestService {
         self.view(run).await
     }
 
-    /// Starts the run of a date now, or resumes it: deliveries waiting for
-    /// a retry become due at once. Sent ones are never sent again.
+    /// Starts the run of a date, or resumes it, and returns at once: the
+    /// run is created (or found) and its deliveries waiting for a retry
+    /// become due; a worker then creates the deliveries of a new run and
+    /// sends them. Sent ones are never sent again.
     #[tracing::instrument(skip_all, fields(actor = %actor.id))]
-    pub async fn start(&self, actor: &Account, date: &str) -> Result<RunView, DigestError> {
+    pub async fn start(&self, actor: &Account, date: &str) -> Result<Started, DigestError> {
         crate::accounts::service::require(actor, Role::Admin)?;
         let date = parse_date(date)?;
-        let run = self.start_or_resume(date).await?;
-        self.view(run).await
+        let (run, created, retried) = self.begin(date, Some(actor.id)).await?;
+        Ok(Started {
+            run: self.view(run).await?,
+            created,
+            retried,
+        })
     }
 
-    /// For the admin API and the command line: the run of `date`, created
-    /// and prepared if need be, with its waiting retries made due.
+    /// For the command line: the run of `date`, started or resumed as by
+    /// `start`, with its deliveries created here rather than by a worker,
+    /// so that the command can count and send them itself.
     pub async fn start_or_resume(&self, date: NaiveDate) -> Result<DigestRun, DigestError> {
-        let now = self.clock.now();
-        let (run, created) = self.create_run(date, now).await?;
+        let (run, ..) = self.begin(date, None).await?;
         if run.prepared_at.is_none() {
             self.prepare(run.clone()).await?;
         }
         let id = run.id;
-        let retried = db::run(&self.pool, move |conn| {
-            store::retry_now(conn, id, now.naive_utc()).map_err(StorageError::from)
-        })
-        .await?;
-        tracing::info!(run_id = %id, date = %run.run_date, created, retried, "digest run started");
         db::run(&self.pool, move |conn| {
             store::run(conn, id).map_err(StorageError::from)
         })
         .await?
         .ok_or(DigestError::NotFound)
+    }
+
+    /// Creates or finds the run of `date` and makes its waiting retries
+    /// due, recording who did it (no one: the command line) in the same
+    /// transaction. Says whether it created the run, and how many retries
+    /// it made due.
+    async fn begin(
+        &self,
+        date: NaiveDate,
+        actor: Option<AccountId>,
+    ) -> Result<(DigestRun, bool, usize), DigestError> {
+        let now = self.clock.now();
+        let (run, (created, retried)) = self
+            .create_run(date, now, move |conn, run, created| {
+                let retried = store::retry_now(conn, run.id, now.naive_utc())?;
+                let date = &run.run_date;
+                let mut detail = match (created, retried) {
+                    (true, _) => format!("started the digest of {date}"),
+                    (false, 0) => format!("resumed the digest of {date}; no retry was waiting"),
+                    (false, n) => format!(
+                        "resumed the digest of {date}; {n} deliveries waiting for a retry made due"
+                    ),
+                };
+                if actor.is_none() {
+                    detail.push_str(" (from the command line)");
+                }
+                audit::record(
+                    conn,
+                    now,
+                    actor,
+                    "digest.start",
+                    &Subject::new(SubjectKind::DigestRun, run.id),
+                    Some(&detail),
+                )?;
+                Ok((created, retried))
+            })
+            .await?;
+        tracing::info!(run_id = %run.id, date = %run.run_date, created, retried, "digest run started");
+        Ok((run, created, retried))
+    }
+
+    /// Today in the digest's time zone, and when its run starts by itself.
+    pub fn today(&self) -> Today {
+        let today = self.local_today(self.clock.now());
+        Today {
+            date: today.format("%Y-%m-%d").to_string(),
+            timezone: self.settings.timezone.0.name().to_owned(),
+            send_at: self.settings.send_at.0.format("%H:%M").to_string(),
+            scheduled: self.settings.schedule,
+            starts_at: scheduled_instant(today, &self.settings),
+        }
     }
 
     pub async fn run_view(&self, id: RunId) -> Result<RunView, DigestError> {
@@ -448,26 +591,127 @@ impl DigestService {
         sections: Option<Vec<String>>,
     ) -> Result<Preview, DigestError> {
         let date = parse_date(date)?;
-        let variant = Sections::parse(sections.as_deref(), &self.available_sections)
+        // The newsletter's sections are the site's (articles') sections.
+        let available = db::run(&self.pool, |conn| {
+            crate::articles::store::section_slugs(conn).map_err(StorageError::from)
+        })
+        .await?;
+        let variant = Sections::parse(sections.as_deref(), &available)
             .map_err(|e| DigestError::Invalid(vec![e.on("sections")]))?;
-        let now = self.clock.now();
-        let key = date.format("%Y-%m-%d").to_string();
-        let cutoff = scheduled_instant(date, &self.settings).min(now).naive_utc();
-        let lookback = Duration::hours(self.settings.first_run_lookback_hours);
+        let window = self.window_query(date);
         let (since, cutoff, rows) = db::run(&self.pool, move |conn| {
-            let (since, cutoff) = match store::run_by_date(conn, &key)? {
-                Some(run) => (run.since, run.cutoff),
-                None => (
-                    store::previous_cutoff(conn, cutoff)?.unwrap_or(cutoff - lookback),
-                    cutoff,
-                ),
-            };
+            let (_, since, cutoff) = window(conn)?;
             let rows = store::articles_between(conn, since, cutoff)?;
             Ok::<_, StorageError>((since, cutoff, rows))
         })
         .await?;
         let content = Content::new(date, rows, &self.composer);
-        let mut digest = content.digest_for(&variant);
+        self.render_variant(&content, date, (since, cutoff), &variant)
+    }
+
+    /// A date's digest for the console: its run, if started, and each
+    /// section variant as its subscribers see it. The variants are those of
+    /// the run's deliveries; before they exist (or once they are deleted),
+    /// those the confirmed subscribers would get if it started now.
+    #[tracing::instrument(skip_all, fields(actor = %actor.id))]
+    pub async fn detail(&self, actor: &Account, date: &str) -> Result<RunDetail, DigestError> {
+        crate::accounts::service::require(actor, Role::Admin)?;
+        let date = parse_date(date)?;
+        let window = self.window_query(date);
+        let (run, since, cutoff, rows, delivered, chosen) = db::run(&self.pool, move |conn| {
+            let (run, since, cutoff) = window(conn)?;
+            let rows = store::articles_between(conn, since, cutoff)?;
+            let delivered = match &run {
+                Some(run) => store::variant_counts(conn, run.id)?,
+                None => Vec::new(),
+            };
+            let chosen = if delivered.is_empty() {
+                store::confirmed_by_sections(conn, cutoff)?
+            } else {
+                Vec::new()
+            };
+            Ok::<_, StorageError>((run, since, cutoff, rows, delivered, chosen))
+        })
+        .await?;
+        let content = Content::new(date, rows, &self.composer);
+        let (variants_from, mut counted) = if delivered.is_empty() {
+            let quiet = content.article_count() == 0;
+            let with_articles = content.slugs();
+            let mut merged: BTreeMap<String, (Sections, i64)> = BTreeMap::new();
+            if !quiet || self.settings.quiet_day == QuietDay::Send {
+                for (sections, n) in chosen {
+                    if let Some(variant) = variant_for(&sections, &with_articles, quiet) {
+                        merged.entry(variant.to_string()).or_insert((variant, 0)).1 += n;
+                    }
+                }
+            }
+            (VariantSource::Subscribers, merged.into_values().collect())
+        } else {
+            (VariantSource::Deliveries, delivered)
+        };
+        counted.sort_by(|a, b| {
+            b.1.cmp(&a.1)
+                .then_with(|| a.0.as_slice().cmp(b.0.as_slice()))
+        });
+        let variants = counted
+            .into_iter()
+            .map(|(variant, recipients)| {
+                Ok(VariantPreview {
+                    sections: variant.as_slice().to_vec(),
+                    recipients,
+                    preview: self.render_variant(&content, date, (since, cutoff), &variant)?,
+                })
+            })
+            .collect::<Result<Vec<_>, DigestError>>()?;
+        let run = match run {
+            Some(run) => Some(self.view(run).await?),
+            None => None,
+        };
+        Ok(RunDetail {
+            date: date.format("%Y-%m-%d").to_string(),
+            run,
+            variants_from,
+            variants,
+        })
+    }
+
+    /// What finds the window of `date`'s digest: the run's own when it
+    /// exists, otherwise the one it would have if it started now.
+    fn window_query(
+        &self,
+        date: NaiveDate,
+    ) -> impl FnOnce(
+        &mut DbConnection,
+    ) -> Result<(Option<DigestRun>, NaiveDateTime, NaiveDateTime), StorageError>
+           + Send
+           + 'static {
+        let key = date.format("%Y-%m-%d").to_string();
+        let cutoff = scheduled_instant(date, &self.settings)
+            .min(self.clock.now())
+            .naive_utc();
+        let lookback = Duration::hours(self.settings.first_run_lookback_hours);
+        move |conn| match store::run_by_date(conn, &key)? {
+            Some(run) => {
+                let (since, cutoff) = (run.since, run.cutoff);
+                Ok((Some(run), since, cutoff))
+            }
+            None => Ok((
+                None,
+                store::previous_cutoff(conn, cutoff)?.unwrap_or(cutoff - lookback),
+                cutoff,
+            )),
+        }
+    }
+
+    /// One variant of `content` as a subscriber without a name sees it.
+    fn render_variant(
+        &self,
+        content: &Content,
+        date: NaiveDate,
+        (since, cutoff): (NaiveDateTime, NaiveDateTime),
+        variant: &Sections,
+    ) -> Result<Preview, DigestError> {
+        let mut digest = content.digest_for(variant);
         let articles = digest.sections.iter().map(|s| s.articles.len()).sum();
         digest.greeting = greeting(None);
         digest.preferences_link = self.composer.link("/newsletter/preferences");
@@ -524,4 +768,102 @@ pub async fn metrics(pool: &Pool, now: DateTime<Utc>) -> Result<(Counts, f64), S
     })
     .await?;
     Ok((counts, recent as f64 / window.num_seconds() as f64))
+}
+
+/// One subscriber's digests, as the console shows them.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct SubscriberDigests {
+    pub sent: i64,
+    pub last_sent_at: Option<DateTime<Utc>>,
+    pub failed: i64,
+    /// Deliveries older than this many days are no longer kept.
+    pub kept_days: u32,
+}
+
+impl DigestService {
+    /// How many digests went to a subscriber lately, and the last one: for
+    /// admins.
+    pub async fn sent_to(
+        &self,
+        actor: &Account,
+        subscriber: crate::newsletter::SubscriberId,
+    ) -> Result<SubscriberDigests, DigestError> {
+        crate::accounts::service::require(actor, Role::Admin)?;
+        let kept_days = self.settings.keep_deliveries_days;
+        let (sent, last, failed) = db::run(&self.pool, move |conn| {
+            store::sent_to(conn, subscriber).map_err(StorageError::from)
+        })
+        .await?;
+        Ok(SubscriberDigests {
+            sent,
+            last_sent_at: last.map(|t| t.and_utc()),
+            failed,
+            kept_days,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(prepared: bool) -> DigestRun {
+        let at = NaiveDate::from_ymd_opt(2027, 1, 12)
+            .and_then(|d| d.and_hms_opt(7, 0, 0))
+            .expect("a time");
+        DigestRun {
+            id: RunId::new(),
+            run_date: "2027-01-12".into(),
+            since: at - Duration::days(1),
+            cutoff: at,
+            article_count: 3,
+            created_at: at,
+            prepared_at: prepared.then_some(at + Duration::minutes(1)),
+            settled_at: None,
+            sent_count: 0,
+            failed_count: 0,
+            skipped_count: 0,
+            last_result_at: Some(at + Duration::minutes(5)),
+        }
+    }
+
+    fn counts(pending: i64, sent: i64) -> Counts {
+        Counts {
+            pending,
+            sent,
+            failed: 0,
+            skipped: 0,
+        }
+    }
+
+    #[test]
+    fn a_run_is_done_only_when_nothing_waits() {
+        let sending = RunView::new(run(true), counts(1, 19_999));
+        assert_eq!(sending.state, RunState::Sending);
+        assert_eq!(sending.percent_done, 99);
+        assert_eq!(sending.finished_at, None);
+        let halfway = RunView::new(run(true), counts(500, 500));
+        assert_eq!(halfway.percent_done, 50);
+        let preparing = RunView::new(run(false), counts(0, 0));
+        assert_eq!(
+            (preparing.state, preparing.percent_done),
+            (RunState::Preparing, 0)
+        );
+        let done = RunView::new(run(true), counts(0, 20_000));
+        assert_eq!((done.state, done.percent_done), (RunState::Completed, 100));
+        assert_eq!(
+            done.finished_at.map(|t| t.naive_utc()),
+            run(true).last_result_at,
+            "the last result, not when housekeeping noticed"
+        );
+        let nothing = RunView::new(run(true), counts(0, 0));
+        assert_eq!(
+            (nothing.state, nothing.percent_done),
+            (RunState::Skipped, 100)
+        );
+        assert_eq!(
+            nothing.finished_at.map(|t| t.naive_utc()),
+            run(true).prepared_at
+        );
+    }
 }

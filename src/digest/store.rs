@@ -170,6 +170,33 @@ pub fn purge_deliveries(conn: &mut DbConnection, before: &str) -> QueryResult<us
         .execute(conn)
 }
 
+/// How many deliveries of a run show each variant.
+pub fn variant_counts(conn: &mut DbConnection, run: RunId) -> QueryResult<Vec<(Sections, i64)>> {
+    digest_deliveries::table
+        .filter(digest_deliveries::run_id.eq(run))
+        .group_by(digest_deliveries::variant)
+        .select((digest_deliveries::variant, diesel::dsl::count_star()))
+        .load(conn)
+}
+
+/// How many confirmed subscribers, not paused at `cutoff`, chose each set
+/// of sections.
+pub fn confirmed_by_sections(
+    conn: &mut DbConnection,
+    cutoff: NaiveDateTime,
+) -> QueryResult<Vec<(Sections, i64)>> {
+    newsletter_subscribers::table
+        .filter(newsletter_subscribers::status.eq(SubscriberStatus::Confirmed))
+        .filter(
+            newsletter_subscribers::paused_until
+                .is_null()
+                .or(newsletter_subscribers::paused_until.le(cutoff)),
+        )
+        .group_by(newsletter_subscribers::sections)
+        .select((newsletter_subscribers::sections, diesel::dsl::count_star()))
+        .load(conn)
+}
+
 /// The articles a run covers: published in (since, cutoff], in section
 /// order, oldest first within a section.
 pub fn articles_between(
@@ -507,6 +534,17 @@ pub fn record(
             ))
             .execute(conn)?;
         }
+        // Last, so the run's row is locked only for the commit: workers
+        // recording batches of the same run wait on each other here.
+        let runs: Vec<RunId> = results
+            .iter()
+            .map(|r| r.run_id)
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        diesel::update(digest_runs::table.filter(digest_runs::id.eq_any(&runs)))
+            .set(digest_runs::last_result_at.eq(Some(now)))
+            .execute(conn)?;
         Ok(())
     })
 }
@@ -607,4 +645,26 @@ pub fn deliveries_of(
             digest_deliveries::attempts,
         ))
         .load(conn)
+}
+
+/// The digests one subscriber was sent among the deliveries still kept:
+/// how many, the time of the last, and how many failed.
+pub fn sent_to(
+    conn: &mut DbConnection,
+    subscriber: SubscriberId,
+) -> QueryResult<(i64, Option<NaiveDateTime>, i64)> {
+    let (sent, last): (i64, Option<NaiveDateTime>) = digest_deliveries::table
+        .filter(digest_deliveries::subscriber_id.eq(subscriber))
+        .filter(digest_deliveries::status.eq(DeliveryStatus::Sent))
+        .select((
+            diesel::dsl::count_star(),
+            diesel::dsl::max(digest_deliveries::sent_at),
+        ))
+        .get_result(conn)?;
+    let failed = digest_deliveries::table
+        .filter(digest_deliveries::subscriber_id.eq(subscriber))
+        .filter(digest_deliveries::status.eq(DeliveryStatus::Failed))
+        .count()
+        .get_result(conn)?;
+    Ok((sent, last, failed))
 }

@@ -5,6 +5,7 @@ pub mod bulk;
 pub mod compose;
 pub mod delivery;
 pub mod model;
+pub mod service;
 pub mod store;
 pub mod transport;
 

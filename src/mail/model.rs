@@ -81,3 +81,12 @@ pub struct Attempt {
     pub outcome: AttemptOutcome,
     pub detail: Option<String>,
 }
+
+/// How the outbox stands.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct OutboxFigures {
+    pub waiting: i64,
+    pub due: i64,
+    pub failed: i64,
+    pub failed_recently: i64,
+}

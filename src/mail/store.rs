@@ -5,8 +5,8 @@ use diesel::prelude::*;
 
 use super::compose::ComposedEmail;
 use super::model::{
-    Attempt, AttemptId, AttemptOutcome, NewAttempt, NewOutboxMessage, OutboxId, OutboxMessage,
-    OutboxStatus,
+    Attempt, AttemptId, AttemptOutcome, NewAttempt, NewOutboxMessage, OutboxFigures, OutboxId,
+    OutboxMessage, OutboxStatus,
 };
 use crate::db::schema::{outbox, outbox_attempts};
 use crate::db::{self, DbConnection};
@@ -216,4 +216,51 @@ pub fn delete_for_recipient(
             .filter(outbox::template.eq_any(templates)),
     )
     .execute(conn)
+}
+
+/// The outbox at a glance: messages waiting, those of them already due, and
+/// messages given up on (all time, and created since `since`).
+pub fn figures(
+    conn: &mut DbConnection,
+    now: NaiveDateTime,
+    since: NaiveDateTime,
+) -> QueryResult<OutboxFigures> {
+    let pending = outbox::table.filter(outbox::status.eq(OutboxStatus::Pending));
+    Ok(OutboxFigures {
+        waiting: pending.count().get_result(conn)?,
+        due: pending
+            .filter(outbox::next_attempt_at.le(now))
+            .count()
+            .get_result(conn)?,
+        failed: outbox::table
+            .filter(outbox::status.eq(OutboxStatus::Failed))
+            .count()
+            .get_result(conn)?,
+        failed_recently: outbox::table
+            .filter(outbox::status.eq(OutboxStatus::Failed))
+            .filter(outbox::created_at.ge(since))
+            .count()
+            .get_result(conn)?,
+    })
+}
+
+/// Messages in these states, newest first, for the console.
+pub fn list(
+    conn: &mut DbConnection,
+    statuses: &[OutboxStatus],
+    limit: i64,
+    offset: i64,
+) -> QueryResult<(Vec<OutboxMessage>, i64)> {
+    let page = outbox::table
+        .filter(outbox::status.eq_any(statuses))
+        .order((outbox::created_at.desc(), outbox::id.desc()))
+        .limit(limit)
+        .offset(offset)
+        .select(OutboxMessage::as_select())
+        .load(conn)?;
+    let total = outbox::table
+        .filter(outbox::status.eq_any(statuses))
+        .count()
+        .get_result(conn)?;
+    Ok((page, total))
 }

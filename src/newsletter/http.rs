@@ -7,11 +7,16 @@ use actix_web::{HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::model::{Source, Suppression, SuppressionReason};
-use super::service::{BounceKind, Holder, NewsletterError, PreferenceChanges, Reporter, SignUp};
-use crate::accounts::{CurrentAccount, Role};
+use super::model::{
+    Sections, Source, Subscriber, SubscriberId, SubscriberStatus, Suppression, SuppressionReason,
+};
+use super::service::{
+    BounceKind, ExportedMessage, Holder, NewsletterError, PreferenceChanges, Reporter, SignUp,
+};
+use super::store::SubscriberFilter;
+use crate::accounts::{AccountId, CurrentAccount, Role};
 use crate::error::AppError;
-use crate::extract::{ApiJson, Paging};
+use crate::extract::{parse_id, ApiJson, Paging};
 use crate::state::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -21,6 +26,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/newsletter/preferences", web::put().to(update_preferences))
         .route("/newsletter/data", web::get().to(export))
         .route("/newsletter/data", web::delete().to(erase))
+        .route(
+            "/admin/newsletter/subscribers",
+            web::get().to(search_subscribers),
+        )
+        .route(
+            "/admin/newsletter/subscribers/{id}",
+            web::get().to(subscriber_record),
+        )
         .route(
             "/admin/newsletter/suppressions",
             web::get().to(list_suppressions),
@@ -282,6 +295,117 @@ async fn lift_suppression(
         .lift_suppression(&current.account, &id)
         .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize)]
+struct SearchQuery {
+    /// Part of the address.
+    q: Option<String>,
+    status: Option<SubscriberStatus>,
+    section: Option<String>,
+    source: Option<Source>,
+    page: Option<i64>,
+    per_page: Option<i64>,
+}
+
+/// A subscriber as the admin API lists them.
+#[derive(Serialize)]
+struct SubscriberView {
+    id: SubscriberId,
+    email: String,
+    status: SubscriberStatus,
+    sections: Sections,
+    source: Source,
+    account_id: Option<AccountId>,
+    signed_up_at: DateTime<Utc>,
+    confirmed_at: Option<DateTime<Utc>>,
+    unsubscribed_at: Option<DateTime<Utc>>,
+}
+
+impl From<Subscriber> for SubscriberView {
+    fn from(s: Subscriber) -> Self {
+        Self {
+            id: s.id,
+            email: s.email.to_string(),
+            status: s.status,
+            sections: s.sections,
+            source: s.source,
+            account_id: s.account_id,
+            signed_up_at: s.created_at.and_utc(),
+            confirmed_at: s.confirmed_at.map(|t| t.and_utc()),
+            unsubscribed_at: s.unsubscribed_at.map(|t| t.and_utc()),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct SubscriberPage {
+    subscribers: Vec<SubscriberView>,
+    page: i64,
+    per_page: i64,
+    total: i64,
+}
+
+async fn search_subscribers(
+    state: Data<AppState>,
+    current: CurrentAccount,
+    query: Query<SearchQuery>,
+) -> Result<HttpResponse, AppError> {
+    let query = query.into_inner();
+    let paging = Paging::parse(query.page, query.per_page, 50, 200)?;
+    let (rows, total) = state
+        .newsletter
+        .search_subscribers(
+            &current.account,
+            SubscriberFilter {
+                address: query.q,
+                status: query.status,
+                section: query.section,
+                source: query.source,
+            },
+            paging.per_page,
+            paging.offset(),
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(SubscriberPage {
+        subscribers: rows.into_iter().map(SubscriberView::from).collect(),
+        page: paging.page,
+        per_page: paging.per_page,
+        total,
+    }))
+}
+
+/// One subscriber with what the console shows of their history.
+#[derive(Serialize)]
+struct RecordView {
+    #[serde(flatten)]
+    subscriber: SubscriberView,
+    consent_text: String,
+    paused_until: Option<NaiveDate>,
+    confirmation_sent_at: Option<DateTime<Utc>>,
+    suppression: Option<SuppressionView>,
+    messages: Vec<ExportedMessage>,
+}
+
+async fn subscriber_record(
+    state: Data<AppState>,
+    current: CurrentAccount,
+    id: Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id: SubscriberId = parse_id(&id)?;
+    let record = state
+        .newsletter
+        .subscriber_record(&current.account, id)
+        .await?;
+    let s = record.subscriber;
+    Ok(HttpResponse::Ok().json(RecordView {
+        consent_text: s.consent_text.clone(),
+        paused_until: s.paused_until.map(|t| t.date()),
+        confirmation_sent_at: s.confirmation_sent_at.map(|t| t.and_utc()),
+        subscriber: SubscriberView::from(s),
+        suppression: record.suppression.map(SuppressionView::from),
+        messages: record.messages,
+    }))
 }
 
 #[derive(Deserialize)]

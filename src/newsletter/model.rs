@@ -53,8 +53,11 @@ impl SuppressionReason {
     }
 }
 
-/// The sections a subscriber receives: a non-empty set of the configured
-/// slugs, stored as a JSON array.
+/// The sections a subscriber receives: slugs of the site's sections (the
+/// `sections` table) in its order, stored as a JSON array. It is empty only
+/// for a sign-up made while the site had no section: the newsletter as a
+/// whole, which every section added later joins (see
+/// `newsletter::service::section_added`).
 #[derive(
     Debug, Clone, PartialEq, Eq, serde::Serialize, diesel::AsExpression, diesel::FromSqlRow,
 )]
@@ -67,22 +70,29 @@ impl Sections {
         Self(available.to_vec())
     }
 
-    /// The sections asked for, in the configured order, each once; `None`
-    /// means all of them.
+    /// The sections asked for, in the order of `available`, each once;
+    /// `None` means all of them, and so does an empty choice when there is
+    /// nothing to choose from.
     pub fn parse(input: Option<&[String]>, available: &[String]) -> Result<Self, Invalid> {
-        let Some(input) = input else {
-            return Ok(Self::all(available));
+        let input = match input {
+            None => return Ok(Self::all(available)),
+            Some([]) if available.is_empty() => return Ok(Self::all(available)),
+            Some(input) => input,
         };
         if let Some(unknown) = input
             .iter()
             .find(|s| !available.iter().any(|a| a == s.trim()))
         {
+            let choices = if available.is_empty() {
+                "the site has no sections yet".to_owned()
+            } else {
+                format!("choose from {}", available.join(", "))
+            };
             return Err(Invalid::new(
                 "unknown_section",
                 format!(
-                    "`{}` is not a section; choose from {}",
+                    "`{}` is not a section; {choices}",
                     unknown.chars().take(40).collect::<String>(),
-                    available.join(", ")
                 ),
             ));
         }
@@ -253,7 +263,7 @@ mod tests {
     }
 
     #[test]
-    fn sections_default_to_all_and_keep_the_configured_order() {
+    fn sections_default_to_all_and_keep_the_sites_order() {
         assert_eq!(
             Sections::parse(None, &available()).expect("all").as_slice(),
             available()
@@ -281,6 +291,19 @@ mod tests {
                 .expect_err("empty")
                 .reason,
             "required"
+        );
+    }
+
+    #[test]
+    fn with_no_section_to_choose_from_an_empty_choice_is_the_whole_newsletter() {
+        let none: Vec<String> = Vec::new();
+        assert!(Sections::parse(Some(&[]), &none).expect("all").is_empty());
+        let unknown = ["patents".to_owned()];
+        assert_eq!(
+            Sections::parse(Some(&unknown), &none)
+                .expect_err("unknown")
+                .reason,
+            "unknown_section"
         );
     }
 

@@ -15,8 +15,10 @@ use super::model::{
     EmailHash, NewSubscriber, NewToken, PreferencesUpdate, Sections, Source, Subscriber,
     SubscriberId, SubscriberStatus, Suppression, SuppressionReason, TokenPurpose,
 };
-use super::store;
+use super::store::{self, SubscriberFilter};
+use crate::accounts::service::search_text;
 use crate::accounts::{Account, AccountId, Role};
+use crate::audit::{self, model::SubjectKind, Subject};
 use crate::clock::SharedClock;
 use crate::config::NewsletterSettings;
 use crate::db::{self, DbConnection, Pool, StorageError};
@@ -127,6 +129,14 @@ pub struct ExportedMessage {
     pub sent_at: Option<DateTime<Utc>>,
 }
 
+/// One subscriber as the console shows them.
+#[derive(Debug, Clone)]
+pub struct SubscriberRecord {
+    pub subscriber: Subscriber,
+    pub suppression: Option<Suppression>,
+    pub messages: Vec<ExportedMessage>,
+}
+
 /// A bounce or complaint report from the mail system.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -191,20 +201,23 @@ impl NewsletterService {
     ) -> Result<(), NewsletterError> {
         let mut fields = Fields::default();
         let email = fields.take("email", EmailAddress::parse(&request.email));
-        let sections = fields.take(
-            "sections",
-            Sections::parse(request.sections.as_deref(), &self.settings.sections),
-        );
-        fields.finish().map_err(NewsletterError::Invalid)?;
-        let (Some(email), Some(sections)) = (email, sections) else {
-            return Err(NewsletterError::Invalid(Vec::new()));
-        };
         let owner = account
-            .filter(|a| a.email == email && a.email_verified_at.is_some())
+            .filter(|a| email.as_ref() == Some(&a.email) && a.email_verified_at.is_some())
             .map(|a| a.id);
         let this = self.clone();
         let result = db::run(&self.pool, move |conn| {
             db::transaction(conn, |conn| {
+                // Read with the write, so a section added meanwhile either
+                // is offered here or finds this sign-up to extend.
+                let available = section_slugs(conn)?;
+                let sections = fields.take(
+                    "sections",
+                    Sections::parse(request.sections.as_deref(), &available),
+                );
+                fields.finish().map_err(NewsletterError::Invalid)?;
+                let (Some(email), Some(sections)) = (email, sections) else {
+                    return Err(NewsletterError::Invalid(Vec::new()));
+                };
                 this.sign_up_in(conn, &email, &sections, request.source, owner)
             })
         })
@@ -496,7 +509,7 @@ impl NewsletterService {
             email: subscriber.email.to_string(),
             status: subscriber.status,
             sections: subscriber.sections,
-            available_sections: self.settings.sections.clone(),
+            available_sections: section_slugs(conn)?,
             paused_until: subscriber.paused_until.map(|t| t.date()),
             suppressed,
         })
@@ -522,15 +535,6 @@ impl NewsletterService {
     ) -> Result<Preferences, NewsletterError> {
         let now = self.clock.now();
         let mut fields = Fields::default();
-        let sections = match changes.sections.as_deref() {
-            Some(chosen) => fields
-                .take(
-                    "sections",
-                    Sections::parse(Some(chosen), &self.settings.sections),
-                )
-                .map(Some),
-            None => Some(None),
-        };
         let today = now.date_naive();
         let paused_until = match changes.paused_until {
             Some(Some(date)) if date <= today => {
@@ -547,11 +551,17 @@ impl NewsletterService {
             Some(None) => Some(None),
             None => None,
         };
-        fields.finish().map_err(NewsletterError::Invalid)?;
-        let sections = sections.flatten();
         let this = self.clone();
         db::run(&self.pool, move |conn| {
             db::transaction(conn, |conn| {
+                let sections = match changes.sections.as_deref() {
+                    Some(chosen) => {
+                        let available = section_slugs(conn)?;
+                        fields.take("sections", Sections::parse(Some(chosen), &available))
+                    }
+                    None => None,
+                };
+                fields.finish().map_err(NewsletterError::Invalid)?;
                 let subscriber = this.holder_subscriber(conn, &holder, now.naive_utc())?;
                 let update = PreferencesUpdate {
                     sections,
@@ -639,15 +649,7 @@ impl NewsletterService {
             let now = this.clock.now().naive_utc();
             let s = this.holder_subscriber(conn, &holder, now)?;
             let suppression = store::suppression_of(conn, &s.email)?;
-            let messages = outbox::for_recipient(conn, &s.email)?
-                .into_iter()
-                .filter(|m| NEWSLETTER_TEMPLATES.contains(&m.template.as_str()))
-                .map(|m| ExportedMessage {
-                    subject: m.subject,
-                    queued_at: m.created_at.and_utc(),
-                    sent_at: m.sent_at.map(|t| t.and_utc()),
-                })
-                .collect();
+            let messages = newsletter_messages(conn, &s.email)?;
             Ok(Export {
                 email: s.email.to_string(),
                 status: s.status,
@@ -690,6 +692,19 @@ impl NewsletterService {
         .await
     }
 
+    /// How many addresses signed up, and how many confirmed, since `since`.
+    pub async fn activity(
+        &self,
+        actor: &Account,
+        since: DateTime<Utc>,
+    ) -> Result<(i64, i64), NewsletterError> {
+        require(actor, Role::Admin)?;
+        db::run(&self.pool, move |conn| {
+            store::activity_since(conn, since.naive_utc()).map_err(NewsletterError::from)
+        })
+        .await
+    }
+
     pub async fn list_suppressions(
         &self,
         actor: &Account,
@@ -703,19 +718,99 @@ impl NewsletterService {
         .await
     }
 
+    /// Takes an address off the suppression list, so that newsletter mail
+    /// can reach it again; recorded as `suppression.lift`. Returns what was
+    /// lifted.
     #[tracing::instrument(skip_all, fields(actor = %actor.id))]
-    pub async fn lift_suppression(&self, actor: &Account, id: &str) -> Result<(), NewsletterError> {
+    pub async fn lift_suppression(
+        &self,
+        actor: &Account,
+        id: &str,
+    ) -> Result<Suppression, NewsletterError> {
         require(actor, Role::Admin)?;
         let hash = EmailHash::parse(id).ok_or(NewsletterError::NoSuchSuppression)?;
+        let now = self.clock.now();
+        let actor_id = actor.id;
         let lifted = db::run(&self.pool, move |conn| {
-            db::transaction(conn, |conn| store::lift(conn, &hash)).map_err(NewsletterError::from)
+            db::transaction(conn, |conn| {
+                let suppression = store::suppression_by_hash(conn, &hash)?
+                    .ok_or(NewsletterError::NoSuchSuppression)?;
+                // Another admin may have lifted it since it was read.
+                if !store::lift(conn, &hash)? {
+                    return Err(NewsletterError::NoSuchSuppression);
+                }
+                audit::record(
+                    conn,
+                    now,
+                    Some(actor_id),
+                    "suppression.lift",
+                    &Subject::new(SubjectKind::Suppression, &hash),
+                    Some(&format!(
+                        "{} since {}",
+                        suppression.reason,
+                        suppression.created_at.format("%Y-%m-%d %H:%M UTC")
+                    )),
+                )?;
+                Ok(suppression)
+            })
         })
         .await?;
-        if !lifted {
-            return Err(NewsletterError::NoSuchSuppression);
-        }
-        tracing::info!("suppression lifted");
-        Ok(())
+        tracing::info!(reason = %lifted.reason, "suppression lifted");
+        Ok(lifted)
+    }
+
+    /// A page of subscribers matching `filter`, newest first, and how many
+    /// match: for admins.
+    pub async fn search_subscribers(
+        &self,
+        actor: &Account,
+        filter: SubscriberFilter,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<Subscriber>, i64), NewsletterError> {
+        require(actor, Role::Admin)?;
+        let filter = SubscriberFilter {
+            address: search_text(filter.address.as_deref()).map_err(NewsletterError::Invalid)?,
+            ..filter
+        };
+        db::run(&self.pool, move |conn| {
+            store::search(conn, &filter, limit, offset).map_err(NewsletterError::from)
+        })
+        .await
+    }
+
+    /// One subscriber as an admin sees them: the record, the suppression
+    /// of their address if any, and the newsletter mail sent to them.
+    pub async fn subscriber_record(
+        &self,
+        actor: &Account,
+        id: SubscriberId,
+    ) -> Result<SubscriberRecord, NewsletterError> {
+        require(actor, Role::Admin)?;
+        db::run(&self.pool, move |conn| {
+            let subscriber = store::find(conn, id)?.ok_or(NewsletterError::NotSubscribed)?;
+            let suppression = store::suppression_of(conn, &subscriber.email)?;
+            let messages = newsletter_messages(conn, &subscriber.email)?;
+            Ok(SubscriberRecord {
+                subscriber,
+                suppression,
+                messages,
+            })
+        })
+        .await
+    }
+
+    /// The subscription linked to an account, if there is one: for admins.
+    pub async fn subscriber_of_account(
+        &self,
+        actor: &Account,
+        account: AccountId,
+    ) -> Result<Option<Subscriber>, NewsletterError> {
+        require(actor, Role::Admin)?;
+        db::run(&self.pool, move |conn| {
+            store::find_by_account(conn, account).map_err(NewsletterError::from)
+        })
+        .await
     }
 
     /// Takes a bounce or complaint report. Hard bounces and complaints
@@ -775,6 +870,23 @@ impl NewsletterService {
     }
 }
 
+/// The newsletter's own mail to an address (confirmations, welcomes),
+/// oldest first.
+fn newsletter_messages(
+    conn: &mut DbConnection,
+    email: &EmailAddress,
+) -> QueryResult<Vec<ExportedMessage>> {
+    Ok(outbox::for_recipient(conn, email)?
+        .into_iter()
+        .filter(|m| NEWSLETTER_TEMPLATES.contains(&m.template.as_str()))
+        .map(|m| ExportedMessage {
+            subject: m.subject,
+            queued_at: m.created_at.and_utc(),
+            sent_at: m.sent_at.map(|t| t.and_utc()),
+        })
+        .collect())
+}
+
 fn require(actor: &Account, role: Role) -> Result<(), NewsletterError> {
     if actor.role.includes(role) {
         Ok(())
@@ -800,6 +912,25 @@ pub fn suppress_hard_bounce(
 }
 
 /// Whether newsletter mail to this address must not go out.
+/// The sections a subscriber can choose: the site's sections, the same
+/// ones articles are filed under, in their order.
+fn section_slugs(conn: &mut DbConnection) -> QueryResult<Vec<String>> {
+    crate::articles::store::section_slugs(conn)
+}
+
+/// A section was added: it reaches everyone who received every section
+/// before it, as they took the newsletter as a whole (the sign-up ticks
+/// every section unless the reader unticks some); a reader who picked some
+/// keeps their pick. Call it in the transaction that adds the section, with
+/// the sections' slugs before and after, in their order.
+pub fn section_added(
+    conn: &mut DbConnection,
+    before: &[String],
+    after: &[String],
+) -> QueryResult<usize> {
+    store::replace_sections(conn, &Sections::all(before), &Sections::all(after))
+}
+
 pub fn is_suppressed(conn: &mut DbConnection, email: &EmailAddress) -> QueryResult<bool> {
     store::suppression_of(conn, email).map(|s| s.is_some())
 }

@@ -7,9 +7,10 @@ use super::model::{
     EmailHash, NewSubscriber, NewSuppression, NewToken, PreferencesUpdate, Sections, Source,
     Subscriber, SubscriberId, SubscriberStatus, Suppression, SuppressionReason, TokenPurpose,
 };
+use crate::accounts::store::contains_pattern;
 use crate::accounts::AccountId;
 use crate::db::schema::{newsletter_subscribers, newsletter_suppressions, newsletter_tokens};
-use crate::db::DbConnection;
+use crate::db::{DbConnection, MultiBackend};
 use crate::domain::{EmailAddress, TokenHash};
 
 pub fn find(conn: &mut DbConnection, id: SubscriberId) -> QueryResult<Option<Subscriber>> {
@@ -72,6 +73,19 @@ pub fn record_sign_up(
     ))
     .execute(conn)
     .map(drop)
+}
+
+/// Gives `to` to every subscriber whose sections are exactly `from`; returns
+/// how many there were. Both are in the sections' order, so equal choices
+/// are equal text.
+pub fn replace_sections(
+    conn: &mut DbConnection,
+    from: &Sections,
+    to: &Sections,
+) -> QueryResult<usize> {
+    diesel::update(newsletter_subscribers::table.filter(newsletter_subscribers::sections.eq(from)))
+        .set(newsletter_subscribers::sections.eq(to))
+        .execute(conn)
 }
 
 pub fn mark_confirmation_sent(
@@ -323,4 +337,93 @@ pub fn list_suppressions(
         .load(conn)?;
     let total = newsletter_suppressions::table.count().get_result(conn)?;
     Ok((page, total))
+}
+
+/// Sign-ups and confirmations since `since`: the console's pulse of the list.
+pub fn activity_since(conn: &mut DbConnection, since: NaiveDateTime) -> QueryResult<(i64, i64)> {
+    let signed_up = newsletter_subscribers::table
+        .filter(newsletter_subscribers::created_at.ge(since))
+        .count()
+        .get_result(conn)?;
+    let confirmed = newsletter_subscribers::table
+        .filter(newsletter_subscribers::confirmed_at.ge(since))
+        .count()
+        .get_result(conn)?;
+    Ok((signed_up, confirmed))
+}
+
+/// What a search of the subscribers is narrowed to.
+#[derive(Debug, Clone, Default)]
+pub struct SubscriberFilter {
+    /// Part of the address, in any case.
+    pub address: Option<String>,
+    pub status: Option<SubscriberStatus>,
+    /// The slug of a section the subscriber receives.
+    pub section: Option<String>,
+    pub source: Option<Source>,
+}
+
+/// A page of subscribers, newest sign-up first (ties broken by id), and the
+/// number of matches.
+pub fn search(
+    conn: &mut DbConnection,
+    filter: &SubscriberFilter,
+    limit: i64,
+    offset: i64,
+) -> QueryResult<(Vec<Subscriber>, i64)> {
+    let page = matching(filter)
+        .select(Subscriber::as_select())
+        .order((
+            newsletter_subscribers::created_at.desc(),
+            newsletter_subscribers::id.asc(),
+        ))
+        .limit(limit)
+        .offset(offset)
+        .load(conn)?;
+    let total = matching(filter).count().get_result(conn)?;
+    Ok((page, total))
+}
+
+fn matching(
+    filter: &SubscriberFilter,
+) -> newsletter_subscribers::BoxedQuery<'static, MultiBackend> {
+    let mut query = newsletter_subscribers::table.into_boxed();
+    // Addresses are stored lower-cased, so a lower-cased pattern finds them
+    // in any case on both backends.
+    if let Some(address) = &filter.address {
+        query = query.filter(
+            newsletter_subscribers::email
+                .like(contains_pattern(&address.to_lowercase()))
+                .escape('\\'),
+        );
+    }
+    if let Some(status) = filter.status {
+        query = query.filter(newsletter_subscribers::status.eq(status));
+    }
+    // Sections are a JSON array of slugs: the quoted slug is one element.
+    // An empty array is the newsletter as a whole, every section included.
+    if let Some(section) = &filter.section {
+        let quoted = serde_json::Value::from(section.as_str()).to_string();
+        query = query.filter(
+            newsletter_subscribers::sections
+                .like(contains_pattern(&quoted))
+                .escape('\\')
+                .or(newsletter_subscribers::sections.eq(Sections::none())),
+        );
+    }
+    if let Some(source) = filter.source {
+        query = query.filter(newsletter_subscribers::source.eq(source));
+    }
+    query
+}
+
+pub fn suppression_by_hash(
+    conn: &mut DbConnection,
+    hash: &EmailHash,
+) -> QueryResult<Option<Suppression>> {
+    newsletter_suppressions::table
+        .find(hash)
+        .select(Suppression::as_select())
+        .first(conn)
+        .optional()
 }

@@ -6,7 +6,8 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::model::{DecisionAction, RiskFlag, TrialId, TrialRequest, TrialStatus};
-use super::service::{Application, Counts, TrialError, Verdict};
+use super::service::{Application, BulkOutcome, Counts, Standing, TrialError, Verdict};
+use crate::access::http::EntitlementView;
 use crate::accounts::{Account, AccountId, CurrentAccount};
 use crate::error::AppError;
 use crate::extract::{client_ip, parse_id, ApiJson};
@@ -20,7 +21,24 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/admin/trials/{id}", web::get().to(one))
         .route("/admin/trials/{id}/approve", web::post().to(approve))
         .route("/admin/trials/{id}/reject", web::post().to(reject))
-        .route("/admin/trials/{id}/undo", web::post().to(undo));
+        .route("/admin/trials/{id}/undo", web::post().to(undo))
+        .route("/admin/trials/{id}/end", web::post().to(end));
+}
+
+/// "approved by Grace Hopper at 2026-11-26T10:05:00+00:00": who stands
+/// behind a request's state, for an admin who came second.
+fn standing_words(standing: &Standing) -> String {
+    let trial = &standing.trial;
+    let done = match trial.status {
+        TrialStatus::Approved => "approved",
+        TrialStatus::Rejected => "rejected",
+        TrialStatus::Pending => "reopened",
+    };
+    let by = standing.decided_by.as_deref().unwrap_or("another admin");
+    match trial.decided_at {
+        Some(at) => format!("{done} by {by} at {}", utc(at).to_rfc3339()),
+        None => done.to_owned(),
+    }
 }
 
 impl From<TrialError> for AppError {
@@ -58,15 +76,23 @@ impl From<TrialError> for AppError {
                 "your company has a subscription with a free seat: join it at /company-access",
             ),
             TrialError::NotFound => AppError::NotFound,
-            TrialError::AlreadyDecided => {
-                conflict("already_decided", "this request has already been decided")
-            }
+            TrialError::AlreadyDecided(standing) => AppError::Conflict {
+                reason: "already_decided",
+                detail: format!(
+                    "this request has already been decided: {}",
+                    standing_words(&standing)
+                ),
+            },
             TrialError::NothingToUndo => {
                 conflict("nothing_to_undo", "this request has no decision to undo")
             }
             TrialError::UndoExpired => {
                 conflict("undo_expired", "the decision can no longer be undone")
             }
+            TrialError::NotRunning => conflict(
+                "trial_not_running",
+                "this request has no running trial: it was not approved, or its trial has ended",
+            ),
             TrialError::Account(e) => e.into(),
             TrialError::Storage(e) => e.into(),
             e @ TrialError::Compose(_) => AppError::Internal(e.into()),
@@ -128,11 +154,17 @@ struct QueueItem {
     flags: Vec<RiskFlag>,
     decided_at: Option<DateTime<Utc>>,
     decided_by: Option<AccountId>,
+    decided_by_name: Option<String>,
     decision_note: Option<String>,
 }
 
 impl QueueItem {
-    fn new(trial: TrialRequest, account: Account, now: DateTime<Utc>) -> Self {
+    fn new(
+        trial: TrialRequest,
+        account: Account,
+        decided_by_name: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Self {
         let now = now.naive_utc();
         Self {
             id: trial.id,
@@ -154,6 +186,7 @@ impl QueueItem {
             decision_due_by: utc(trial.decision_due_by),
             decided_at: trial.decided_at.map(utc),
             decided_by: trial.decided_by,
+            decided_by_name,
             decision_note: trial.decision_note,
         }
     }
@@ -225,12 +258,16 @@ async fn queue(
         .trials
         .queue(&current.account, statuses, query.flag)
         .await?;
+    let deciders = queue.deciders;
     Ok(HttpResponse::Ok().json(QueueView {
         counts: queue.counts,
         requests: queue
             .items
             .into_iter()
-            .map(|(trial, account)| QueueItem::new(trial, account, now))
+            .map(|(trial, account)| {
+                let name = trial.decided_by.and_then(|id| deciders.get(&id).cloned());
+                QueueItem::new(trial, account, name, now)
+            })
             .collect(),
     }))
 }
@@ -342,46 +379,54 @@ async fn bulk(
     body: ApiJson<BulkBody>,
 ) -> Result<HttpResponse, AppError> {
     let body = body.0;
-    if body.ids.is_empty() || body.ids.len() > 200 {
-        return Err(AppError::field(
-            "ids",
-            "out_of_range",
-            "between 1 and 200 ids",
-        ));
-    }
     let verdict = match body.action {
         BulkAction::Approve => Verdict::Approve,
         BulkAction::Reject => Verdict::Reject,
     };
-    let mut results = Vec::with_capacity(body.ids.len());
-    for raw in body.ids {
-        let Ok(id) = raw.parse::<TrialId>() else {
-            results.push(BulkResult {
-                id: raw,
-                outcome: "not_found",
-                status: None,
-            });
-            continue;
-        };
-        let note = match verdict {
-            Verdict::Approve => None,
-            Verdict::Reject => body.reason.clone(),
-        };
-        let result = state
-            .trials
-            .decide(&current.account, id, verdict, note)
-            .await;
-        let (outcome, status) = match result {
-            Ok(trial) => ("decided", Some(trial.status)),
-            Err(TrialError::AlreadyDecided) => ("already_decided", None),
-            Err(TrialError::NotFound) => ("not_found", None),
-            Err(other) => return Err(other.into()),
-        };
-        results.push(BulkResult {
-            id: raw,
-            outcome,
-            status,
-        });
-    }
+    let outcomes = state
+        .trials
+        .decide_many(&current.account, verdict, &body.ids, body.reason)
+        .await?;
+    let results: Vec<BulkResult> = outcomes
+        .into_iter()
+        .map(|(id, outcome)| {
+            let (outcome, status) = match outcome {
+                BulkOutcome::Decided(trial) => ("decided", Some(trial.status)),
+                BulkOutcome::AlreadyDecided(standing) => {
+                    ("already_decided", Some(standing.trial.status))
+                }
+                BulkOutcome::NotFound => ("not_found", None),
+            };
+            BulkResult {
+                id,
+                outcome,
+                status,
+            }
+        })
+        .collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "results": results })))
+}
+
+#[derive(Deserialize)]
+struct EndBody {
+    reason: Option<String>,
+}
+
+/// Ends an approved trial now: the request, and its right to read as it
+/// stands after (ended at this moment).
+async fn end(
+    state: Data<AppState>,
+    current: CurrentAccount,
+    id: Path<String>,
+    body: ApiJson<EndBody>,
+) -> Result<HttpResponse, AppError> {
+    let id: TrialId = parse_id(&id)?;
+    let (trial, entitlement) = state
+        .trials
+        .end_early(&current.account, id, body.0.reason)
+        .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "request": MineView::from(trial),
+        "access": EntitlementView::new(entitlement, state.clock.now()),
+    })))
 }

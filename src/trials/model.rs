@@ -21,6 +21,8 @@ crate::text_enum! {
         Approve => "approve",
         Reject => "reject",
         Undo => "undo",
+        // An approved trial cut short: its access ends at once.
+        End => "end",
     }
 }
 
@@ -97,6 +99,7 @@ pub struct NewDecision<'a> {
     pub decided_at: NaiveDateTime,
 }
 
+/// One step of a request's history, in the order taken.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = trial_decisions)]
 pub struct Decision {

@@ -1,9 +1,11 @@
 //! Trial requests, the approval queue, decisions and their emails.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::QueryResult;
 
 use super::emails::{
     AdminTrialSummary, OverdueItem, TrialApproved, TrialEnded, TrialReceived, TrialRejected,
@@ -15,14 +17,15 @@ use super::model::{
     TrialRequest, TrialStatus,
 };
 use super::store::{self, Outcome};
-use crate::access::model::{EntitlementId, EntitlementKind, NewEntitlement};
+use crate::access::model::{Entitlement, EntitlementId, EntitlementKind, NewEntitlement};
 use crate::access::{self, Level, Reason};
 use crate::accounts::service::require;
-use crate::accounts::{Account, AccountError, Role};
+use crate::accounts::{Account, AccountError, AccountId, Role};
+use crate::audit::{self, model::SubjectKind, Subject};
 use crate::clock::SharedClock;
 use crate::config::TrialSettings;
 use crate::db::{self, DbConnection, Pool, StorageError};
-use crate::domain::{optional_text, FieldError, Fields, PlainText};
+use crate::domain::{optional_text, FieldError, Fields, Invalid, PlainText};
 use crate::mail::compose::ComposeError;
 use crate::mail::{store as outbox, Composer};
 
@@ -43,11 +46,13 @@ pub enum TrialError {
     #[error("no such trial request")]
     NotFound,
     #[error("this request has already been decided")]
-    AlreadyDecided,
+    AlreadyDecided(Box<Standing>),
     #[error("this request has no decision to undo")]
     NothingToUndo,
     #[error("the decision can no longer be undone")]
     UndoExpired,
+    #[error("this request has no running trial")]
+    NotRunning,
     #[error(transparent)]
     Account(#[from] AccountError),
     #[error(transparent)]
@@ -84,7 +89,60 @@ pub enum Verdict {
 pub struct Queue {
     pub items: Vec<(TrialRequest, Account)>,
     pub counts: Counts,
+    /// The names of the admins who decided the requests listed.
+    pub deciders: BTreeMap<AccountId, String>,
 }
+
+/// Where a request stands, and who put it there: what an admin who acted
+/// on an out-of-date page is told instead of an error.
+#[derive(Debug, Clone)]
+pub struct Standing {
+    pub trial: TrialRequest,
+    /// The name of the admin who decided it, while their account exists.
+    pub decided_by: Option<String>,
+}
+
+impl Standing {
+    fn of(conn: &mut DbConnection, id: TrialId) -> Result<Self, TrialError> {
+        let trial = store::find(conn, id)?.ok_or(TrialError::NotFound)?;
+        let decided_by = match trial.decided_by {
+            Some(admin) => crate::accounts::store::find(conn, admin)?.map(|a| a.name),
+            None => None,
+        };
+        Ok(Self { trial, decided_by })
+    }
+
+    fn conflict(conn: &mut DbConnection, id: TrialId) -> TrialError {
+        match Self::of(conn, id) {
+            Ok(standing) => TrialError::AlreadyDecided(Box::new(standing)),
+            Err(other) => other,
+        }
+    }
+}
+
+/// One request as an admin looks into it.
+pub struct Detail {
+    pub trial: TrialRequest,
+    pub applicant: Account,
+    pub decided_by: Option<String>,
+    /// The right to read its approval gave, while the approval stands.
+    pub entitlement: Option<Entitlement>,
+    /// The applicant's other requests, newest first.
+    pub others: Vec<TrialRequest>,
+    /// Every decision, undo and early end, oldest first, with the name of
+    /// the admin who took it.
+    pub history: Vec<(Decision, Option<String>)>,
+}
+
+/// What became of one request of a bulk decision.
+pub enum BulkOutcome {
+    Decided(TrialRequest),
+    AlreadyDecided(Standing),
+    NotFound,
+}
+
+/// At most this many requests are decided at once.
+pub const BULK_LIMIT: usize = 200;
 
 #[derive(Debug, Default, serde::Serialize)]
 pub struct Counts {
@@ -264,22 +322,67 @@ impl TrialService {
                 }
             }
             counts.overdue = store::count_overdue(conn, now)?;
-            Ok(Queue { items, counts })
+            let mut ids: Vec<AccountId> = items
+                .iter()
+                .filter_map(|(trial, _)| trial.decided_by)
+                .collect();
+            ids.sort();
+            ids.dedup();
+            let deciders = store::names_of(conn, &ids)?.into_iter().collect();
+            Ok(Queue {
+                items,
+                counts,
+                deciders,
+            })
         })
         .await
     }
 
-    /// One request and the account that made it, as an admin sees it.
-    pub async fn with_applicant(
-        &self,
-        admin: &Account,
-        id: TrialId,
-    ) -> Result<(TrialRequest, Account), TrialError> {
+    /// One request with its applicant, their other requests, its trial and
+    /// its history.
+    pub async fn detail(&self, admin: &Account, id: TrialId) -> Result<Detail, TrialError> {
         require(admin, Role::Admin)?;
         db::run(&self.pool, move |conn| {
-            store::find_with_account(conn, id)?.ok_or(TrialError::NotFound)
+            let (trial, applicant) =
+                store::find_with_account(conn, id)?.ok_or(TrialError::NotFound)?;
+            let decided_by = match trial.decided_by {
+                Some(admin) => crate::accounts::store::find(conn, admin)?.map(|a| a.name),
+                None => None,
+            };
+            let entitlement = match trial.entitlement_id {
+                Some(entitlement) => access::store::find(conn, entitlement)?,
+                None => None,
+            };
+            let others = store::of_account(conn, applicant.id)?
+                .into_iter()
+                .filter(|other| other.id != id)
+                .collect();
+            let history = store::history(conn, id)?;
+            Ok(Detail {
+                trial,
+                applicant,
+                decided_by,
+                entitlement,
+                others,
+                history,
+            })
         })
         .await
+    }
+
+    /// Until when the decision on a request can still be taken back; none
+    /// when it cannot (any more).
+    pub fn undo_until(&self, detail: &Detail) -> Option<DateTime<Utc>> {
+        let now = self.clock.now().naive_utc();
+        undo_deadline(
+            &detail.trial,
+            detail.entitlement.as_ref(),
+            Duration::minutes(self.settings.undo_minutes),
+            now,
+        )
+        .ok()
+        .filter(|until| *until > now)
+        .map(|until| until.and_utc())
     }
 
     pub async fn history(
@@ -307,20 +410,7 @@ impl TrialService {
         note: Option<String>,
     ) -> Result<TrialRequest, TrialError> {
         require(admin, Role::Admin)?;
-        let limit = if verdict == Verdict::Reject {
-            1000
-        } else {
-            2000
-        };
-        let note = optional_text(note.as_deref(), limit)
-            .map_err(|e| TrialError::Invalid(vec![e.on(note_field(verdict))]))?;
-        if verdict == Verdict::Reject && note.is_none() {
-            return Err(TrialError::Invalid(vec![crate::domain::Invalid::new(
-                "required",
-                "say why, in words the reader will see",
-            )
-            .on("reason")]));
-        }
+        let note = parse_note(verdict, note.as_deref())?;
         let admin_id = admin.id;
         let now = self.clock.now();
         let settings = self.settings.clone();
@@ -360,7 +450,7 @@ impl TrialService {
                             entitlement: Some(entitlement),
                         };
                         if !store::decide(conn, id, &outcome, now.naive_utc())? {
-                            return Err(TrialError::AlreadyDecided);
+                            return Err(Standing::conflict(conn, id));
                         }
                         let ends_on = local(&settings, ends, "%-d %B %Y");
                         let approved = composer.compose(
@@ -423,7 +513,7 @@ impl TrialService {
                             entitlement: None,
                         };
                         if !store::decide(conn, id, &outcome, now.naive_utc())? {
-                            return Err(TrialError::AlreadyDecided);
+                            return Err(Standing::conflict(conn, id));
                         }
                         let rejected = composer.compose(
                             &reader.email,
@@ -457,6 +547,11 @@ impl TrialService {
                         decided_at: now.naive_utc(),
                     },
                 )?;
+                let action = match verdict {
+                    Verdict::Approve => "trial.approve",
+                    Verdict::Reject => "trial.reject",
+                };
+                audit::record(conn, now, Some(admin_id), action, &subject(id), note_text)?;
                 store::find(conn, id)?.ok_or(TrialError::NotFound)
             })
         })
@@ -476,15 +571,19 @@ impl TrialService {
         let reopened = db::run(&self.pool, move |conn| {
             db::transaction(conn, |conn| {
                 let trial = store::find(conn, id)?.ok_or(TrialError::NotFound)?;
-                let (Some(decision), Some(decided_at)) = (trial.decision_id, trial.decided_at)
-                else {
-                    return Err(TrialError::NothingToUndo);
+                let entitlement = match trial.entitlement_id {
+                    Some(entitlement) => access::store::find(conn, entitlement)?,
+                    None => None,
                 };
-                if decided_at + window <= now.naive_utc() {
+                let until = undo_deadline(&trial, entitlement.as_ref(), window, now.naive_utc())?;
+                if until <= now.naive_utc() {
                     return Err(TrialError::UndoExpired);
                 }
+                let Some(decision) = trial.decision_id else {
+                    return Err(TrialError::NothingToUndo);
+                };
                 if !store::reopen(conn, id, decision)? {
-                    return Err(TrialError::AlreadyDecided);
+                    return Err(Standing::conflict(conn, id));
                 }
                 if let Some(entitlement) = trial.entitlement_id {
                     access::store::revoke(conn, entitlement, now.naive_utc())?;
@@ -501,6 +600,18 @@ impl TrialService {
                         decided_at: now.naive_utc(),
                     },
                 )?;
+                let undone = match trial.status {
+                    TrialStatus::Rejected => "took back the rejection",
+                    _ => "took back the approval",
+                };
+                audit::record(
+                    conn,
+                    now,
+                    Some(admin_id),
+                    "trial.undo",
+                    &subject(id),
+                    Some(undone),
+                )?;
                 tracing::info!(emails_withdrawn = withdrawn, "trial decision undone");
                 store::find(conn, id)?.ok_or(TrialError::NotFound)
             })
@@ -509,16 +620,229 @@ impl TrialService {
         Ok(reopened)
     }
 
+    /// Decides each request on its own, as `decide` does: one that cannot
+    /// be decided (decided already, unknown) does not stop the others. A
+    /// rejection's reason goes to every reader rejected.
+    #[tracing::instrument(skip_all, fields(admin = %admin.id, verdict = ?verdict, count = ids.len()))]
+    pub async fn decide_many(
+        &self,
+        admin: &Account,
+        verdict: Verdict,
+        ids: &[String],
+        reason: Option<String>,
+    ) -> Result<Vec<(String, BulkOutcome)>, TrialError> {
+        require(admin, Role::Admin)?;
+        if ids.is_empty() {
+            return Err(TrialError::Invalid(vec![Invalid::new(
+                "required",
+                "select at least one request",
+            )
+            .on("ids")]));
+        }
+        if ids.len() > BULK_LIMIT {
+            return Err(TrialError::Invalid(vec![Invalid::new(
+                "out_of_range",
+                format!("at most {BULK_LIMIT} requests at once"),
+            )
+            .on("ids")]));
+        }
+        // Approvals carry no note here; a rejection's reason is checked
+        // once, before any request is touched.
+        let note = match verdict {
+            Verdict::Approve => None,
+            Verdict::Reject => reason,
+        };
+        parse_note(verdict, note.as_deref())?;
+        let mut outcomes = Vec::with_capacity(ids.len());
+        for raw in ids {
+            let outcome = match raw.parse::<TrialId>() {
+                Err(_) => BulkOutcome::NotFound,
+                Ok(id) => match self.decide(admin, id, verdict, note.clone()).await {
+                    Ok(trial) => BulkOutcome::Decided(trial),
+                    Err(TrialError::AlreadyDecided(standing)) => {
+                        BulkOutcome::AlreadyDecided(*standing)
+                    }
+                    Err(TrialError::NotFound) => BulkOutcome::NotFound,
+                    Err(other) => return Err(other),
+                },
+            };
+            outcomes.push((raw.clone(), outcome));
+        }
+        Ok(outcomes)
+    }
+
+    /// Ends an approved trial now: its reader loses full access at once,
+    /// and its reminder and end-of-trial emails are withdrawn. The reason is
+    /// for the request's history, not for the reader. Returns the request
+    /// and its ended right to read.
+    #[tracing::instrument(skip_all, fields(admin = %admin.id, trial_id = %id))]
+    pub async fn end_early(
+        &self,
+        admin: &Account,
+        id: TrialId,
+        reason: Option<String>,
+    ) -> Result<(TrialRequest, Entitlement), TrialError> {
+        require(admin, Role::Admin)?;
+        let reason = match optional_text(reason.as_deref(), 1000) {
+            Ok(Some(reason)) => reason,
+            Ok(None) => {
+                return Err(TrialError::Invalid(vec![Invalid::new(
+                    "required",
+                    "say why the trial ends early",
+                )
+                .on("reason")]))
+            }
+            Err(invalid) => return Err(TrialError::Invalid(vec![invalid.on("reason")])),
+        };
+        let admin_id = admin.id;
+        let now = self.clock.now();
+        let ended = db::run(&self.pool, move |conn| {
+            db::transaction(conn, |conn| {
+                let trial = store::find(conn, id)?.ok_or(TrialError::NotFound)?;
+                let entitlement = match (trial.status, trial.entitlement_id) {
+                    (TrialStatus::Approved, Some(entitlement)) => entitlement,
+                    _ => return Err(TrialError::NotRunning),
+                };
+                // Only the first of two admins ending it at once ends it.
+                if !access::store::end_now(conn, entitlement, now.naive_utc())? {
+                    return Err(TrialError::NotRunning);
+                }
+                let withdrawn = record_end(
+                    conn,
+                    &trial,
+                    Some(admin_id),
+                    Some(reason.as_str()),
+                    reason.as_str(),
+                    now,
+                )?;
+                tracing::info!(emails_withdrawn = withdrawn, "trial ended early");
+                let entitlement =
+                    access::store::find(conn, entitlement)?.ok_or(TrialError::NotRunning)?;
+                Ok((trial, entitlement))
+            })
+        })
+        .await?;
+        Ok(ended)
+    }
+
     pub fn settings(&self) -> &TrialSettings {
         &self.settings
     }
 }
 
-fn note_field(verdict: Verdict) -> &'static str {
-    match verdict {
-        Verdict::Approve => "note",
-        Verdict::Reject => "reason",
+fn subject(id: TrialId) -> Subject {
+    Subject::new(SubjectKind::Trial, id)
+}
+
+/// An approval's note is optional; a rejection needs a reason, which its
+/// reader will read.
+fn parse_note(verdict: Verdict, note: Option<&str>) -> Result<Option<PlainText>, TrialError> {
+    let (field, limit) = match verdict {
+        Verdict::Approve => ("note", 2000),
+        Verdict::Reject => ("reason", 1000),
+    };
+    let note = optional_text(note, limit).map_err(|e| TrialError::Invalid(vec![e.on(field)]))?;
+    if verdict == Verdict::Reject && note.is_none() {
+        return Err(TrialError::Invalid(vec![Invalid::new(
+            "required",
+            "say why, in words the reader will see",
+        )
+        .on("reason")]));
     }
+    Ok(note)
+}
+
+/// Until when the decision on `trial` can be taken back. A pending request
+/// has none to take back, and an approval whose trial has been ended (early,
+/// or by withdrawing its access) stands: undoing it would reopen a request
+/// whose reader has already been cut off.
+fn undo_deadline(
+    trial: &TrialRequest,
+    entitlement: Option<&Entitlement>,
+    window: Duration,
+    now: NaiveDateTime,
+) -> Result<NaiveDateTime, TrialError> {
+    let Some(decided_at) = trial.decided_at else {
+        return Err(TrialError::NothingToUndo);
+    };
+    if entitlement.is_some_and(|e| !e.is_active(now)) {
+        return Err(TrialError::NotRunning);
+    }
+    Ok(decided_at + window)
+}
+
+/// What ending a trial before its time does besides ending its access,
+/// however it is ended: the emails its approval scheduled and that have not
+/// left yet (the reminder, the end of trial, and the approval itself while
+/// it waits out the undo period) are withdrawn, and the end joins the
+/// request's history and the audit trail. The reader is not written to:
+/// the site tells them their trial has ended when they next read, and the
+/// usual reasons for cutting a trial short (a misused address, an approval
+/// given in error) call for a person's words, not a template's. Returns how
+/// many emails were withdrawn.
+fn record_end(
+    conn: &mut DbConnection,
+    trial: &TrialRequest,
+    actor: Option<AccountId>,
+    note: Option<&str>,
+    detail: &str,
+    now: DateTime<Utc>,
+) -> QueryResult<usize> {
+    let withdrawn = match trial.decision_id {
+        Some(decision) => outbox::cancel_unsent(conn, &format!("trial:{}:{decision}:", trial.id))?,
+        None => 0,
+    };
+    store::insert_decision(
+        conn,
+        &NewDecision {
+            id: DecisionId::new(),
+            trial_id: trial.id,
+            admin_id: actor,
+            action: DecisionAction::End,
+            note,
+            decided_at: now.naive_utc(),
+        },
+    )?;
+    audit::record(
+        conn,
+        now,
+        actor,
+        "trial.end",
+        &subject(trial.id),
+        Some(detail),
+    )?;
+    Ok(withdrawn)
+}
+
+/// A trial's right to read was revoked from the account's side (not from
+/// the queue), in the caller's transaction: the trial ends as if ended
+/// early, so its reader gets no reminder and no end-of-trial email for a
+/// trial they no longer have. Any other right is none of the trials' business.
+pub fn access_revoked(
+    conn: &mut DbConnection,
+    entitlement: &Entitlement,
+    actor: Option<AccountId>,
+    now: DateTime<Utc>,
+) -> QueryResult<()> {
+    let trial_id = match (entitlement.kind, entitlement.source_id.as_deref()) {
+        (EntitlementKind::Trial, Some(source)) => source.parse::<TrialId>().ok(),
+        _ => None,
+    };
+    let Some(trial) = trial_id
+        .map(|id| store::find(conn, id))
+        .transpose()?
+        .flatten()
+    else {
+        return Ok(());
+    };
+    // Revoked just now: it was running unless its end date had passed,
+    // when its emails have gone and the trial ended on its own.
+    let was_running = entitlement.ends_at.is_none_or(|end| end > now.naive_utc());
+    if trial.entitlement_id == Some(entitlement.id) && was_running {
+        let withdrawn = record_end(conn, &trial, actor, None, "its access was revoked", now)?;
+        tracing::info!(trial_id = %trial.id, emails_withdrawn = withdrawn, "trial ended by a revocation");
+    }
+    Ok(())
 }
 
 /// A time as readers of the site see it.

@@ -206,6 +206,31 @@ pub fn decisions_of(conn: &mut DbConnection, id: TrialId) -> QueryResult<Vec<Dec
         .load(conn)
 }
 
+/// A request's history, oldest first, with the name of whoever took each
+/// step (none once their account is gone).
+pub fn history(
+    conn: &mut DbConnection,
+    id: TrialId,
+) -> QueryResult<Vec<(Decision, Option<String>)>> {
+    trial_decisions::table
+        .left_join(accounts::table.on(trial_decisions::admin_id.eq(accounts::id.nullable())))
+        .filter(trial_decisions::trial_id.eq(id))
+        .order((trial_decisions::decided_at.asc(), trial_decisions::id.asc()))
+        .select((Decision::as_select(), accounts::name.nullable()))
+        .load(conn)
+}
+
+/// The names of the given accounts (of those that still exist).
+pub fn names_of(
+    conn: &mut DbConnection,
+    ids: &[AccountId],
+) -> QueryResult<Vec<(AccountId, String)>> {
+    accounts::table
+        .filter(accounts::id.eq_any(ids))
+        .select((accounts::id, accounts::name))
+        .load(conn)
+}
+
 /// Claims the morning summary of `date`; false when it was already sent.
 pub fn claim_summary(conn: &mut DbConnection, date: &str, now: NaiveDateTime) -> QueryResult<bool> {
     let inserted = crate::per_backend!(conn, |c| diesel::insert_into(admin_summaries::table)

@@ -97,18 +97,25 @@ struct SectionOption {
     label: String,
 }
 
-/// The newsletter's sections, each named as the article section of the
-/// same slug, else by its slug.
-fn section_options(state: &AppState, visitor: &Visitor) -> Vec<SectionOption> {
-    state
-        .settings
-        .newsletter
+/// The newsletter's sections: the site's sections, which articles are
+/// filed under too.
+fn section_options(visitor: &Visitor) -> Vec<SectionOption> {
+    visitor
         .sections
         .iter()
-        .map(|slug| SectionOption {
-            value: slug.clone(),
-            label: visitor.section_name(slug),
+        .map(|section| SectionOption {
+            value: section.slug.to_string(),
+            label: section.name.clone(),
         })
+        .collect()
+}
+
+/// Every section's slug: what a sign-up takes unless the reader unticks some.
+fn all_sections(visitor: &Visitor) -> Vec<String> {
+    visitor
+        .sections
+        .iter()
+        .map(|s| s.slug.to_string())
         .collect()
 }
 
@@ -142,7 +149,7 @@ async fn sign_up_page(
             Err(other) => return Err(other.into()),
         }
     }
-    let all = state.settings.newsletter.sections.clone();
+    let all = all_sections(&visitor);
     let form = form.with_list("sections", all);
     show_sign_up(&state, &site, &visitor, form, None, subscribed_as)
 }
@@ -163,7 +170,7 @@ fn show_sign_up(
         context! {
             title => "Sign up for the free daily newsletter",
             form => form,
-            options => section_options(state, visitor),
+            options => section_options(visitor),
             checked => checked,
             consent_text => &state.settings.newsletter.consent_text,
             next => next,
@@ -209,7 +216,7 @@ async fn sign_up(
         }),
         Err(error) => {
             let errors = field_errors(&error).ok_or(error)?;
-            let sections = sections.unwrap_or_else(|| state.settings.newsletter.sections.clone());
+            let sections = sections.unwrap_or_else(|| all_sections(&visitor));
             let form = Form::from_posted(&posted, &["email"])
                 .with_list("sections", sections)
                 .with_errors(errors);
@@ -385,7 +392,7 @@ async fn preferences_page(
                         .unwrap_or_default(),
                 )
                 .with_list("sections", preferences.sections.as_slice().to_vec());
-            show_preferences(&state, &site, &visitor, &preferences, form, token)
+            show_preferences(&site, &visitor, &preferences, form, token)
         }
         Err(NewsletterError::InvalidToken) => link_invalid(&site, &visitor, LinkKind::Preferences),
         Err(NewsletterError::NotSubscribed) => not_subscribed(&site, &visitor),
@@ -394,7 +401,6 @@ async fn preferences_page(
 }
 
 fn show_preferences(
-    state: &AppState,
     site: &Site,
     visitor: &Visitor,
     preferences: &Preferences,
@@ -409,7 +415,7 @@ fn show_preferences(
             title => "Your newsletter",
             form => form,
             preferences => preferences,
-            options => section_options(state, visitor),
+            options => section_options(visitor),
             checked => checked,
             data_url => with_token("/api/v1/newsletter/data", token.as_deref()),
             token => token,
@@ -535,7 +541,7 @@ async fn reshow_preferences(
     token: Option<String>,
 ) -> Result<HttpResponse, AppError> {
     match state.newsletter.preferences(holder).await {
-        Ok(preferences) => show_preferences(state, site, visitor, &preferences, form, token),
+        Ok(preferences) => show_preferences(site, visitor, &preferences, form, token),
         Err(NewsletterError::InvalidToken) => link_invalid(site, visitor, LinkKind::Preferences),
         Err(other) => Err(other.into()),
     }

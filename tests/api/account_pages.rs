@@ -6,7 +6,7 @@ use chrono::Duration;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{form_token, header, location, TestApp, PASSWORD};
+use crate::helpers::{form_token, header, location, TestApp, NEWSLETTER_SECTIONS, PASSWORD};
 
 /// The path (and query) of a link in an email, to be followed on this
 /// instance.
@@ -592,6 +592,7 @@ async fn changing_the_password_ends_the_other_sessions_and_tells_the_owner() {
 #[tokio::test]
 async fn the_account_page_shows_the_newsletter_and_links_to_its_data() {
     let app = TestApp::spawn().await;
+    app.add_sections(&NEWSLETTER_SECTIONS);
     let email = "ada@example.com";
     let reader = TestApp::browser();
     app.verified_reader(&reader, email).await;

@@ -143,3 +143,32 @@ async fn serve_stops_cleanly_on_sigterm() {
     assert!(out.status.success(), "{logs}");
     assert!(logs.contains("worker stopped"), "{logs}");
 }
+
+#[tokio::test]
+async fn admin_create_points_to_the_console_that_then_opens() {
+    let app = TestApp::spawn().await;
+    let out = app.cli(
+        &[
+            "admin",
+            "create",
+            "--email",
+            "desk@example.com",
+            "--role",
+            "editor",
+        ],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let console = format!("{}/admin/articles", app.address);
+    assert!(stdout.contains(&console), "{stdout}");
+    let editor = TestApp::browser();
+    assert_eq!(
+        app.login_with(&editor, "desk@example.com", PASSWORD)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let (status, _) = app.page(&editor, "/admin/articles").await;
+    assert_eq!(status, StatusCode::OK);
+}

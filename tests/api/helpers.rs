@@ -688,6 +688,10 @@ impl TestApp {
             .env("MASTHEAD_ENV", "test")
             .env("MASTHEAD__DATABASE__URL", self.db.url())
             .env("MASTHEAD__MAIL__SMTP__PORT", self.smtp_port.to_string())
+            .env(
+                "MASTHEAD__SERVER__PUBLIC_URL",
+                &self.settings.server.public_url,
+            )
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
@@ -936,4 +940,39 @@ pub fn header(response: &reqwest::Response, name: &str) -> String {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned()
+}
+
+/// The sections most newsletter tests choose among. The newsletter offers
+/// the site's sections, so a test adds the ones it signs up for.
+pub const NEWSLETTER_SECTIONS: [&str; 5] = [
+    "Patents",
+    "Trademarks",
+    "Copyright",
+    "Designs",
+    "Litigation",
+];
+
+impl TestApp {
+    /// Adds sections as `/admin/sections` does, straight in the database;
+    /// returns their slugs in order.
+    pub fn add_sections(&self, names: &[&str]) -> Vec<String> {
+        let mut conn = self.pool().get().expect("conn");
+        names
+            .iter()
+            .map(|name| {
+                let slug = masthead::domain::Slug::from_title(name);
+                let position =
+                    masthead::articles::store::next_section_position(&mut conn).expect("query");
+                masthead::articles::service::add_section(
+                    &mut conn,
+                    &slug,
+                    name,
+                    position,
+                    self.now(),
+                )
+                .expect("a new section");
+                slug.to_string()
+            })
+            .collect()
+    }
 }

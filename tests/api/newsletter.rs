@@ -4,7 +4,9 @@ use masthead::newsletter::{SubscriberStatus, SuppressionReason};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_problem, eventually, ReceivedEmail, TestApp, PASSWORD};
+use crate::helpers::{
+    assert_problem, eventually, ReceivedEmail, TestApp, NEWSLETTER_SECTIONS, PASSWORD,
+};
 
 const SIGN_UP: &str = "/api/v1/newsletter/subscriptions";
 
@@ -40,6 +42,7 @@ impl TestApp {
 #[tokio::test]
 async fn sign_up_confirm_and_welcome() {
     let app = TestApp::spawn().await;
+    app.add_sections(&NEWSLETTER_SECTIONS);
     let email = "reader@example.com";
 
     let response = app
@@ -186,6 +189,7 @@ async fn a_pending_address_gets_at_most_one_confirmation_per_interval() {
 #[tokio::test]
 async fn signing_up_a_confirmed_address_again_changes_nothing() {
     let app = TestApp::spawn().await;
+    app.add_sections(&NEWSLETTER_SECTIONS);
     let email = "settled@example.com";
     app.confirmed_subscriber(email, 0).await;
     let before = app.subscriber(email).expect("stored");
@@ -497,6 +501,7 @@ async fn invalid_addresses_are_refused_naming_email_and_nothing_is_stored() {
 #[tokio::test]
 async fn a_verified_reader_subscribes_without_a_round_trip_and_manages_by_session() {
     let app = TestApp::spawn().await;
+    app.add_sections(&NEWSLETTER_SECTIONS);
     let email = "member@example.com";
     let reader = TestApp::browser();
     app.verified_reader(&reader, email).await;

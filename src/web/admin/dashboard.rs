@@ -1,7 +1,96 @@
-//! (pages to come)
+//! `/admin`: the morning's figures, each a link to where the work is. It
+//! asks each capability's service, so the figures are the ones its own page
+//! shows.
 
-use actix_web::web;
+use actix_web::web::{self, Data};
+use actix_web::HttpResponse;
+use chrono::Duration;
+use minijinja::context;
+use serde::Serialize;
 
-pub const TEMPLATES: &[(&str, &str)] = &[];
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::trials::model::TrialStatus;
+use crate::web::{Page, Site, Visitor};
 
-pub fn routes(_cfg: &mut web::ServiceConfig) {}
+pub const TEMPLATES: &[(&str, &str)] = &[(
+    "admin_dashboard.html",
+    include_str!("../templates/admin_dashboard.html"),
+)];
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/admin", web::get().to(dashboard));
+}
+
+/// Today's digest as the dashboard shows it.
+#[derive(Serialize)]
+struct DigestToday {
+    date: String,
+    state: crate::digest::model::RunState,
+    sent: i64,
+    failed: i64,
+    pending: i64,
+    total: i64,
+    percent: i64,
+}
+
+async fn dashboard(
+    state: Data<AppState>,
+    site: Data<Site>,
+    visitor: Visitor,
+) -> Result<HttpResponse, AppError> {
+    let admin = visitor.require_account()?;
+    let now = state.clock.now();
+    let queue = state.trials.queue(admin, Vec::new(), None).await?;
+    let oldest_hours = queue
+        .items
+        .iter()
+        .filter(|(t, _)| t.status == TrialStatus::Pending)
+        .map(|(t, _)| (now.naive_utc() - t.requested_at).num_hours())
+        .max();
+    let today = now
+        .with_timezone(&state.settings.digest.timezone.0)
+        .date_naive()
+        .to_string();
+    let digest = state
+        .digest
+        .list(admin)
+        .await?
+        .into_iter()
+        .find(|run| run.date == today)
+        .map(|run| {
+            let total = run.counts.total();
+            let done = run.counts.sent + run.counts.failed + run.counts.skipped;
+            DigestToday {
+                date: run.date,
+                state: run.state,
+                sent: run.counts.sent,
+                failed: run.counts.failed,
+                pending: run.counts.pending,
+                total,
+                percent: if total > 0 { done * 100 / total } else { 100 },
+            }
+        });
+    let (signed_up, confirmed) = state
+        .newsletter
+        .activity(admin, now - Duration::hours(24))
+        .await?;
+    let outbox = state.outbox.figures(admin, now).await?;
+    Page::new(
+        "admin_dashboard.html",
+        context! {
+            title => "Dashboard",
+            console_area => "dashboard",
+            trials => queue.counts,
+            oldest_hours => oldest_hours,
+            decision_hours => state.settings.trials.decision_hours,
+            today => today,
+            digest => digest,
+            send_at => state.settings.digest.send_at.0.format("%H:%M").to_string(),
+            signed_up => signed_up,
+            confirmed => confirmed,
+            outbox => outbox,
+        },
+    )
+    .render(&site, &visitor)
+}

@@ -1,0 +1,1 @@
+ALTER TABLE digest_runs DROP COLUMN last_result_at;

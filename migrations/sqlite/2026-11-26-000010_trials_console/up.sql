@@ -1,0 +1,17 @@
+-- A trial can be ended early (from the console, or by withdrawing its
+-- access): that is a step of its history like a decision or an undo.
+-- SQLite cannot change a CHECK in place, so the table is rebuilt (no table
+-- refers to it).
+CREATE TABLE trial_decisions_new (
+    id TEXT PRIMARY KEY NOT NULL,
+    trial_id TEXT NOT NULL REFERENCES trial_requests (id) ON DELETE CASCADE,
+    admin_id TEXT REFERENCES accounts (id) ON DELETE SET NULL,
+    action TEXT NOT NULL CHECK (action IN ('approve', 'reject', 'undo', 'end')),
+    note TEXT,
+    decided_at TIMESTAMP NOT NULL
+);
+INSERT INTO trial_decisions_new (id, trial_id, admin_id, action, note, decided_at)
+    SELECT id, trial_id, admin_id, action, note, decided_at FROM trial_decisions;
+DROP TABLE trial_decisions;
+ALTER TABLE trial_decisions_new RENAME TO trial_decisions;
+CREATE INDEX trial_decisions_by_trial ON trial_decisions (trial_id, decided_at);

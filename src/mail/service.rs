@@ -1,0 +1,59 @@
+//! What staff may ask of the outbox.
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::model::{OutboxFigures, OutboxMessage, OutboxStatus};
+use super::store;
+use crate::accounts::service::require;
+use crate::accounts::{Account, AccountError, Role};
+use crate::db::{self, Pool, StorageError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutboxError {
+    #[error(transparent)]
+    Account(#[from] AccountError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+#[derive(Clone)]
+pub struct OutboxService {
+    pool: Pool,
+}
+
+impl OutboxService {
+    pub fn new(pool: Pool) -> Self {
+        Self { pool }
+    }
+
+    /// The outbox's depth and failures, the latter also over the last day.
+    pub async fn figures(
+        &self,
+        actor: &Account,
+        now: DateTime<Utc>,
+    ) -> Result<OutboxFigures, OutboxError> {
+        require(actor, Role::Admin)?;
+        let since = (now - Duration::hours(24)).naive_utc();
+        db::run(&self.pool, move |conn| {
+            store::figures(conn, now.naive_utc(), since)
+                .map_err(|e| OutboxError::Storage(StorageError::Query(e)))
+        })
+        .await
+    }
+
+    /// Messages waiting or given up on, newest first.
+    pub async fn list(
+        &self,
+        actor: &Account,
+        statuses: Vec<OutboxStatus>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<OutboxMessage>, i64), OutboxError> {
+        require(actor, Role::Admin)?;
+        db::run(&self.pool, move |conn| {
+            store::list(conn, &statuses, limit, offset)
+                .map_err(|e| OutboxError::Storage(StorageError::Query(e)))
+        })
+        .await
+    }
+}
