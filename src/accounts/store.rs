@@ -7,7 +7,7 @@ use super::model::{
     Account, AccountId, NewAccount, NewAccountToken, NewSession, Role, TokenPurpose,
 };
 use crate::db::schema::{account_tokens, accounts, sessions};
-use crate::db::{DbConnection, MultiBackend};
+use crate::db::{contains_pattern, DbConnection, MultiBackend};
 use crate::domain::{EmailAddress, TokenHash};
 
 pub fn insert(conn: &mut DbConnection, account: &NewAccount<'_>) -> QueryResult<()> {
@@ -109,21 +109,6 @@ pub struct AccountFilter {
 extern "SQL" {
     /// SQL's `lower`. SQLite folds only ASCII letters; PostgreSQL folds all.
     fn lower(text: diesel::sql_types::Text) -> diesel::sql_types::Text;
-}
-
-/// A `LIKE … ESCAPE '\'` pattern that finds `text` anywhere, its `%`, `_`
-/// and `\` taken as themselves rather than as wildcards.
-pub fn contains_pattern(text: &str) -> String {
-    let mut pattern = String::with_capacity(text.len() + 2);
-    pattern.push('%');
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
 }
 
 /// A page of accounts, newest first (ties broken by id), and the number of

@@ -426,7 +426,7 @@ impl ArticleService {
         at: Option<DateTime<Utc>>,
     ) -> Result<Entry, ArticleError> {
         require(editor, Role::Editor)?;
-        self.release(editor.id, id, at).await
+        self.release(editor.id, id, at, self.clock.now()).await
     }
 
     /// Schedules for `at`, which must be in the future: an editor who asks
@@ -439,23 +439,25 @@ impl ArticleService {
         at: DateTime<Utc>,
     ) -> Result<Entry, ArticleError> {
         require(editor, Role::Editor)?;
-        if at <= self.clock.now() {
+        let now = self.clock.now();
+        if at <= now {
             return Err(ArticleError::Invalid(vec![Invalid::new(
                 "not_in_future",
                 "choose a time in the future, or publish now",
             )
             .on("publish_at")]));
         }
-        self.release(editor.id, id, Some(at)).await
+        self.release(editor.id, id, Some(at), now).await
     }
 
+    /// Publishes at `now`, or schedules for `at` when that is later.
     async fn release(
         &self,
         editor: AccountId,
         id: ArticleId,
         at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
     ) -> Result<Entry, ArticleError> {
-        let now = self.clock.now();
         let scheduled = at.filter(|at| *at > now);
         db::run(&self.pool, move |conn| {
             db::transaction(conn, |conn| {

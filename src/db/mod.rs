@@ -213,3 +213,18 @@ where
     .await
     .map_err(|e| E::from(StorageError::Task(e)))?
 }
+
+/// A `LIKE … ESCAPE '\'` pattern that finds `text` anywhere, its `%`, `_`
+/// and `\` taken as themselves rather than as wildcards.
+pub fn contains_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}

@@ -7,8 +7,8 @@ use super::model::{
     EmailHash, NewSubscriber, NewSuppression, NewToken, PreferencesUpdate, Sections, Source,
     Subscriber, SubscriberId, SubscriberStatus, Suppression, SuppressionReason, TokenPurpose,
 };
-use crate::accounts::store::contains_pattern;
 use crate::accounts::AccountId;
+use crate::db::contains_pattern;
 use crate::db::schema::{newsletter_subscribers, newsletter_suppressions, newsletter_tokens};
 use crate::db::{DbConnection, MultiBackend};
 use crate::domain::{EmailAddress, TokenHash};

@@ -291,6 +291,19 @@ impl TrialService {
         .await
     }
 
+    /// Every request of one account, newest first: for admins.
+    pub async fn requests_of(
+        &self,
+        admin: &Account,
+        account: AccountId,
+    ) -> Result<Vec<TrialRequest>, TrialError> {
+        require(admin, Role::Admin)?;
+        db::run(&self.pool, move |conn| {
+            Ok(store::of_account(conn, account)?)
+        })
+        .await
+    }
+
     /// Requests in the given states (pending when none), oldest first, with
     /// counts by state.
     pub async fn queue(

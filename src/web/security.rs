@@ -120,6 +120,16 @@ pub fn same_origin_write(req: &ServiceRequest, public_url: &str) -> bool {
     }
 }
 
+/// What a page may load: its own stylesheet and images, nothing inline, and
+/// it may not be framed.
+pub const PAGE_POLICY: &str = "default-src 'none'; style-src 'self'; script-src 'self'; \
+    img-src 'self' https: data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The page policy, plus frames of this site's own pages.
+pub const PAGE_WITH_FRAMES_POLICY: &str = "default-src 'none'; style-src 'self'; \
+    script-src 'self'; img-src 'self' https: data:; frame-src 'self'; form-action 'self'; \
+    frame-ancestors 'none'; base-uri 'none'";
+
 /// The headers of every response; pages get a content security policy that
 /// allows nothing inline.
 pub fn add_headers<B>(response: &mut ServiceResponse<B>, https: bool) {
@@ -138,11 +148,7 @@ pub fn add_headers<B>(response: &mut ServiceResponse<B>, https: bool) {
     set_default(header::X_FRAME_OPTIONS, "DENY");
     set_default(header::REFERRER_POLICY, "strict-origin-when-cross-origin");
     if is_html {
-        set_default(
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' https: data:; \
-             form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        );
+        set_default(header::CONTENT_SECURITY_POLICY, PAGE_POLICY);
     }
     if https {
         set_default(

@@ -61,84 +61,82 @@ fn actions(entries: &[AuditEntry]) -> Vec<&str> {
     entries.iter().map(|e| e.action.as_str()).collect()
 }
 
-impl TestApp {
-    /// Writes an article through the console's form; returns its id.
-    async fn write(&self, editor: &reqwest::Client, fields: &[(&str, &str)]) -> String {
-        let mut posted = fields.to_vec();
-        posted.push(("intent", "save"));
-        let response = self.submit(editor, NEW, DESK, &posted).await;
-        assert_eq!(response.status(), StatusCode::SEE_OTHER);
-        id_from(&location(&response))
-    }
+/// Writes an article through the console's form; returns its id.
+async fn write_article(app: &TestApp, editor: &reqwest::Client, fields: &[(&str, &str)]) -> String {
+    let mut posted = fields.to_vec();
+    posted.push(("intent", "save"));
+    let response = app.submit(editor, NEW, DESK, &posted).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    id_from(&location(&response))
+}
 
-    /// Presses one of the publication buttons of an article's page; returns
-    /// the page it leads back to.
-    async fn press(
-        &self,
-        editor: &reqwest::Client,
-        id: &str,
-        action: &str,
-        fields: &[(&str, &str)],
-    ) -> reqwest::Response {
-        let page = format!("{DESK}/{id}");
-        self.submit(editor, &page, &format!("{page}/{action}"), fields)
-            .await
-    }
+/// Presses one of the publication buttons of an article's page; returns
+/// the page it leads back to.
+async fn press(
+    app: &TestApp,
+    editor: &reqwest::Client,
+    id: &str,
+    action: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let page = format!("{DESK}/{id}");
+    app.submit(editor, &page, &format!("{page}/{action}"), fields)
+        .await
+}
 
-    /// The articles in one state, as the JSON API shows them to editors.
-    async fn stored_articles(&self, editor: &reqwest::Client, status: &str) -> Vec<Value> {
-        self.get_json(editor, &format!("/api/v1/articles?status={status}"))
-            .await["articles"]
-            .as_array()
-            .expect("articles")
-            .clone()
-    }
+/// The articles in one state, as the JSON API shows them to editors.
+async fn stored_articles(app: &TestApp, editor: &reqwest::Client, status: &str) -> Vec<Value> {
+    app.get_json(editor, &format!("/api/v1/articles?status={status}"))
+        .await["articles"]
+        .as_array()
+        .expect("articles")
+        .clone()
+}
 
-    /// Signs `email` up through the API and follows the confirmation link.
-    async fn newsletter_reader(&self, email: &str, sections: Option<&[&str]>) {
-        let body = match sections {
-            Some(sections) => json!({ "email": email, "sections": sections }),
-            None => json!({ "email": email }),
-        };
-        let response = self
-            .post(&self.api, "/api/v1/newsletter/subscriptions", body)
+/// Signs `email` up through the API and follows the confirmation link.
+async fn newsletter_reader(app: &TestApp, email: &str, sections: Option<&[&str]>) {
+    let body = match sections {
+        Some(sections) => json!({ "email": email, "sections": sections }),
+        None => json!({ "email": email }),
+    };
+    let response = app
+        .post(&app.api, "/api/v1/newsletter/subscriptions", body)
+        .await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    confirm_newsletter(app, email).await;
+}
+
+async fn confirm_newsletter(app: &TestApp, email: &str) {
+    let token = app.mailbox.nth(email, 1).await.token();
+    let confirmed = app
+        .post(
+            &TestApp::browser(),
+            "/api/v1/newsletter/confirm",
+            json!({ "token": token }),
+        )
+        .await;
+    assert_eq!(confirmed.status(), StatusCode::OK);
+    app.mailbox.nth(email, 2).await;
+}
+
+/// Waits until the digest run of `date` has nothing left to send.
+async fn digest_done(app: &TestApp, admin: &reqwest::Client, date: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + StdDuration::from_secs(20);
+    loop {
+        let response = app
+            .get(admin, &format!("/api/v1/admin/digests/{date}"))
             .await;
-        assert_eq!(response.status(), StatusCode::ACCEPTED);
-        self.confirm_newsletter(email).await;
-    }
-
-    async fn confirm_newsletter(&self, email: &str) {
-        let token = self.mailbox.nth(email, 1).await.token();
-        let confirmed = self
-            .post(
-                &TestApp::browser(),
-                "/api/v1/newsletter/confirm",
-                json!({ "token": token }),
-            )
-            .await;
-        assert_eq!(confirmed.status(), StatusCode::OK);
-        self.mailbox.nth(email, 2).await;
-    }
-
-    /// Waits until the digest run of `date` has nothing left to send.
-    async fn digest_done(&self, admin: &reqwest::Client, date: &str) -> Value {
-        let deadline = tokio::time::Instant::now() + StdDuration::from_secs(20);
-        loop {
-            let response = self
-                .get(admin, &format!("/api/v1/admin/digests/{date}"))
-                .await;
-            if response.status() == StatusCode::OK {
-                let run: Value = response.json().await.expect("json");
-                if run["state"] == "completed" || run["state"] == "skipped" {
-                    return run;
-                }
+        if response.status() == StatusCode::OK {
+            let run: Value = response.json().await.expect("json");
+            if run["state"] == "completed" || run["state"] == "skipped" {
+                return run;
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the run of {date} never finished"
-            );
-            tokio::time::sleep(StdDuration::from_millis(25)).await;
         }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the run of {date} never finished"
+        );
+        tokio::time::sleep(StdDuration::from_millis(25)).await;
     }
 }
 
@@ -264,9 +262,7 @@ async fn readers_get_403_and_visitors_the_login_page() {
     let app = TestApp::spawn().await;
     let editor = app.editor().await;
     app.create_section(&editor, "Patents").await;
-    let id = app
-        .write(&editor, &fields("Staff only", "patents", "Body."))
-        .await;
+    let id = write_article(&app, &editor, &fields("Staff only", "patents", "Body.")).await;
 
     let reader = TestApp::browser();
     app.verified_reader(&reader, "reader@example.com").await;
@@ -294,7 +290,7 @@ async fn readers_get_403_and_visitors_the_login_page() {
     }
     let sections = app.get_json(&reader, "/api/v1/sections").await;
     assert_eq!(sections["sections"].as_array().expect("list").len(), 1);
-    assert_eq!(app.stored_articles(&editor, "draft").await.len(), 1);
+    assert_eq!(stored_articles(&app, &editor, "draft").await.len(), 1);
 
     let visitor = TestApp::browser();
     let response = app.get(&visitor, DESK).await;
@@ -357,13 +353,11 @@ async fn a_form_with_errors_comes_back_with_them_and_the_input_kept() {
     );
     assert!(html.contains("name=\"tags\" type=\"text\" value=\"ok\""));
     assert!(
-        app.stored_articles(&editor, "draft").await.is_empty(),
+        stored_articles(&app, &editor, "draft").await.is_empty(),
         "nothing stored"
     );
 
-    let id = app
-        .write(&editor, &fields("A ruling", "patents", "Body."))
-        .await;
+    let id = write_article(&app, &editor, &fields("A ruling", "patents", "Body.")).await;
     let response = app
         .submit(
             &editor,
@@ -388,7 +382,7 @@ async fn a_form_with_errors_comes_back_with_them_and_the_input_kept() {
         "{html}"
     );
     assert!(html.contains("value=\"A ruling, renamed\""));
-    let stored = app.stored_articles(&editor, "draft").await;
+    let stored = stored_articles(&app, &editor, "draft").await;
     assert_eq!(stored[0]["title"], "A ruling", "nothing half-saved");
 }
 
@@ -422,13 +416,16 @@ async fn the_preview_shows_the_published_html_and_saves_nothing() {
     );
     assert!(html.contains("Hello **world**."));
     assert!(
-        app.stored_articles(&editor, "draft").await.is_empty(),
+        stored_articles(&app, &editor, "draft").await.is_empty(),
         "nothing saved"
     );
 
-    let id = app
-        .write(&editor, &fields("Saved title", "patents", "Saved body."))
-        .await;
+    let id = write_article(
+        &app,
+        &editor,
+        &fields("Saved title", "patents", "Saved body."),
+    )
+    .await;
     let mut posted = fields("Unsaved title", "patents", "Unsaved *body*.");
     posted.push(("intent", "preview"));
     let page = format!("{DESK}/{id}");
@@ -437,7 +434,7 @@ async fn the_preview_shows_the_published_html_and_saves_nothing() {
     let html = response.text().await.expect("a page");
     assert!(html.contains("<p>Unsaved <em>body</em>.</p>"));
     assert!(html.contains("<h1>Edit article</h1>"));
-    let stored = app.stored_articles(&editor, "draft").await;
+    let stored = stored_articles(&app, &editor, "draft").await;
     assert_eq!(stored[0]["title"], "Saved title");
     assert!(audit_of(&app, SubjectKind::Article, &id)
         .iter()
@@ -451,15 +448,13 @@ async fn edits_keep_revisions_and_the_revisions_page_shows_each_diff() {
     app.create_section(&editor, "Patents").await;
     app.create_section(&editor, "Trademarks").await;
     let body = "The first paragraph.\n\nThe second paragraph.\n\nThe third.";
-    let id = app
-        .write(&editor, &fields("Bistro loses", "patents", body))
-        .await;
+    let id = write_article(&app, &editor, &fields("Bistro loses", "patents", body)).await;
     let page = format!("{DESK}/{id}");
     let (_, html) = app.page(&editor, &format!("{page}/revisions")).await;
     assert!(html.contains("No edits kept yet."), "{html}");
 
     app.clock.advance(Duration::minutes(1));
-    let published = app.press(&editor, &id, "publish", &[]).await;
+    let published = press(&app, &editor, &id, "publish", &[]).await;
     assert_eq!(location(&published), page);
     app.clock.advance(Duration::minutes(5));
     let edited = "The first paragraph.\n\nThe second paragraph, corrected.\n\nThe third.";
@@ -541,12 +536,12 @@ async fn schedule_publish_and_withdraw_from_the_article_page() {
     let app = TestApp::spawn_at(utc(2027, 1, 12, 6, 0), london_at_seven).await;
     let editor = app.editor().await;
     app.create_section(&editor, "Patents").await;
-    let id = app
-        .write(
-            &editor,
-            &fields("Embargoed ruling", "patents", "The ruling."),
-        )
-        .await;
+    let id = write_article(
+        &app,
+        &editor,
+        &fields("Embargoed ruling", "patents", "The ruling."),
+    )
+    .await;
     let page = format!("{DESK}/{id}");
     let (_, html) = app.page(&editor, &page).await;
     assert!(
@@ -567,9 +562,7 @@ async fn schedule_publish_and_withdraw_from_the_article_page() {
             "01:30 on 28 March 2027 does not exist in Europe/London",
         ),
     ] {
-        let response = app
-            .press(&editor, &id, "schedule", &[("publish_at", typed)])
-            .await;
+        let response = press(&app, &editor, &id, "schedule", &[("publish_at", typed)]).await;
         assert_eq!(
             response.status(),
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -590,14 +583,14 @@ async fn schedule_publish_and_withdraw_from_the_article_page() {
 
     app.clock.advance(Duration::minutes(1));
     // Summer time: 09:00 in London is 08:00 UTC.
-    let response = app
-        .press(
-            &editor,
-            &id,
-            "schedule",
-            &[("publish_at", "2027-07-01T09:00")],
-        )
-        .await;
+    let response = press(
+        &app,
+        &editor,
+        &id,
+        "schedule",
+        &[("publish_at", "2027-07-01T09:00")],
+    )
+    .await;
     assert_eq!(location(&response), page);
     let (_, html) = app.page(&editor, &page).await;
     assert!(
@@ -608,13 +601,13 @@ async fn schedule_publish_and_withdraw_from_the_article_page() {
         html.contains("value=\"2027-07-01T09:00\""),
         "the field shows the time set"
     );
-    let scheduled = app.stored_articles(&editor, "scheduled").await;
+    let scheduled = stored_articles(&app, &editor, "scheduled").await;
     assert_eq!(scheduled[0]["published_at"], "2027-07-01T08:00:00Z");
     let (_, front) = app.page(&TestApp::browser(), "/").await;
     assert!(!front.contains("Embargoed ruling"));
 
     app.clock.advance(Duration::minutes(1));
-    let response = app.press(&editor, &id, "publish", &[]).await;
+    let response = press(&app, &editor, &id, "publish", &[]).await;
     assert_eq!(location(&response), page);
     let (_, html) = app.page(&editor, &page).await;
     assert!(html.contains("Published: it is on the site now"));
@@ -642,7 +635,7 @@ async fn schedule_publish_and_withdraw_from_the_article_page() {
     assert!(html.contains("Nothing was changed: this article is already published."));
 
     app.clock.advance(Duration::minutes(1));
-    let response = app.press(&editor, &id, "withdraw", &[]).await;
+    let response = press(&app, &editor, &id, "withdraw", &[]).await;
     assert_eq!(location(&response), page);
     let (_, html) = app.page(&editor, &page).await;
     assert!(html.contains("Withdrawn: readers no longer see it"));
@@ -670,10 +663,14 @@ async fn schedule_publish_and_withdraw_from_the_article_page() {
     assert!(trail.iter().all(|e| e.actor_id.is_some()));
 
     // The worker publishes a scheduled article when its time comes.
-    let other = app
-        .write(&editor, &fields("Morning ruling", "patents", "Early."))
-        .await;
-    app.press(
+    let other = write_article(
+        &app,
+        &editor,
+        &fields("Morning ruling", "patents", "Early."),
+    )
+    .await;
+    press(
+        &app,
         &editor,
         &other,
         "schedule",
@@ -757,8 +754,7 @@ async fn the_sections_page_lists_counts_and_adds_sections() {
         .expect("a page")
         .contains("<a href=\"#slug\">"));
 
-    app.write(&editor, &fields("A secret", "trade-secrets", "Body."))
-        .await;
+    write_article(&app, &editor, &fields("A secret", "trade-secrets", "Body.")).await;
     let (_, html) = app.page(&editor, SECTIONS).await;
     assert!(
         html.contains(">1<span class=\"visually-hidden\"> in Trade secrets</span></a>"),
@@ -786,9 +782,8 @@ async fn a_new_section_is_offered_at_sign_up_and_reaches_the_digest() {
     app.create_section(&editor, "Patents").await;
     app.create_section(&editor, "Trademarks").await;
     // One reader takes the newsletter as it comes, another picks a section.
-    app.newsletter_reader("everything@example.com", None).await;
-    app.newsletter_reader("picky@example.com", Some(&["patents"]))
-        .await;
+    newsletter_reader(&app, "everything@example.com", None).await;
+    newsletter_reader(&app, "picky@example.com", Some(&["patents"])).await;
 
     let response = app
         .submit(&editor, SECTIONS, SECTIONS, &[("name", "Trade secrets")])
@@ -815,7 +810,7 @@ async fn a_new_section_is_offered_at_sign_up_and_reaches_the_digest() {
         )
         .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    app.confirm_newsletter("secrets@example.com").await;
+    confirm_newsletter(&app, "secrets@example.com").await;
     let sections_of = |email: &str| {
         app.subscriber(email)
             .expect("stored")
@@ -835,16 +830,16 @@ async fn a_new_section_is_offered_at_sign_up_and_reaches_the_digest() {
         "a pick is kept"
     );
 
-    let id = app
-        .write(
-            &editor,
-            &fields("Recipe leak ends in court", "trade-secrets", "The story."),
-        )
-        .await;
-    app.press(&editor, &id, "publish", &[]).await;
+    let id = write_article(
+        &app,
+        &editor,
+        &fields("Recipe leak ends in court", "trade-secrets", "The story."),
+    )
+    .await;
+    press(&app, &editor, &id, "publish", &[]).await;
 
     app.set_time(utc(2027, 1, 12, 7, 0));
-    let run = app.digest_done(&admin, "2027-01-12").await;
+    let run = digest_done(&app, &admin, "2027-01-12").await;
     assert_eq!(run["articles"], 1, "{run}");
     assert_eq!(run["counts"]["sent"], 2, "{run}");
     for email in ["secrets@example.com", "everything@example.com"] {
@@ -864,6 +859,124 @@ async fn a_new_section_is_offered_at_sign_up_and_reaches_the_digest() {
         2,
         "only the sign-up mail"
     );
+}
+
+#[tokio::test]
+async fn on_a_site_without_sections_a_sign_up_takes_every_section_to_come() {
+    let app = TestApp::spawn().await;
+    let visitor = TestApp::browser();
+    let (status, _) = app.page(&visitor, "/newsletter").await;
+    assert_eq!(status, StatusCode::OK);
+    let response = app
+        .submit(
+            &visitor,
+            "/newsletter",
+            "/newsletter",
+            &[("email", "early@example.com"), ("sections_offered", "1")],
+        )
+        .await;
+    assert_eq!(location(&response), "/newsletter/check-email");
+    let sections_of = |email: &str| {
+        app.subscriber(email)
+            .expect("stored")
+            .sections
+            .as_slice()
+            .to_vec()
+    };
+    assert!(sections_of("early@example.com").is_empty());
+
+    let editor = app.editor().await;
+    app.submit(&editor, SECTIONS, SECTIONS, &[("name", "Patents")])
+        .await;
+    assert_eq!(sections_of("early@example.com"), ["patents"]);
+    app.submit(&editor, SECTIONS, SECTIONS, &[("name", "Designs")])
+        .await;
+    assert_eq!(sections_of("early@example.com"), ["patents", "designs"]);
+}
+
+/// Before the sections table was the newsletter's source, a reader who
+/// kept every box ticked stored the default configuration's five sections.
+#[tokio::test]
+async fn the_migration_gives_readers_who_took_every_configured_section_every_section() {
+    use diesel::connection::SimpleConnection;
+    use masthead::db::DbConnection;
+    use masthead::newsletter::model::NewSubscriber;
+    use masthead::newsletter::{Sections, SubscriberId, SubscriberStatus};
+
+    let app = TestApp::spawn().await;
+    app.add_sections(&[
+        "Patents",
+        "Trademarks",
+        "Copyright",
+        "Designs",
+        "Trade secrets",
+        "Litigation",
+    ]);
+    let configured: Vec<String> = [
+        "patents",
+        "trademarks",
+        "copyright",
+        "designs",
+        "litigation",
+    ]
+    .map(String::from)
+    .to_vec();
+    let picked = vec!["patents".to_owned()];
+    let mut conn = app.pool().get().expect("conn");
+    let now = app.now().naive_utc();
+    for (email, sections) in [
+        ("all@example.com", &configured),
+        ("some@example.com", &picked),
+    ] {
+        let sections = Sections::parse(Some(sections), sections).expect("sections");
+        masthead::newsletter::store::insert(
+            &mut conn,
+            &NewSubscriber {
+                id: SubscriberId::new(),
+                email: &masthead::domain::EmailAddress::parse(email).expect("valid"),
+                account_id: None,
+                status: SubscriberStatus::Confirmed,
+                sections: &sections,
+                source: masthead::newsletter::Source::Api,
+                consent_text: "test",
+                created_at: now,
+                updated_at: now,
+                confirmed_at: Some(now),
+            },
+        )
+        .expect("stored");
+    }
+    let up = |backend: &str| {
+        std::fs::read_to_string(format!(
+            "migrations/{backend}/2026-11-26-000009_sections_source/up.sql"
+        ))
+        .expect("the migration")
+    };
+    match &mut *conn {
+        DbConnection::Sqlite(sqlite) => sqlite.batch_execute(&up("sqlite")),
+        DbConnection::Postgres(pg) => pg.batch_execute(&up("postgres")),
+    }
+    .expect("the migration runs");
+
+    let sections_of = |email: &str| {
+        app.subscriber(email)
+            .expect("stored")
+            .sections
+            .as_slice()
+            .to_vec()
+    };
+    assert_eq!(
+        sections_of("all@example.com"),
+        [
+            "patents",
+            "trademarks",
+            "copyright",
+            "designs",
+            "trade-secrets",
+            "litigation"
+        ]
+    );
+    assert_eq!(sections_of("some@example.com"), ["patents"]);
 }
 
 /// The editor's day in a real browser: write, preview, schedule, publish,

@@ -8,9 +8,7 @@ use crate::helpers::{eventually, html_unescape, location, TestApp};
 
 /// The text of a figure's value followed by its label, as the page shows it.
 fn figure(value: impl std::fmt::Display, label: &str) -> String {
-    format!(
-        "<span class=\"figure__value\">{value}</span> <span class=\"figure__label\">{label}"
-    )
+    format!("<span class=\"figure__value\">{value}</span> <span class=\"figure__label\">{label}")
 }
 
 #[tokio::test]
@@ -41,7 +39,10 @@ async fn the_dashboard_counts_the_queue_the_list_and_the_mail() {
     let (status, html) = app.page(&admin, "/admin").await;
     assert_eq!(status, StatusCode::OK);
     let html = html_unescape(&html);
-    assert!(html.contains(&figure(0, "waiting for a decision")), "{html}");
+    assert!(
+        html.contains(&figure(0, "waiting for a decision")),
+        "{html}"
+    );
     assert!(html.contains("No digest has started today"));
 
     // A reader asks for a trial, and the promise runs out.
@@ -114,9 +115,18 @@ async fn the_dashboard_counts_the_queue_the_list_and_the_mail() {
 
     let (_, html) = app.page(&admin, "/admin").await;
     let html = html_unescape(&html);
-    assert!(html.contains(&figure(1, "waiting for a decision")), "{html}");
-    assert!(html.contains(&figure(1, "past the 48-hour promise")), "{html}");
-    assert!(html.contains(&figure("50 h", "oldest request waiting")), "{html}");
+    assert!(
+        html.contains(&figure(1, "waiting for a decision")),
+        "{html}"
+    );
+    assert!(
+        html.contains(&figure(1, "past the 48-hour promise")),
+        "{html}"
+    );
+    assert!(
+        html.contains(&figure("50 h", "oldest request waiting")),
+        "{html}"
+    );
     assert!(html.contains(&figure(2, "signed up")), "{html}");
     assert!(html.contains(&figure(1, "confirmed")), "{html}");
     // The worker is off: every message so far is still waiting.
@@ -151,5 +161,39 @@ async fn the_outbox_page_shows_waiting_and_given_up_mail() {
     assert!(html.contains("bounce-dead@example.com"), "{html}");
     assert!(html.contains("newsletter_confirm"));
     let (_, html) = app.page(&admin, "/admin/outbox").await;
-    assert!(!html.contains("bounce-dead@example.com"), "not waiting any more");
+    assert!(
+        !html.contains("bounce-dead@example.com"),
+        "not waiting any more"
+    );
+}
+
+#[tokio::test]
+async fn the_audit_trail_names_who_did_what_newest_first() {
+    let app = TestApp::spawn().await;
+    let editor = app.editor().await;
+    app.create_section(&editor, "Patents").await;
+    app.set_time(app.now() + Duration::seconds(5));
+    let draft = app
+        .draft(
+            &editor,
+            crate::helpers::article("Pill patent revoked", "patents", &[], "Text."),
+        )
+        .await;
+    let admin = app.admin().await;
+    let (status, html) = app.page(&admin, "/admin/audit").await;
+    assert_eq!(status, StatusCode::OK);
+    let html = html_unescape(&html);
+    let created = html
+        .find("article.create")
+        .expect("the draft is in the trail");
+    let section = html
+        .find("section.create")
+        .expect("the section is in the trail");
+    assert!(created < section, "newest first: {html}");
+    assert!(
+        html.contains("Grace Hopper <editor-"),
+        "the editor is named: {html}"
+    );
+    let id = draft["id"].as_str().expect("id");
+    assert!(html.contains(&format!("href=\"/admin/articles/{id}\"")));
 }

@@ -143,7 +143,7 @@ async fn the_list_and_a_dates_page_show_each_run_with_its_counts() {
         list.contains("value=\"2027-01-12\""),
         "today is the form's date: {list}"
     );
-    assert!(list.contains("No digest has been sent yet"), "{list}");
+    assert!(list.contains("No digest has run yet"), "{list}");
 
     let started = app
         .submit(&admin, LIST, "/admin/digests/start", &[("date", DATE)])
@@ -492,11 +492,34 @@ async fn the_start_form_explains_a_date_it_cannot_start() {
     assert_eq!(forged.status(), StatusCode::FORBIDDEN);
 }
 
+/// Waits until the digest has been refused `refusals` times for `email`,
+/// and the refusal recorded: the delivery waits for its retry.
+async fn wait_for_refusals(app: &TestApp, email: &str, refusals: i32) {
+    let subscriber = app.subscriber(email).expect("stored").id;
+    let run = run_id(app, DATE).expect("the run");
+    let refused = || {
+        let mut conn = app.pool().get().expect("conn");
+        masthead::digest::store::delivery(&mut conn, run, subscriber)
+            .expect("query")
+            .is_some_and(|(status, attempts, error)| {
+                status == DeliveryStatus::Pending && attempts == refusals && error.is_some()
+            })
+    };
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !refused() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{email} not refused {refusals} times"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+}
+
 #[tokio::test]
-async fn an_admin_starts_todays_digest_in_the_browser_and_opens_its_preview() {
+async fn an_admin_starts_todays_digest_in_the_browser_follows_and_resumes_it() {
     let app = TestApp::spawn_at(morning(), |_| {}).await;
     let Some(browser) = Browser::start(
-        "an_admin_starts_todays_digest_in_the_browser_and_opens_its_preview",
+        "an_admin_starts_todays_digest_in_the_browser_follows_and_resumes_it",
         &app,
     )
     .await
@@ -505,6 +528,9 @@ async fn an_admin_starts_todays_digest_in_the_browser_and_opens_its_preview() {
     };
     the_news(&app).await;
     readers(&app);
+    // Refused for now (451) twice, and retried only minutes later.
+    let busy = "busy-reader@example.com";
+    subscribers(&app, &[busy], &["patents"]);
     let email = "chief@example.com";
     let api = TestApp::browser();
     app.privileged(&api, email, "admin").await;
@@ -519,21 +545,30 @@ async fn an_admin_starts_todays_digest_in_the_browser_and_opens_its_preview() {
     browser.screenshot("console-digests-empty").await;
     browser.axe("the digests page before a run").await;
 
+    // Started from the form, with today's date already in it.
     browser.click_button("Start digest").await;
     browser.wait_for_text("is started").await;
     assert_eq!(browser.current_path().await, format!("{LIST}/{DATE}"));
-    wait_until_done(&app, &api, DATE).await;
+    wait_for_refusals(&app, busy, 1).await;
+    let run = state_of(&app, &api, DATE).await;
+    assert_eq!(
+        run["counts"],
+        json!({ "pending": 1, "sent": 2, "failed": 1, "skipped": 0 }),
+        "{run}"
+    );
 
+    // Listed, with how far it has got: 3 of 4 have their result.
     browser.goto(LIST).await;
-    // The state tag is upper case on screen.
-    let text = browser.wait_for_text("COMPLETED").await;
+    let text = browser.wait_for_text("75% done").await;
     assert!(
-        text.contains("2 sent, 1 failed and 0 skipped of 3"),
+        text.contains("2 sent, 1 failed and 0 skipped of 4; 1 waiting"),
         "{text}"
     );
+    assert!(text.contains("Refresh"), "{text}");
     browser.screenshot("console-digests").await;
     browser.axe("the digests page").await;
 
+    // Its page: the figures, and each variant as HTML and text.
     browser
         .find(&format!("a[href=\"{LIST}/{DATE}\"]"))
         .await
@@ -541,8 +576,30 @@ async fn an_admin_starts_todays_digest_in_the_browser_and_opens_its_preview() {
         .await;
     let text = browser.wait_for_text("Text part").await;
     assert!(text.contains("Patent ruling"), "{text}");
+    assert!(text.contains("75% done"), "{text}");
     browser.screenshot("console-digest").await;
     browser.axe("a digest's page").await;
+
+    // Resuming makes the waiting retry due now: refused once more, then
+    // accepted.
+    browser.click_button("Resume digest").await;
+    browser
+        .wait_for_text("1 message waiting for a retry is due now")
+        .await;
+    wait_for_refusals(&app, busy, 2).await;
+    browser.click_button("Resume digest").await;
+    browser
+        .wait_for_text("1 message waiting for a retry is due now")
+        .await;
+    app.mailbox.wait_for(busy, 1).await;
+    wait_until_done(&app, &api, DATE).await;
+    browser.goto(&format!("{LIST}/{DATE}")).await;
+    let text = browser.wait_for_text("COMPLETED").await;
+    assert!(
+        text.contains("3 sent, 1 failed and 0 skipped of 4"),
+        "{text}"
+    );
+    assert!(!text.contains("Resume digest"), "{text}");
 
     let frame = browser.find("iframe.email-preview").await;
     let src = frame.attribute("src").await.expect("the frame's address");

@@ -137,6 +137,10 @@ async fn subscribers_are_found_by_address_status_section_and_source() {
 
     let all = page(&app, &admin, "/admin/subscribers").await;
     assert!(all.contains("3 subscribers; newest first."), "{all}");
+    assert!(
+        all.contains("<option value=\"trademarks\">Trademarks</option>"),
+        "{all}"
+    );
     assert_eq!(found(&all), sorted(vec![&ada, &a_b, &axb]));
     assert!(all.contains("ada.lovelace@example.com"), "{all}");
 
@@ -241,7 +245,7 @@ async fn a_subscriber_page_shows_their_history() {
         "Patents",
         "Sign-up form",
         &app.settings.newsletter.consent_text,
-        "Given when signing up on 12 January 2027, 06:30 UTC; confirmed by following the emailed link on 12 January 2027, 06:35 UTC",
+        "Given when signing up on 12 January 2027, 06:30 UTC; confirmed on 12 January 2027, 06:35 UTC",
         "Signed up with the sign-up form",
         "Confirm your subscription",
         "Confirmed",
@@ -841,9 +845,10 @@ async fn an_admin_finds_a_subscriber_lifts_their_suppression_and_grants_a_month(
     browser.click_button("Find subscribers").await;
     browser.wait_for_text("1 subscriber matches.").await;
     browser.find("table.list a").await.click().await;
-    browser
+    let text = browser
         .wait_for_text("Mail to this address is suppressed")
         .await;
+    assert!(text.contains("Ada Lovelace"), "the linked account: {text}");
     browser.screenshot("console-subscriber").await;
     browser.axe("a subscriber's page").await;
 

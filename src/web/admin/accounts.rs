@@ -295,8 +295,9 @@ async fn show(
         .into_iter()
         .map(|a| (a.id, a.name))
         .collect();
-    // Read-only, after the admin check above: the account's latest request.
-    let trial = state.trials.mine(&account).await?;
+    let requests = state.trials.requests_of(admin, id).await?;
+    let earlier_requests = requests.len().saturating_sub(1);
+    let trial = requests.into_iter().next();
     let subscriber = state.newsletter.subscriber_of_account(admin, id).await?;
     let mut subjects = vec![Subject::new(SubjectKind::Account, id)];
     subjects.extend(
@@ -333,7 +334,9 @@ async fn show(
                 .into_iter()
                 .map(|e| EntitlementRow::new(e, now, &names))
                 .collect::<Vec<_>>(),
+            earlier_requests => earlier_requests,
             trial => trial.map(|t| context! {
+                id => t.id.to_string(),
                 status => t.status,
                 status_words => trial_words(t.status),
                 company => t.company,

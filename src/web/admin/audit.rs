@@ -81,7 +81,12 @@ pub async fn entry_views(
                 at: e.at.and_utc().to_rfc3339(),
                 actor: e
                     .actor_id
-                    .map(|id| names.get(&id).cloned().unwrap_or_else(|| "a deleted account".into()))
+                    .map(|id| {
+                        names
+                            .get(&id)
+                            .cloned()
+                            .unwrap_or_else(|| "a deleted account".into())
+                    })
                     .unwrap_or_else(|| "masthead".into()),
                 action: e.action,
                 subject: format!("{} {}", e.subject_kind, e.subject_id),

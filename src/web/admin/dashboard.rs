@@ -31,7 +31,7 @@ struct DigestToday {
     failed: i64,
     pending: i64,
     total: i64,
-    percent: i64,
+    percent: u8,
 }
 
 async fn dashboard(
@@ -60,7 +60,6 @@ async fn dashboard(
         .find(|run| run.date == today)
         .map(|run| {
             let total = run.counts.total();
-            let done = run.counts.sent + run.counts.failed + run.counts.skipped;
             DigestToday {
                 date: run.date,
                 state: run.state,
@@ -68,7 +67,7 @@ async fn dashboard(
                 failed: run.counts.failed,
                 pending: run.counts.pending,
                 total,
-                percent: if total > 0 { done * 100 / total } else { 100 },
+                percent: run.percent_done,
             }
         });
     let (signed_up, confirmed) = state

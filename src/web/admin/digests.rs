@@ -57,9 +57,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// The site's policy, plus frames from the site itself: the detail page
 /// shows each variant's HTML in an `<iframe>` of `preview_html`.
-const DETAIL_POLICY: &str = "default-src 'none'; style-src 'self'; script-src 'self'; \
-    img-src 'self' https: data:; frame-src 'self'; form-action 'self'; \
-    frame-ancestors 'none'; base-uri 'none'";
+const DETAIL_POLICY: &str = crate::web::security::PAGE_WITH_FRAMES_POLICY;
 
 /// An email's HTML as a mail client shows it: its own inline styles and
 /// remote images; no script, form, plug-in or navigation of the page

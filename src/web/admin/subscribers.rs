@@ -283,7 +283,7 @@ async fn list(
             searched => searched,
             selected => context! { status => status, section => section, source => source },
             statuses => SubscriberStatus::ALL.iter().map(|s| Choice::new(s.as_str(), status_words(*s))).collect::<Vec<_>>(),
-            sections => visitor.sections.iter().map(|s| Choice::new(s.slug.as_str(), s.name.as_str())).collect::<Vec<_>>(),
+            section_choices => visitor.sections.iter().map(|s| Choice::new(s.slug.as_str(), s.name.as_str())).collect::<Vec<_>>(),
             sources => Source::ALL.iter().map(|s| Choice::new(s.as_str(), source_words(*s))).collect::<Vec<_>>(),
             rows => rows.into_iter().map(|s| Row::new(s, &visitor)).collect::<Vec<_>>(),
             total => total,
@@ -300,6 +300,7 @@ struct Event {
     at: String,
     what: String,
     detail: Option<String>,
+    #[serde(skip)]
     sort: NaiveDateTime,
 }
 
@@ -315,7 +316,8 @@ impl Event {
 }
 
 /// What happened to a subscription, oldest first, from its own record and
-/// the mail sent for it.
+/// the mail sent for it; at the same moment a change comes before its
+/// email.
 fn history(record: &SubscriberRecord) -> Vec<Event> {
     let s = &record.subscriber;
     let mut events = vec![Event::new(
@@ -326,6 +328,12 @@ fn history(record: &SubscriberRecord) -> Vec<Event> {
         },
         None,
     )];
+    if let Some(at) = s.confirmed_at {
+        events.push(Event::new(at, "Confirmed", None));
+    }
+    if let Some(at) = s.unsubscribed_at {
+        events.push(Event::new(at, "Unsubscribed", None));
+    }
     for message in &record.messages {
         let (at, what) = match message.sent_at {
             Some(sent) => (sent.naive_utc(), "Email sent"),
@@ -337,12 +345,6 @@ fn history(record: &SubscriberRecord) -> Vec<Event> {
         if let Some(sent) = s.confirmation_sent_at {
             events.push(Event::new(sent, "Confirmation email sent", None));
         }
-    }
-    if let Some(at) = s.confirmed_at {
-        events.push(Event::new(at, "Confirmed", None));
-    }
-    if let Some(at) = s.unsubscribed_at {
-        events.push(Event::new(at, "Unsubscribed", None));
     }
     if let Some(suppression) = &record.suppression {
         events.push(Event::new(
@@ -429,7 +431,7 @@ async fn one(
                 confirmed => s.confirmed_at.map(|t| t.and_utc().to_rfc3339()),
                 paused_until => s.paused_until.map(|t| t.and_utc().to_rfc3339()),
             },
-            account => account.map(|a| context! { id => a.id.to_string(), name => a.name }),
+            linked_account => account.map(|a| context! { id => a.id.to_string(), name => a.name }),
             suppression => record.suppression.clone().map(SuppressionRow::from),
             history => history(&record),
             digests => digests,
@@ -524,4 +526,47 @@ async fn lift(
         Err(other) => return Err(other.into()),
     };
     Ok(see_other_with(&site, &back, kind, message))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pager_keeps_the_filters_and_counts_what_is_shown() {
+        let paging = Paging::parse(Some(2), None, 50, 50).expect("a page");
+        let pager = Pager::new(
+            LIST,
+            &[("q", "a&b"), ("status", ""), ("source", "web")],
+            paging,
+            50,
+            120,
+        );
+        assert_eq!((pager.first, pager.last, pager.total), (51, 100, 120));
+        assert_eq!(
+            pager.previous.as_deref(),
+            Some("/admin/subscribers?q=a%26b&source=web")
+        );
+        assert_eq!(
+            pager.next.as_deref(),
+            Some("/admin/subscribers?q=a%26b&source=web&page=3")
+        );
+        let last = Paging::parse(Some(3), None, 50, 50).expect("a page");
+        let pager = Pager::new(LIST, &[], last, 20, 120);
+        assert_eq!((pager.first, pager.last), (101, 120));
+        assert_eq!(pager.previous.as_deref(), Some("/admin/subscribers?page=2"));
+        assert_eq!(pager.next, None);
+    }
+
+    #[test]
+    fn a_filter_is_empty_known_or_refused() {
+        assert_eq!(choice::<Source>("source", Some(" ")).expect("any"), None);
+        assert_eq!(
+            choice::<Source>("source", Some("web")).expect("known"),
+            Some(Source::Web)
+        );
+        assert!(choice::<Source>("source", Some("fax")).is_err());
+        assert_eq!(page_number(Some("junk")).expect("page 1").page, 1);
+        assert!(page_number(Some("0")).is_err());
+    }
 }

@@ -826,13 +826,9 @@ async fn undo(
             Kind::Info,
             format!("The trial from {who} has been ended, so its approval can no longer be undone."),
         ),
-        Err(TrialError::AlreadyDecided(standing)) => (
-            Kind::Info,
-            format!(
-                "The decision on {who} was changed by someone else meanwhile, so nothing was undone. {}",
-                decided_already(&standing, &who, &admin)
-            ),
-        ),
+        Err(TrialError::AlreadyDecided(standing)) => {
+            (Kind::Info, decided_already(&standing, &who, &admin))
+        }
         Err(other) => return Err(other.into()),
     };
     Ok(see_other_with(
