@@ -80,7 +80,7 @@ impl Application {
                         Ok(response)
                     }
                 })
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<crate::telemetry::RedactingRootSpan>::new())
         })
         .listen(listener)?
         .shutdown_timeout(settings.server.shutdown_timeout_secs);
@@ -134,6 +134,8 @@ fn routes(cfg: &mut web::ServiceConfig) {
                 .configure(articles::http::routes)
                 .configure(newsletter::http::routes)
                 .configure(digest::http::routes)
-                .configure(trials::http::routes),
+                .configure(trials::http::routes)
+                .configure(crate::inquiries::http::routes)
+                .configure(crate::organizations::http::routes),
         );
 }

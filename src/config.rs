@@ -231,6 +231,14 @@ pub struct Argon2Settings {
     pub memory_kib: u32,
     pub iterations: u32,
     pub parallelism: u32,
+    /// How many hashes may run at once; unset means one per core. Every
+    /// hash holds `memory_kib`, so this bounds the memory password work can
+    /// take. 0 admits none (every login answers 503): for tests only.
+    #[serde(default)]
+    pub max_concurrent: Option<u32>,
+    /// How long a request waits for a hashing slot before it is answered
+    /// 503 with `Retry-After`.
+    pub max_wait_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]

@@ -32,6 +32,10 @@ pub enum AppError {
     RateLimited { retry_after_secs: u64 },
     #[error("service unavailable")]
     Unavailable(#[source] anyhow::Error),
+    /// Bounded work (password hashing) has no free slot: a 503 that says
+    /// when to retry, not logged as a fault.
+    #[error("too busy")]
+    Busy { retry_after_secs: u64 },
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -155,6 +159,12 @@ impl AppError {
                 "the service is briefly unavailable; please retry".to_owned(),
                 None,
             ),
+            Self::Busy { retry_after_secs } => (
+                "/problems/busy",
+                "Service busy",
+                format!("the service is busy; try again in {retry_after_secs} seconds"),
+                None,
+            ),
             Self::Internal(_) => (
                 "/problems/internal",
                 "Internal error",
@@ -177,7 +187,7 @@ impl ResponseError for AppError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -196,7 +206,7 @@ impl ResponseError for AppError {
         };
         let mut response = HttpResponse::build(status);
         response.insert_header((header::CONTENT_TYPE, "application/problem+json"));
-        if let Self::RateLimited { retry_after_secs } = self {
+        if let Self::RateLimited { retry_after_secs } | Self::Busy { retry_after_secs } = self {
             response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
         }
         response.json(Problem {

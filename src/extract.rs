@@ -139,9 +139,16 @@ impl Paging {
                 format!("between 1 and {max}"),
             ));
         }
+        // Callers add to the offset (the next page, the last row shown):
+        // a page whose rows cannot be numbered is refused here, so that no
+        // sum of these overflows.
+        if page.checked_mul(per_page).and_then(|n| n.checked_add(1)).is_none() {
+            return Err(AppError::field("page", "out_of_range", "there is no such page"));
+        }
         Ok(Self { page, per_page })
     }
 
+    /// Cannot overflow: `parse` refused pages past the last numberable row.
     pub fn offset(self) -> i64 {
         (self.page - 1) * self.per_page
     }

@@ -40,8 +40,46 @@ impl FailureLimiter {
         }
     }
 
+    /// Checks and counts an attempt in one step, before the caller knows
+    /// whether it fails: parallel attempts cannot all pass the check while
+    /// none has been counted yet. `release` takes the count back when the
+    /// attempt turns out to be no failure.
+    pub fn reserve(&self, key: &str, now: DateTime<Utc>) -> Result<(), Duration> {
+        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(times) = failures.get_mut(key) {
+            Self::expire(times, now, self.window);
+            if let Some(oldest) = times.front().filter(|_| times.len() >= self.limit) {
+                return Err(*oldest + self.window - now);
+            }
+        }
+        self.push(&mut failures, key, now);
+        Ok(())
+    }
+
+    /// Takes back one attempt counted by `reserve` at `at`.
+    pub fn release(&self, key: &str, at: DateTime<Utc>) {
+        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(times) = failures.get_mut(key) {
+            if let Some(i) = times.iter().rposition(|t| *t == at) {
+                times.remove(i);
+            }
+            if times.is_empty() {
+                failures.remove(key);
+            }
+        }
+    }
+
     pub fn record_failure(&self, key: &str, now: DateTime<Utc>) {
         let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        self.push(&mut failures, key, now);
+    }
+
+    fn push(
+        &self,
+        failures: &mut HashMap<String, VecDeque<DateTime<Utc>>>,
+        key: &str,
+        now: DateTime<Utc>,
+    ) {
         if failures.len() > SWEEP_ABOVE {
             failures.retain(|_, times| {
                 Self::expire(times, now, self.window);
@@ -87,5 +125,16 @@ mod tests {
         assert!(limiter.check("k", start + Duration::minutes(15)).is_ok());
         limiter.clear("k");
         assert!(limiter.check("k", start + Duration::minutes(3)).is_ok());
+    }
+
+    #[test]
+    fn reserving_counts_at_once_and_releasing_takes_it_back() {
+        let limiter = FailureLimiter::new(2, Duration::minutes(15));
+        let now = Utc::now();
+        assert!(limiter.reserve("k", now).is_ok());
+        assert!(limiter.reserve("k", now).is_ok());
+        assert!(limiter.reserve("k", now).is_err());
+        limiter.release("k", now);
+        assert!(limiter.reserve("k", now).is_ok());
     }
 }

@@ -9,12 +9,20 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::AuthSettings;
 
+/// A shorter key could be guessed offline from one signed link.
+pub const MIN_SECRET_BYTES: usize = 32;
+
 pub fn site_key(settings: &AuthSettings) -> anyhow::Result<SecretString> {
     if let Some(secret) = settings
         .secret
         .as_ref()
         .filter(|s| !s.expose_secret().is_empty())
     {
+        anyhow::ensure!(
+            secret.expose_secret().len() >= MIN_SECRET_BYTES,
+            "auth.secret (MASTHEAD__AUTH__SECRET) must be at least {MIN_SECRET_BYTES} bytes; \
+             generate one with `openssl rand -hex 32`",
+        );
         return Ok(secret.clone());
     }
     let path = &settings.secret_file;
@@ -46,7 +54,7 @@ pub fn site_key(settings: &AuthSettings) -> anyhow::Result<SecretString> {
         .trim()
         .to_owned();
     anyhow::ensure!(
-        key.len() >= 32,
+        key.len() >= MIN_SECRET_BYTES,
         "{} holds no usable key; delete it to have one generated",
         path.display()
     );

@@ -16,10 +16,12 @@ use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::db::{self, Pool};
 use crate::digest::DigestService;
+use crate::inquiries::InquiryService;
 use crate::mail::service::OutboxService;
 use crate::mail::Composer;
 use crate::newsletter::links::LinkSigner;
 use crate::newsletter::NewsletterService;
+use crate::organizations::OrganizationService;
 use crate::trials::TrialService;
 
 /// What every handler can reach.
@@ -35,6 +37,8 @@ pub struct AppState {
     pub trials: TrialService,
     pub newsletter: NewsletterService,
     pub digest: DigestService,
+    pub inquiries: InquiryService,
+    pub organizations: OrganizationService,
 }
 
 impl AppState {
@@ -70,6 +74,18 @@ impl AppState {
                 Arc::clone(&core.links),
             ),
             digest: DigestService::new(core),
+            inquiries: InquiryService::new(
+                core.pool.clone(),
+                Arc::clone(&core.clock),
+                Arc::clone(&core.composer),
+                &settings.mail.sales_email,
+            )?,
+            organizations: OrganizationService::new(
+                core.pool.clone(),
+                Arc::clone(&core.clock),
+                Arc::clone(&core.composer),
+                settings.mail.sales_email.clone(),
+            ),
             pool: core.pool.clone(),
             clock: Arc::clone(&core.clock),
             settings,

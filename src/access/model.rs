@@ -97,6 +97,8 @@ pub enum Reason {
     NoSubscription,
     TrialEnded,
     SubscriptionEnded,
+    /// The company whose seat the reader held no longer subscribes.
+    CompanySubscriptionEnded,
 }
 
 /// The answer, with the end of the right that grants it, if it ends.

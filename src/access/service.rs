@@ -57,7 +57,8 @@ fn decide_from(entitlements: &[Entitlement], now: NaiveDateTime) -> Decision {
         .max_by_key(|e| e.ends_at);
     Decision::teaser(match latest_ended.map(|e| e.kind) {
         Some(EntitlementKind::Trial) => Reason::TrialEnded,
-        Some(_) => Reason::SubscriptionEnded,
+        Some(EntitlementKind::CompanySeat) => Reason::CompanySubscriptionEnded,
+        Some(EntitlementKind::Grant) => Reason::SubscriptionEnded,
         None => Reason::NoSubscription,
     })
 }
@@ -225,6 +226,62 @@ impl AccessService {
         .await?;
         Ok(revoked)
     }
+}
+
+/// The right to read that a company seat gives: it runs with the
+/// organisation's subscription period, so `decide` needs no other source,
+/// and carries the organisation's name as its note. Called in the join
+/// transaction of `organizations`.
+pub fn grant_company_seat(
+    conn: &mut DbConnection,
+    account: AccountId,
+    organization_id: &str,
+    organization_name: &str,
+    period: (DateTime<Utc>, DateTime<Utc>),
+    now: DateTime<Utc>,
+) -> QueryResult<EntitlementId> {
+    let id = EntitlementId::new();
+    store::insert(
+        conn,
+        &NewEntitlement {
+            id,
+            account_id: account,
+            kind: EntitlementKind::CompanySeat,
+            starts_at: period.0.naive_utc(),
+            ends_at: Some(period.1.naive_utc()),
+            source_id: Some(organization_id),
+            granted_by: None,
+            note: Some(organization_name),
+            created_at: now.naive_utc(),
+        },
+    )?;
+    Ok(id)
+}
+
+/// Keeps the seats of an organisation in step with its period and name.
+pub fn set_company_period(
+    conn: &mut DbConnection,
+    organization_id: &str,
+    organization_name: &str,
+    period: (DateTime<Utc>, DateTime<Utc>),
+) -> QueryResult<usize> {
+    store::set_period_of_source(
+        conn,
+        EntitlementKind::CompanySeat,
+        organization_id,
+        period.0.naive_utc(),
+        period.1.naive_utc(),
+        organization_name,
+    )
+}
+
+/// Ends a company seat's right at once (the member was removed).
+pub fn end_company_seat(
+    conn: &mut DbConnection,
+    id: EntitlementId,
+    now: DateTime<Utc>,
+) -> QueryResult<bool> {
+    store::revoke(conn, id, now.naive_utc())
 }
 
 /// What the audit trail says about a grant: for how long, why, and whose.

@@ -1,7 +1,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::model::{Entitlement, EntitlementId, NewEntitlement};
+use super::model::{Entitlement, EntitlementId, EntitlementKind, NewEntitlement};
 use crate::accounts::AccountId;
 use crate::db::schema::entitlements;
 use crate::db::DbConnection;
@@ -64,4 +64,28 @@ pub fn end_now(
     .set(entitlements::ends_at.eq(Some(now)))
     .execute(conn)
     .map(|n| n == 1)
+}
+
+/// Moves every unrevoked entitlement of `kind` that `source_id` gave to a
+/// new period and note (a company subscription renewed or renamed).
+pub fn set_period_of_source(
+    conn: &mut DbConnection,
+    kind: EntitlementKind,
+    source_id: &str,
+    starts_at: NaiveDateTime,
+    ends_at: NaiveDateTime,
+    note: &str,
+) -> QueryResult<usize> {
+    diesel::update(
+        entitlements::table
+            .filter(entitlements::kind.eq(kind))
+            .filter(entitlements::source_id.eq(source_id))
+            .filter(entitlements::revoked_at.is_null()),
+    )
+    .set((
+        entitlements::starts_at.eq(starts_at),
+        entitlements::ends_at.eq(Some(ends_at)),
+        entitlements::note.eq(Some(note)),
+    ))
+    .execute(conn)
 }

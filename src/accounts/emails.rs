@@ -4,9 +4,11 @@ use serde::Serialize;
 
 use crate::mail::Email;
 
+/// Greets no one by name: the name was typed by whoever registered, who
+/// need not own the address, and must not be a way to put words into mail
+/// from the site.
 #[derive(Debug, Serialize)]
 pub struct VerifyEmail {
-    pub name: String,
     pub link: String,
     pub expires_hours: i64,
 }
@@ -20,10 +22,10 @@ impl Email for VerifyEmail {
 }
 
 /// Sent instead of a verification when the address already has an account,
-/// so that registration answers the same either way.
+/// so that registration answers the same either way. No name either: the
+/// account's may never have been verified.
 #[derive(Debug, Serialize)]
 pub struct AccountExists {
-    pub name: String,
     pub login_link: String,
     pub reset_link: String,
 }

@@ -44,6 +44,9 @@ impl From<AccountError> for AppError {
             AccountError::InvalidCredentials => AppError::Unauthorized {
                 detail: "wrong email or password",
             },
+            AccountError::Busy { retry_after } => AppError::Busy {
+                retry_after_secs: retry_after.as_secs().max(1),
+            },
             AccountError::RateLimited { retry_after } => AppError::RateLimited {
                 retry_after_secs: u64::try_from(retry_after.num_seconds().max(1)).unwrap_or(1),
             },

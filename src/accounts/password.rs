@@ -1,11 +1,13 @@
-//! argon2id hashing, off the async executor.
+//! argon2id hashing, off the async executor, a bounded number at a time.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::Semaphore;
 
 use crate::config::Argon2Settings;
 use crate::domain::Password;
@@ -20,9 +22,23 @@ pub struct PasswordHasher {
 
 struct Inner {
     params: Params,
+    /// One permit per hash that may run at once: each holds `memory_kib`,
+    /// so a flood of password requests costs bounded memory and CPU.
+    permits: Arc<Semaphore>,
+    max_wait: Duration,
     /// Verified against when no account matches, so that an unknown address
     /// costs as much time as a known one.
     dummy_hash: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    /// Every slot stayed taken for the whole wait: the caller should come
+    /// back later rather than queue.
+    #[error("all password hashing slots are busy")]
+    Busy { retry_after: Duration },
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -41,15 +57,25 @@ impl PasswordHasher {
         )
         .map_err(|e| anyhow::anyhow!("auth.argon2 parameters: {e}"))?;
         let dummy_hash = hash_with(&params, "a password nobody has")?;
+        let permits = match settings.max_concurrent {
+            Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
+            None => std::thread::available_parallelism().map_or(1, usize::from),
+        };
         Ok(Self {
-            inner: Arc::new(Inner { params, dummy_hash }),
+            inner: Arc::new(Inner {
+                params,
+                permits: Arc::new(Semaphore::new(permits)),
+                max_wait: Duration::from_millis(settings.max_wait_ms),
+                dummy_hash,
+            }),
         })
     }
 
-    pub async fn hash(&self, password: &Password) -> anyhow::Result<String> {
+    pub async fn hash(&self, password: &Password) -> Result<String, HashError> {
         let inner = Arc::clone(&self.inner);
         let secret = password.secret().clone();
-        spawn_blocking_in_span(move || hash_with(&inner.params, secret.expose_secret())).await
+        self.run(move || hash_with(&inner.params, secret.expose_secret()))
+            .await
     }
 
     /// Checks `password` against `stored`, or against the dummy hash when
@@ -58,9 +84,9 @@ impl PasswordHasher {
         &self,
         password: SecretString,
         stored: Option<String>,
-    ) -> anyhow::Result<Verification> {
+    ) -> Result<Verification, HashError> {
         let inner = Arc::clone(&self.inner);
-        spawn_blocking_in_span(move || {
+        self.run(move || {
             let known = stored.is_some();
             let hash_text = stored.unwrap_or_else(|| inner.dummy_hash.clone());
             let hash = PasswordHash::new(&hash_text)
@@ -77,6 +103,30 @@ impl PasswordHasher {
             })
         })
         .await
+    }
+
+    /// Runs `work` on a blocking thread once a permit is free. The thread
+    /// holds the permit, so a caller that goes away does not free it before
+    /// the work ends.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+    ) -> Result<T, HashError> {
+        let busy = || HashError::Busy {
+            retry_after: self.inner.max_wait.max(Duration::from_secs(1)),
+        };
+        let permits = Arc::clone(&self.inner.permits);
+        let permit = tokio::time::timeout(self.inner.max_wait, permits.acquire_owned())
+            .await
+            .map_err(|_elapsed| busy())?
+            // The semaphore is never closed.
+            .map_err(|_closed| busy())?;
+        Ok(spawn_blocking_in_span(move || {
+            let result = work();
+            drop(permit);
+            result
+        })
+        .await?)
     }
 }
 
@@ -115,6 +165,8 @@ mod tests {
             memory_kib,
             iterations: 2,
             parallelism: 1,
+            max_concurrent: None,
+            max_wait_ms: 1000,
         }
     }
 

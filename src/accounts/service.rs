@@ -10,7 +10,7 @@ use super::emails::{AccountExists, PasswordChanged, PasswordReset, VerifyEmail};
 use super::model::{
     Account, AccountId, NewAccount, NewAccountToken, NewSession, Role, TokenPurpose,
 };
-use super::password::{PasswordHasher, Verification};
+use super::password::{HashError, PasswordHasher, Verification};
 use super::store::{self, AccountFilter};
 use crate::audit::{self, model::SubjectKind, Subject};
 use crate::clock::SharedClock;
@@ -50,6 +50,17 @@ pub enum AccountError {
     Compose(#[from] ComposeError),
     #[error("password hashing failed")]
     Hashing(#[source] anyhow::Error),
+    #[error("every password hashing slot is busy")]
+    Busy { retry_after: std::time::Duration },
+}
+
+impl From<HashError> for AccountError {
+    fn from(error: HashError) -> Self {
+        match error {
+            HashError::Busy { retry_after } => Self::Busy { retry_after },
+            HashError::Failed(e) => Self::Hashing(e),
+        }
+    }
 }
 
 impl From<DieselError> for AccountError {
@@ -153,7 +164,7 @@ impl AccountService {
             .hasher
             .hash(&parsed.password)
             .await
-            .map_err(AccountError::Hashing)?;
+            .map_err(AccountError::from)?;
         let composer = Arc::clone(&self.composer);
         let now = self.clock.now();
         let verification_ttl = Duration::hours(self.settings.verification_ttl_hours);
@@ -164,7 +175,6 @@ impl AccountService {
                     let email = composer.compose(
                         &existing.email,
                         &AccountExists {
-                            name: existing.name.clone(),
                             login_link: composer.link("/login"),
                             reset_link: composer.link("/forgot-password"),
                         },
@@ -205,7 +215,6 @@ impl AccountService {
                 let email = composer.compose(
                     &parsed.email,
                     &VerifyEmail {
-                        name: parsed.name.to_string(),
                         link: composer.link(&format!("/verify-email?token={}", token.expose())),
                         expires_hours: verification_ttl.num_hours(),
                     },
@@ -268,10 +277,40 @@ impl AccountService {
         let now = self.clock.now();
         let ip_key = client.map(|ip| ip.to_string()).unwrap_or_default();
         let account_key = limit_key(email);
+        // Each attempt counts as a failure from the start and is taken back
+        // if it succeeds: counted only after the slow verify, parallel
+        // guesses would all pass the check before the first was counted.
         self.failures_by_ip
-            .check(&ip_key, now)
-            .and_then(|()| self.failures_by_account.check(&account_key, now))
+            .reserve(&ip_key, now)
             .map_err(|retry_after| AccountError::RateLimited { retry_after })?;
+        if let Err(retry_after) = self.failures_by_account.reserve(&account_key, now) {
+            self.failures_by_ip.release(&ip_key, now);
+            return Err(AccountError::RateLimited { retry_after });
+        }
+        let outcome = self.check_login(email, password, now).await;
+        match &outcome {
+            Ok(_) => {
+                self.failures_by_ip.release(&ip_key, now);
+                self.failures_by_account.clear(&account_key);
+            }
+            // Turned away before any password was checked: no guess was made.
+            Err(AccountError::Busy { .. }) => {
+                self.failures_by_ip.release(&ip_key, now);
+                self.failures_by_account.release(&account_key, now);
+            }
+            Err(_) => tracing::info!("login failed"),
+        }
+        outcome
+    }
+
+    /// The part of `login` behind the attempt limits: verify, then open the
+    /// session.
+    async fn check_login(
+        &self,
+        email: &str,
+        password: SecretString,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<NewLogin, AccountError> {
 
         let found = match EmailAddress::parse(email) {
             Ok(email) => {
@@ -289,18 +328,12 @@ impl AccountService {
             self.hasher
                 .verify(password.clone(), stored)
                 .await
-                .map_err(AccountError::Hashing)?
+                .map_err(AccountError::from)?
         };
         let (account, needs_rehash) = match (verdict, found) {
             (Verification::Valid { needs_rehash }, Some((account, _))) => (account, needs_rehash),
-            _ => {
-                self.failures_by_ip.record_failure(&ip_key, now);
-                self.failures_by_account.record_failure(&account_key, now);
-                tracing::info!("login failed");
-                return Err(AccountError::InvalidCredentials);
-            }
+            _ => return Err(AccountError::InvalidCredentials),
         };
-        self.failures_by_account.clear(&account_key);
 
         let new_hash = if needs_rehash {
             let password = Password::parse(password).ok();
@@ -309,7 +342,7 @@ impl AccountService {
                     self.hasher
                         .hash(&password)
                         .await
-                        .map_err(AccountError::Hashing)?,
+                        .map_err(AccountError::from)?,
                 ),
                 None => None,
             }
@@ -435,13 +468,25 @@ impl AccountService {
         let (Some(token), Some(password)) = (token, password) else {
             return Err(AccountError::Invalid(Vec::new()));
         };
+        let now = self.clock.now();
+        // The token is checked before the costly hash, so that guessing
+        // tokens costs the server one indexed read; the transaction below
+        // spends it, and refuses it if it was spent meanwhile.
+        let token_hash = token.hash();
+        let live = db::run(&self.pool, move |conn| {
+            store::token_is_live(conn, &token_hash, TokenPurpose::PasswordReset, now.naive_utc())
+                .map_err(AccountError::from)
+        })
+        .await?;
+        if !live {
+            return Err(AccountError::InvalidToken);
+        }
         let hash = self
             .hasher
             .hash(&password)
             .await
-            .map_err(AccountError::Hashing)?;
+            .map_err(AccountError::from)?;
         let composer = Arc::clone(&self.composer);
-        let now = self.clock.now();
         db::run(&self.pool, move |conn| {
             db::transaction(conn, |conn| {
                 let id = store::spend_token(
@@ -451,6 +496,9 @@ impl AccountService {
                     now.naive_utc(),
                 )?
                 .ok_or(AccountError::InvalidToken)?;
+                // An older link still in the mailbox must not reset the
+                // password again.
+                store::spend_tokens_of(conn, id, TokenPurpose::PasswordReset, now.naive_utc())?;
                 let account = store::find(conn, id)?.ok_or(AccountError::InvalidToken)?;
                 // Whoever holds the link controls the mailbox: the address is verified.
                 store::mark_verified(conn, id, now.naive_utc())?;
@@ -484,15 +532,20 @@ impl AccountService {
     ) -> Result<(), AccountError> {
         let now = self.clock.now();
         let key = limit_key(account.email.as_str());
+        // Counted before the check, as a login counts it.
         self.failures_by_account
-            .check(&key, now)
+            .reserve(&key, now)
             .map_err(|retry_after| AccountError::RateLimited { retry_after })?;
         let mut fields = Fields::default();
         let password = fields.take("new_password", Password::parse(new));
-        if self.is_password_of(account, current).await? {
-            self.failures_by_account.clear(&key);
-        } else {
-            self.failures_by_account.record_failure(&key, now);
+        let verified = self.is_password_of(account, current).await;
+        match verified {
+            Ok(true) => self.failures_by_account.clear(&key),
+            // Turned away before the password was checked: no guess was made.
+            Err(AccountError::Busy { .. }) => self.failures_by_account.release(&key, now),
+            _ => {}
+        }
+        if !verified? {
             fields.reject(
                 "current_password",
                 Invalid::new("wrong_password", "this is not your current password"),
@@ -506,7 +559,7 @@ impl AccountService {
             .hasher
             .hash(&password)
             .await
-            .map_err(AccountError::Hashing)?;
+            .map_err(AccountError::from)?;
         let composer = Arc::clone(&self.composer);
         let account = account.clone();
         let keep = keep.clone();
@@ -552,7 +605,7 @@ impl AccountService {
             .hasher
             .verify(password, stored)
             .await
-            .map_err(AccountError::Hashing)?;
+            .map_err(AccountError::from)?;
         Ok(matches!(verdict, Verification::Valid { .. }))
     }
 
@@ -682,7 +735,7 @@ impl AccountService {
             .hasher
             .hash(&password)
             .await
-            .map_err(AccountError::Hashing)?;
+            .map_err(AccountError::from)?;
         let now = self.clock.now();
         db::run(&self.pool, move |conn| {
             db::transaction(conn, |conn| {

@@ -180,6 +180,24 @@ pub fn spend_token(
         .optional()
 }
 
+/// Spends every unspent token of `account` for `purpose`, so that using one
+/// link retires the others sent before it. Returns how many were spent.
+pub fn spend_tokens_of(
+    conn: &mut DbConnection,
+    account: AccountId,
+    purpose: TokenPurpose,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(
+        account_tokens::table
+            .filter(account_tokens::account_id.eq(account))
+            .filter(account_tokens::purpose.eq(purpose))
+            .filter(account_tokens::used_at.is_null()),
+    )
+    .set(account_tokens::used_at.eq(Some(now)))
+    .execute(conn)
+}
+
 /// Whether `spend_token` would succeed now; changes nothing.
 pub fn token_is_live(
     conn: &mut DbConnection,

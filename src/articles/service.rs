@@ -564,7 +564,7 @@ impl ArticleService {
         let mut filter = Filter {
             status: Some(status),
             tag: listing.tag.map(|t| normalise_tag(&t)),
-            search: listing.search,
+            search: search_terms(listing.search.as_deref())?,
             published_from: listing.published_from.map(|t| t.naive_utc()),
             published_to: listing.published_to.map(|t| t.naive_utc()),
             as_of: (status == ArticleStatus::Published).then_some(as_of.naive_utc()),
@@ -592,7 +592,7 @@ impl ArticleService {
         let as_of = self.clock.now();
         let mut filter = Filter {
             status: desk.status,
-            search: desk.search,
+            search: search_terms(desk.search.as_deref())?,
             order: Order::Changed,
             ..Filter::default()
         };
@@ -791,6 +791,50 @@ fn parse_tags(tags: &[String]) -> Result<Vec<String>, Invalid> {
         return Err(Invalid::new("too_many", format!("at most {MAX_TAGS} tags")));
     }
     Ok(parsed)
+}
+
+/// Search terms are bounded: the full-text query costs time and memory in
+/// proportion to its words, and one request with thousands of them held the
+/// database for seconds. 200 characters and 12 distinct words are far more
+/// than a reader types into a search box (a headline is rarely longer).
+const SEARCH_MAX_CHARS: usize = 200;
+const SEARCH_MAX_WORDS: usize = 12;
+
+/// The terms to search for: trimmed, `None` when empty, each term kept once
+/// (case-insensitively, so repeating a word is no way around the bound), and
+/// refused naming `q` past the bounds. Terms are split on whitespace only, so
+/// PostgreSQL's web-search syntax (quotes, `-`, `or`) survives.
+fn search_terms(input: Option<&str>) -> Result<Option<String>, ArticleError> {
+    let text = match input.map(str::trim) {
+        None | Some("") => return Ok(None),
+        Some(text) => text,
+    };
+    let too_long = || {
+        ArticleError::Invalid(vec![Invalid::new(
+            "too_long",
+            format!(
+                "search for at most {SEARCH_MAX_CHARS} characters and {SEARCH_MAX_WORDS} words"
+            ),
+        )
+        .on("q")])
+    };
+    if text.chars().count() > SEARCH_MAX_CHARS {
+        return Err(too_long());
+    }
+    let mut seen = std::collections::HashSet::new();
+    let terms: Vec<&str> = text
+        .split_whitespace()
+        .filter(|term| seen.insert(term.to_lowercase()))
+        .collect();
+    let words = terms
+        .iter()
+        .flat_map(|term| term.split(|c: char| !c.is_alphanumeric()))
+        .filter(|word| !word.is_empty())
+        .count();
+    if words > SEARCH_MAX_WORDS {
+        return Err(too_long());
+    }
+    Ok(Some(terms.join(" ")))
 }
 
 /// A section given by slug in a listing's query.

@@ -17,6 +17,8 @@ crate::text_enum! {
         Subscriber => "subscriber",
         Suppression => "suppression",
         DigestRun => "digest_run",
+        Inquiry => "inquiry",
+        Organization => "organization",
     }
 }
 

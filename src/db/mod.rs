@@ -101,8 +101,18 @@ impl r2d2::ManageConnection for ConnectionManager {
         ping(conn).map_err(ConnectionError::CouldntSetupConfiguration)
     }
 
-    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
-        false
+    /// A connection given back inside a transaction (its work panicked, or
+    /// its task was dropped mid-way), or whose transaction state diesel lost,
+    /// is thrown away: the next caller would run in someone else's
+    /// transaction, and on SQLite hold the write lock of its `BEGIN
+    /// IMMEDIATE` for ever.
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        per_backend!(conn, |c| {
+            !matches!(
+                AnsiTransactionManager::transaction_manager_status_mut(c).transaction_depth(),
+                Ok(None)
+            )
+        })
     }
 }
 

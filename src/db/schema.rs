@@ -252,6 +252,23 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    inquiries (id) {
+        id -> Text,
+        name -> Text,
+        email -> Text,
+        company -> Text,
+        seats -> Integer,
+        message -> Nullable<Text>,
+        acknowledged -> Bool,
+        received_at -> Timestamp,
+        handled -> Bool,
+        handled_at -> Nullable<Timestamp>,
+        handled_by -> Nullable<Text>,
+        note -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(audit_log -> accounts (actor_id));
 diesel::joinable!(newsletter_subscribers -> accounts (account_id));
 diesel::joinable!(newsletter_tokens -> newsletter_subscribers (subscriber_id));
@@ -262,6 +279,63 @@ diesel::joinable!(article_tags -> articles (article_id));
 diesel::joinable!(article_revisions -> articles (article_id));
 diesel::joinable!(account_tokens -> accounts (account_id));
 diesel::joinable!(outbox_attempts -> outbox (outbox_id));
+
+diesel::table! {
+    organizations (id) {
+        id -> Text,
+        name -> Text,
+        seat_count -> Integer,
+        seats_used -> Integer,
+        starts_at -> Timestamp,
+        ends_at -> Timestamp,
+        notes -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    organization_domains (domain) {
+        domain -> Text,
+        organization_id -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    organization_members (id) {
+        id -> Text,
+        organization_id -> Text,
+        account_id -> Text,
+        entitlement_id -> Nullable<Text>,
+        joined_at -> Timestamp,
+        removed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    organization_managers (organization_id, account_id) {
+        organization_id -> Text,
+        account_id -> Text,
+    }
+}
+
+diesel::table! {
+    organization_join_tokens (token_hash) {
+        token_hash -> Text,
+        organization_id -> Text,
+        email -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(organization_domains -> organizations (organization_id));
+diesel::joinable!(organization_members -> organizations (organization_id));
+diesel::joinable!(organization_members -> accounts (account_id));
+diesel::joinable!(organization_managers -> organizations (organization_id));
+diesel::joinable!(organization_join_tokens -> organizations (organization_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     accounts,
@@ -283,4 +357,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     digest_runs,
     digest_deliveries,
     audit_log,
+    organizations,
+    organization_domains,
+    organization_members,
+    organization_managers,
+    organization_join_tokens,
 );

@@ -161,12 +161,60 @@ const BUILT_IN_TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../email_templates/newsletter_welcome.txt"),
     ),
     (
+        "inquiry_received.html",
+        include_str!("../../email_templates/inquiry_received.html"),
+    ),
+    (
+        "inquiry_received.txt",
+        include_str!("../../email_templates/inquiry_received.txt"),
+    ),
+    (
+        "inquiry_sales.html",
+        include_str!("../../email_templates/inquiry_sales.html"),
+    ),
+    (
+        "inquiry_sales.txt",
+        include_str!("../../email_templates/inquiry_sales.txt"),
+    ),
+    (
         "digest.html",
         include_str!("../../email_templates/digest.html"),
     ),
     (
         "digest.txt",
         include_str!("../../email_templates/digest.txt"),
+    ),
+    (
+        "company_join_link.html",
+        include_str!("../../email_templates/company_join_link.html"),
+    ),
+    (
+        "company_join_link.txt",
+        include_str!("../../email_templates/company_join_link.txt"),
+    ),
+    (
+        "company_seats_taken.html",
+        include_str!("../../email_templates/company_seats_taken.html"),
+    ),
+    (
+        "company_seats_taken.txt",
+        include_str!("../../email_templates/company_seats_taken.txt"),
+    ),
+    (
+        "company_seats_full.html",
+        include_str!("../../email_templates/company_seats_full.html"),
+    ),
+    (
+        "company_seats_full.txt",
+        include_str!("../../email_templates/company_seats_full.txt"),
+    ),
+    (
+        "company_no_match.html",
+        include_str!("../../email_templates/company_no_match.html"),
+    ),
+    (
+        "company_no_match.txt",
+        include_str!("../../email_templates/company_no_match.txt"),
     ),
 ];
 

@@ -210,7 +210,7 @@ impl TrialService {
                 if access.level == Level::Full {
                     return Err(TrialError::HasAccess(access.reason));
                 }
-                if company_has_free_seat(conn, reader.email.domain())? {
+                if company_has_free_seat(conn, reader.email.domain(), now)? {
                     return Err(TrialError::CompanyAccess);
                 }
                 let domain = reader.email.domain().to_owned();
@@ -866,10 +866,68 @@ fn local(settings: &TrialSettings, at: DateTime<Utc>, format: &str) -> String {
 }
 
 /// Whether the reader's company already subscribes with a seat to spare,
-/// in which case joining it beats a trial. Company subscriptions are not
-/// stored yet, so no domain has one.
-fn company_has_free_seat(_conn: &mut DbConnection, _domain: &str) -> Result<bool, TrialError> {
-    Ok(false)
+/// in which case joining it beats a trial.
+fn company_has_free_seat(
+    conn: &mut DbConnection,
+    domain: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, TrialError> {
+    Ok(crate::organizations::service::has_free_seat_for(
+        conn, domain, now,
+    )?)
+}
+
+/// Closes the reader's waiting trial request when they take a company
+/// seat (in the join transaction): the seat gives them what the trial
+/// would. Recorded as rejected, as the request model has no other closed
+/// state, with a note saying why and no email (the reader just joined).
+/// Returns whether a request was waiting.
+pub fn close_pending_on_join(
+    conn: &mut DbConnection,
+    reader: AccountId,
+    organization: &str,
+    now: DateTime<Utc>,
+) -> QueryResult<bool> {
+    let Some(pending) = store::of_account(conn, reader)?
+        .into_iter()
+        .find(|t| t.status == TrialStatus::Pending)
+    else {
+        return Ok(false);
+    };
+    let note = format!("Closed: the reader joined {organization}'s company subscription");
+    let decision = DecisionId::new();
+    store::insert_decision(
+        conn,
+        &NewDecision {
+            id: decision,
+            trial_id: pending.id,
+            admin_id: None,
+            action: DecisionAction::Reject,
+            note: Some(&note),
+            decided_at: now.naive_utc(),
+        },
+    )?;
+    let closed = store::decide(
+        conn,
+        pending.id,
+        &Outcome {
+            status: TrialStatus::Rejected,
+            admin: reader,
+            note: Some(&note),
+            decision,
+            entitlement: None,
+        },
+        now.naive_utc(),
+    )?;
+    audit::record(
+        conn,
+        now,
+        Some(reader),
+        "trial.close_on_join",
+        &Subject::new(SubjectKind::Trial, pending.id),
+        Some(&note),
+    )?;
+    Ok(closed)
 }
 
 /// The morning summary for admins, once per local date across all workers.

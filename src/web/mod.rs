@@ -6,6 +6,7 @@ pub mod account;
 pub mod accounts;
 pub mod admin;
 pub mod articles;
+pub mod company;
 pub mod flash;
 pub mod form;
 pub mod newsletter;
@@ -69,6 +70,7 @@ impl Site {
             articles::TEMPLATES,
             newsletter::TEMPLATES,
             trials::TEMPLATES,
+            company::TEMPLATES,
         ];
         for (name, source) in modules.into_iter().flatten().chain(admin::templates()) {
             templates.add_template(name, source)?;
@@ -487,6 +489,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(admin::routes)
         .configure(articles::routes)
         .configure(newsletter::routes)
+        .configure(company::routes)
         .configure(trials::routes);
 }
 

@@ -1,6 +1,8 @@
 //! The ways to full access that a reader asks for: the free trial (the same
-//! `TrialService::request` as `POST /api/v1/trials`), and the pages about
-//! company subscriptions that the paywall and the trial emails link to.
+//! `TrialService::request` as `POST /api/v1/trials`), the sales inquiry form
+//! (the same `InquiryService::submit` as `POST /api/v1/inquiries`), and the
+//! page about company subscriptions that the paywall and the trial emails
+//! link to.
 
 use actix_web::web::{self, Data};
 use actix_web::{HttpRequest, HttpResponse};
@@ -13,6 +15,7 @@ use super::{see_other_with, Page, Site, Visitor};
 use crate::access::Level;
 use crate::error::AppError;
 use crate::extract::client_ip;
+use crate::inquiries::service::{InquiryForm, MAX_MESSAGE, MAX_SEATS};
 use crate::state::AppState;
 use crate::trials::model::{TrialRequest, TrialStatus};
 use crate::trials::service::Application;
@@ -29,7 +32,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/trial", web::get().to(trial_page))
         .route("/trial", web::post().to(request_trial))
         .route("/contact-sales", web::get().to(contact_sales))
-        .route("/company-access", web::get().to(company_access));
+        .route("/contact-sales", web::post().to(send_inquiry))
+        .route("/contact-sales/thanks", web::get().to(inquiry_sent));
 }
 
 /// A request as its reader sees it.
@@ -158,37 +162,94 @@ async fn request_trial(
     }
 }
 
+/// The fields of the inquiry form, kept when it comes back with errors.
+const INQUIRY_FIELDS: &[&str] = &["name", "email", "company", "seats", "message"];
+
 async fn contact_sales(
     state: Data<AppState>,
     site: Data<Site>,
     visitor: Visitor,
 ) -> Result<HttpResponse, AppError> {
-    contact_page(&state, &site, &visitor, "Subscriptions for teams")
+    let form = match &visitor.account {
+        Some(account) => Form::new()
+            .with("name", account.name.clone())
+            .with("email", account.email.to_string())
+            .with("company", account.company.clone().unwrap_or_default()),
+        None => Form::new(),
+    };
+    inquiry_page(&state, &site, &visitor, form)
 }
 
-async fn company_access(
+fn inquiry_page(
+    state: &AppState,
+    site: &Site,
+    visitor: &Visitor,
+    form: Form,
+) -> Result<HttpResponse, AppError> {
+    let status = if form.has_errors() {
+        actix_web::http::StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        actix_web::http::StatusCode::OK
+    };
+    Page::new(
+        "contact_sales.html",
+        context! {
+            title => "Subscriptions for teams",
+            show_form => true,
+            form => form,
+            max_seats => MAX_SEATS,
+            max_message => MAX_MESSAGE,
+            sales_email => &state.settings.mail.sales_email,
+        },
+    )
+    .status(status)
+    .render(site, visitor)
+}
+
+#[tracing::instrument(skip_all)]
+async fn send_inquiry(
+    state: Data<AppState>,
+    site: Data<Site>,
+    visitor: Visitor,
+    posted: Posted,
+) -> Result<HttpResponse, AppError> {
+    let inquiry = InquiryForm {
+        name: posted.value("name"),
+        email: posted.value("email"),
+        company: posted.value("company"),
+        seats: posted.value("seats"),
+        message: posted.optional("message"),
+    };
+    match state.inquiries.submit(inquiry).await.map_err(AppError::from) {
+        Ok(_) => Ok(see_other_with(
+            &site,
+            "/contact-sales/thanks",
+            Kind::Success,
+            "Thank you. We have your inquiry and will answer within one working day.",
+        )),
+        Err(error) => match field_errors(&error) {
+            Some(errors) => {
+                let form = Form::from_posted(&posted, INQUIRY_FIELDS).with_errors(errors);
+                inquiry_page(&state, &site, &visitor, form)
+            }
+            None => Err(error),
+        },
+    }
+}
+
+/// Where the form lands: a GET, so a reload sends nothing again.
+async fn inquiry_sent(
     state: Data<AppState>,
     site: Data<Site>,
     visitor: Visitor,
 ) -> Result<HttpResponse, AppError> {
-    contact_page(
-        &state,
-        &site,
-        &visitor,
-        "Does your company have a subscription?",
-    )
-}
-
-fn contact_page(
-    state: &AppState,
-    site: &Site,
-    visitor: &Visitor,
-    title: &str,
-) -> Result<HttpResponse, AppError> {
     Page::new(
         "contact_sales.html",
-        context! { title => title, sales_email => &state.settings.mail.sales_email },
+        context! {
+            title => "Thank you for your inquiry",
+            sent => true,
+            sales_email => &state.settings.mail.sales_email,
+        },
     )
-    .cacheable()
-    .render(site, visitor)
+    .render(&site, &visitor)
 }

@@ -433,6 +433,59 @@ async fn every_link_in_every_email_lands_on_a_page() {
     app.mailbox.wait_for(ada, 8).await;
     links.check_new(&app).await;
 
+    // Company access: company_join_link, company_seats_taken with
+    // company_seats_full (to sales), company_no_match.
+    for (name, domain, seats) in [
+        ("Initech", "initech.com", 1),
+        ("Umbrella", "umbrella.com", 0),
+    ] {
+        let created = app
+            .post(
+                &admin,
+                "/api/v1/admin/organizations",
+                json!({ "name": name, "seat_count": seats, "ends_at": "2099-01-01T00:00:00Z", "domains": [domain] }),
+            )
+            .await;
+        assert_eq!(created.status(), StatusCode::CREATED);
+    }
+    for email in [
+        "carol@initech.com",
+        "dave@umbrella.com",
+        "erin@nowhere-corp.com",
+    ] {
+        let asked = app
+            .post(
+                &app.api,
+                "/api/v1/company-access",
+                json!({ "email": email }),
+            )
+            .await;
+        assert_eq!(asked.status(), StatusCode::ACCEPTED);
+        app.mailbox.wait_for(email, 1).await;
+    }
+    app.mailbox
+        .wait_for(&app.settings.mail.sales_email, 1)
+        .await;
+    links.check_new(&app).await;
+
+    // Sales inquiries: inquiry_received to the sender, inquiry_sales to
+    // sales, whose console link an admin opens.
+    let sales = app.settings.mail.sales_email.clone();
+    links.log_in(&sales, admin.clone());
+    let to_sales = app.mailbox.to(&sales).len();
+    let buyer = "frank@hooli.com";
+    let inquiry = app
+        .post(
+            &app.api,
+            "/api/v1/inquiries",
+            json!({ "name": "Frank", "email": buyer, "company": "Hooli", "seats": 40 }),
+        )
+        .await;
+    assert_eq!(inquiry.status(), StatusCode::ACCEPTED);
+    app.mailbox.wait_for(buyer, 1).await;
+    app.mailbox.wait_for(&sales, to_sales + 1).await;
+    links.check_new(&app).await;
+
     let mut report = String::new();
     for (template, paths) in &links.seen {
         let paths: Vec<&str> = paths.iter().map(String::as_str).collect();

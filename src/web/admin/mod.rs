@@ -8,6 +8,8 @@ pub mod articles;
 pub mod audit;
 pub mod dashboard;
 pub mod digests;
+pub mod inquiries;
+pub mod organizations;
 pub mod subscribers;
 pub mod trials;
 
@@ -28,6 +30,8 @@ pub fn templates() -> impl Iterator<Item = &'static (&'static str, &'static str)
         audit::TEMPLATES,
         dashboard::TEMPLATES,
         digests::TEMPLATES,
+        inquiries::TEMPLATES,
+        organizations::TEMPLATES,
         subscribers::TEMPLATES,
         trials::TEMPLATES,
     ]
@@ -39,6 +43,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(dashboard::routes)
         .configure(trials::routes)
         .configure(digests::routes)
+        .configure(inquiries::routes)
+        .configure(organizations::routes)
         .configure(subscribers::routes)
         .configure(accounts::routes)
         .configure(articles::routes)
