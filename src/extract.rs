@@ -142,8 +142,16 @@ impl Paging {
         // Callers add to the offset (the next page, the last row shown):
         // a page whose rows cannot be numbered is refused here, so that no
         // sum of these overflows.
-        if page.checked_mul(per_page).and_then(|n| n.checked_add(1)).is_none() {
-            return Err(AppError::field("page", "out_of_range", "there is no such page"));
+        if page
+            .checked_mul(per_page)
+            .and_then(|n| n.checked_add(1))
+            .is_none()
+        {
+            return Err(AppError::field(
+                "page",
+                "out_of_range",
+                "there is no such page",
+            ));
         }
         Ok(Self { page, per_page })
     }

@@ -26,24 +26,12 @@ impl FailureLimiter {
         }
     }
 
-    /// `Err` with the time until the oldest failure in the window expires
-    /// once `limit` failures have been recorded for `key`.
-    pub fn check(&self, key: &str, now: DateTime<Utc>) -> Result<(), Duration> {
-        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
-        let Some(times) = failures.get_mut(key) else {
-            return Ok(());
-        };
-        Self::expire(times, now, self.window);
-        match times.front() {
-            Some(oldest) if times.len() >= self.limit => Err(*oldest + self.window - now),
-            _ => Ok(()),
-        }
-    }
-
-    /// Checks and counts an attempt in one step, before the caller knows
-    /// whether it fails: parallel attempts cannot all pass the check while
-    /// none has been counted yet. `release` takes the count back when the
-    /// attempt turns out to be no failure.
+    /// Counts an attempt as a failure, or answers `Err` with the time until
+    /// the oldest failure in the window expires once `limit` have been
+    /// counted for `key`. Checking and counting are one step, taken before
+    /// the caller knows whether the attempt fails: parallel attempts cannot
+    /// all pass the check while none has been counted yet. `release` takes
+    /// the count back when the attempt turns out to be no failure.
     pub fn reserve(&self, key: &str, now: DateTime<Utc>) -> Result<(), Duration> {
         let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(times) = failures.get_mut(key) {
@@ -52,7 +40,13 @@ impl FailureLimiter {
                 return Err(*oldest + self.window - now);
             }
         }
-        self.push(&mut failures, key, now);
+        if failures.len() > SWEEP_ABOVE {
+            failures.retain(|_, times| {
+                Self::expire(times, now, self.window);
+                !times.is_empty()
+            });
+        }
+        failures.entry(key.to_owned()).or_default().push_back(now);
         Ok(())
     }
 
@@ -67,28 +61,6 @@ impl FailureLimiter {
                 failures.remove(key);
             }
         }
-    }
-
-    pub fn record_failure(&self, key: &str, now: DateTime<Utc>) {
-        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
-        self.push(&mut failures, key, now);
-    }
-
-    fn push(
-        &self,
-        failures: &mut HashMap<String, VecDeque<DateTime<Utc>>>,
-        key: &str,
-        now: DateTime<Utc>,
-    ) {
-        if failures.len() > SWEEP_ABOVE {
-            failures.retain(|_, times| {
-                Self::expire(times, now, self.window);
-                !times.is_empty()
-            });
-        }
-        let times = failures.entry(key.to_owned()).or_default();
-        Self::expire(times, now, self.window);
-        times.push_back(now);
     }
 
     pub fn clear(&self, key: &str) {
@@ -114,21 +86,23 @@ mod tests {
         let limiter = FailureLimiter::new(3, Duration::minutes(15));
         let start = Utc::now();
         for i in 0..3 {
-            assert!(limiter.check("k", start).is_ok(), "attempt {i}");
-            limiter.record_failure("k", start + Duration::minutes(i));
+            assert!(
+                limiter.reserve("k", start + Duration::minutes(i)).is_ok(),
+                "attempt {i}"
+            );
         }
         let wait = limiter
-            .check("k", start + Duration::minutes(3))
+            .reserve("k", start + Duration::minutes(3))
             .expect_err("limited");
         assert_eq!(wait, Duration::minutes(12));
-        assert!(limiter.check("other", start).is_ok());
-        assert!(limiter.check("k", start + Duration::minutes(15)).is_ok());
+        assert!(limiter.reserve("other", start).is_ok());
+        assert!(limiter.reserve("k", start + Duration::minutes(15)).is_ok());
         limiter.clear("k");
-        assert!(limiter.check("k", start + Duration::minutes(3)).is_ok());
+        assert!(limiter.reserve("k", start + Duration::minutes(15)).is_ok());
     }
 
     #[test]
-    fn reserving_counts_at_once_and_releasing_takes_it_back() {
+    fn a_released_attempt_no_longer_counts() {
         let limiter = FailureLimiter::new(2, Duration::minutes(15));
         let now = Utc::now();
         assert!(limiter.reserve("k", now).is_ok());

@@ -93,7 +93,13 @@ fn redacted_target(path: &str, route: Option<&str>, query: &str) -> String {
                 segments
                     .iter()
                     .zip(&pattern)
-                    .map(|(segment, part)| if *part == "{token}" { REDACTED } else { segment })
+                    .map(|(segment, part)| {
+                        if *part == "{token}" {
+                            REDACTED
+                        } else {
+                            segment
+                        }
+                    })
                     .collect::<Vec<_>>()
                     .join("/")
             } else {
@@ -185,13 +191,15 @@ mod tests {
             assert!(response.status().is_success());
         }
 
-        let logs = String::from_utf8_lossy(
-            &captured.0.lock().unwrap_or_else(PoisonError::into_inner),
-        )
-        .into_owned();
+        let logs =
+            String::from_utf8_lossy(&captured.0.lock().unwrap_or_else(PoisonError::into_inner))
+                .into_owned();
         assert_eq!(logs.matches("handled").count(), 2, "{logs}");
         assert!(!logs.contains(&secret), "{logs}");
         assert!(logs.contains("/unsubscribe/[redacted]"), "{logs}");
-        assert!(logs.contains("/password-reset?lang=en&token=[redacted]"), "{logs}");
+        assert!(
+            logs.contains("/password-reset?lang=en&token=[redacted]"),
+            "{logs}"
+        );
     }
 }

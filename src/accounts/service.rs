@@ -311,7 +311,6 @@ impl AccountService {
         password: SecretString,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<NewLogin, AccountError> {
-
         let found = match EmailAddress::parse(email) {
             Ok(email) => {
                 db::run(&self.pool, move |conn| {
@@ -474,8 +473,13 @@ impl AccountService {
         // spends it, and refuses it if it was spent meanwhile.
         let token_hash = token.hash();
         let live = db::run(&self.pool, move |conn| {
-            store::token_is_live(conn, &token_hash, TokenPurpose::PasswordReset, now.naive_utc())
-                .map_err(AccountError::from)
+            store::token_is_live(
+                conn,
+                &token_hash,
+                TokenPurpose::PasswordReset,
+                now.naive_utc(),
+            )
+            .map_err(AccountError::from)
         })
         .await?;
         if !live {

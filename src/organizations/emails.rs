@@ -49,7 +49,10 @@ impl Email for CompanySeatsFull {
     const TEMPLATE: &'static str = "company_seats_full";
 
     fn subject(&self, _site_name: &str) -> String {
-        format!("{}: a reader asked for a seat, none is free", self.organization)
+        format!(
+            "{}: a reader asked for a seat, none is free",
+            self.organization
+        )
     }
 }
 

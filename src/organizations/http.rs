@@ -23,7 +23,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/admin/organizations", web::post().to(create))
         .route("/admin/organizations/{id}", web::get().to(one))
         .route("/admin/organizations/{id}", web::patch().to(update))
-        .route("/admin/organizations/{id}/domains", web::post().to(add_domain))
+        .route(
+            "/admin/organizations/{id}/domains",
+            web::post().to(add_domain),
+        )
         .route(
             "/admin/organizations/{id}/domains/{domain}",
             web::delete().to(remove_domain),
@@ -33,7 +36,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/admin/organizations/{id}/members/{member}",
             web::delete().to(remove_member),
         )
-        .route("/admin/organizations/{id}/managers", web::post().to(add_manager))
+        .route(
+            "/admin/organizations/{id}/managers",
+            web::post().to(add_manager),
+        )
         .route(
             "/admin/organizations/{id}/managers/{account}",
             web::delete().to(remove_manager),
@@ -51,11 +57,9 @@ impl From<OrganizationError> for AppError {
                 "domain_taken",
                 format!("{domain} already belongs to an organisation"),
             ),
-            e @ OrganizationError::SeatsInUse { .. } => AppError::field(
-                "seat_count",
-                "seats_in_use",
-                e.to_string(),
-            ),
+            e @ OrganizationError::SeatsInUse { .. } => {
+                AppError::field("seat_count", "seats_in_use", e.to_string())
+            }
             OrganizationError::InvalidLink => AppError::field(
                 "token",
                 "invalid_or_expired",
@@ -73,11 +77,9 @@ impl From<OrganizationError> for AppError {
                 "this account already holds a company seat".to_owned(),
             ),
             OrganizationError::NoSuchMember => AppError::NotFound,
-            OrganizationError::NoSuchAccount => AppError::field(
-                "email",
-                "no_such_account",
-                "no account has this address",
-            ),
+            OrganizationError::NoSuchAccount => {
+                AppError::field("email", "no_such_account", "no account has this address")
+            }
             OrganizationError::Account(e) => e.into(),
             OrganizationError::Storage(e) => e.into(),
             e @ OrganizationError::Compose(_) => AppError::Internal(e.into()),

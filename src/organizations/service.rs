@@ -112,9 +112,7 @@ pub fn parse_domain(input: &str) -> Result<String, Invalid> {
                 && label.len() <= 63
                 && !label.starts_with('-')
                 && !label.ends_with('-')
-                && label
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         });
     if !well_formed {
         return Err(Invalid::new(
@@ -196,7 +194,12 @@ pub struct OrganizationService {
 }
 
 impl OrganizationService {
-    pub fn new(pool: Pool, clock: SharedClock, composer: Arc<Composer>, sales_email: String) -> Self {
+    pub fn new(
+        pool: Pool,
+        clock: SharedClock,
+        composer: Arc<Composer>,
+        sales_email: String,
+    ) -> Self {
         Self {
             pool,
             clock,
@@ -356,7 +359,11 @@ impl OrganizationService {
     }
 
     /// One organisation, for an admin or one of its managers.
-    pub async fn get(&self, actor: &Account, id: OrganizationId) -> Result<Detail, OrganizationError> {
+    pub async fn get(
+        &self,
+        actor: &Account,
+        id: OrganizationId,
+    ) -> Result<Detail, OrganizationError> {
         let actor = actor.clone();
         db::run(&self.pool, move |conn| {
             may_manage(conn, &actor, id)?;
@@ -377,7 +384,10 @@ impl OrganizationService {
         let parsed = parse_form(&mut fields, &form, now);
         let mut domains = Vec::new();
         if form.domains.is_empty() {
-            fields.reject("domains", Invalid::new("required", "give at least one email domain"));
+            fields.reject(
+                "domains",
+                Invalid::new("required", "give at least one email domain"),
+            );
         }
         for domain in &form.domains {
             if let Some(domain) = fields.take("domains", parse_domain(domain)) {
@@ -723,7 +733,13 @@ fn add_domain_in(
     })
 }
 
-type Parsed = (PlainText, i32, DateTime<Utc>, DateTime<Utc>, Option<PlainText>);
+type Parsed = (
+    PlainText,
+    i32,
+    DateTime<Utc>,
+    DateTime<Utc>,
+    Option<PlainText>,
+);
 
 /// The fields an admin edits, parsed; errors go to `fields`.
 fn parse_form(fields: &mut Fields, form: &OrganizationForm, now: DateTime<Utc>) -> Option<Parsed> {
@@ -739,7 +755,10 @@ fn parse_form(fields: &mut Fields, form: &OrganizationForm, now: DateTime<Utc>) 
     let starts_at = form.starts_at.unwrap_or(now);
     let ends_at = form.ends_at;
     if ends_at.is_none() {
-        fields.reject("ends_at", Invalid::new("required", "give the end of the subscription"));
+        fields.reject(
+            "ends_at",
+            Invalid::new("required", "give the end of the subscription"),
+        );
     }
     if ends_at.is_some_and(|end| end <= starts_at) {
         fields.reject(
@@ -774,7 +793,12 @@ fn notify_full(
     recipients.extend(sales.cloned());
     for to in recipients {
         let key = format!("company_full:{}:{day}:{to}", organization.id);
-        outbox::enqueue(conn, &key, &composer.compose(&to, &notice)?, now.naive_utc())?;
+        outbox::enqueue(
+            conn,
+            &key,
+            &composer.compose(&to, &notice)?,
+            now.naive_utc(),
+        )?;
     }
     tracing::info!(organization_id = %organization.id, "company full: notified");
     Ok(())

@@ -180,7 +180,11 @@ pub fn seat_of(conn: &mut DbConnection, account: AccountId) -> QueryResult<Optio
 }
 
 /// Ends a membership that is current; returns whether it was.
-pub fn remove_member(conn: &mut DbConnection, id: MemberId, now: NaiveDateTime) -> QueryResult<bool> {
+pub fn remove_member(
+    conn: &mut DbConnection,
+    id: MemberId,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
     diesel::update(
         organization_members::table
             .find(id)

@@ -25,16 +25,16 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         "company_check_email.html",
         include_str!("templates/company_check_email.html"),
     ),
-    ("company_join.html", include_str!("templates/company_join.html")),
+    (
+        "company_join.html",
+        include_str!("templates/company_join.html"),
+    ),
 ];
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/company-access", web::get().to(company_access_page))
         .route("/company-access", web::post().to(company_access))
-        .route(
-            "/company-access/check-email",
-            web::get().to(check_email),
-        )
+        .route("/company-access/check-email", web::get().to(check_email))
         .route("/company-access/join", web::get().to(join_page))
         .route("/company-access/join", web::post().to(join));
 }

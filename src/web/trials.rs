@@ -220,7 +220,12 @@ async fn send_inquiry(
         seats: posted.value("seats"),
         message: posted.optional("message"),
     };
-    match state.inquiries.submit(inquiry).await.map_err(AppError::from) {
+    match state
+        .inquiries
+        .submit(inquiry)
+        .await
+        .map_err(AppError::from)
+    {
         Ok(_) => Ok(see_other_with(
             &site,
             "/contact-sales/thanks",

@@ -5,7 +5,8 @@ use chrono::Duration;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_problem, form_token, html_unescape, location, TestApp};
+use crate::browser::Browser;
+use crate::helpers::{assert_problem, form_token, html_unescape, location, TestApp, PASSWORD};
 
 const SALES: &str = "sales@masthead.example";
 
@@ -475,4 +476,65 @@ async fn readers_and_strangers_cannot_see_or_handle_inquiries() {
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(listed(&app, &admin, "?handled=false").await.len(), 1);
+}
+
+#[tokio::test]
+async fn in_a_browser_a_buyer_sends_an_inquiry_and_an_admin_marks_it_handled() {
+    let app = TestApp::spawn().await;
+    let Some(browser) = Browser::start(
+        "in_a_browser_a_buyer_sends_an_inquiry_and_an_admin_marks_it_handled",
+        &app,
+    )
+    .await
+    else {
+        return;
+    };
+    browser.goto("/contact-sales").await;
+    browser.axe("the contact-sales form").await;
+    browser.fill_label("Your name", "Ada Lovelace").await;
+    browser
+        .fill_label("How many people need to read?", "0")
+        .await;
+    browser.click_button("Send inquiry").await;
+    browser.wait_for_text("There is a problem").await;
+    assert!(browser.title().await.starts_with("Error: "));
+    browser.screenshot("contact-sales-errors").await;
+    browser.axe("the contact-sales form with errors").await;
+
+    browser
+        .fill_label("Work email address", "ada@example.com")
+        .await;
+    browser
+        .fill_label("Company or organisation", "Analytical Engines")
+        .await;
+    browser
+        .fill_label("How many people need to read?", "25")
+        .await;
+    browser
+        .fill_label(
+            "Anything else we should know? (optional)",
+            "Two offices.\nLondon and Paris.",
+        )
+        .await;
+    browser.click_button("Send inquiry").await;
+    browser.wait_for_text("We have your inquiry.").await;
+    browser.screenshot("contact-sales-thanks").await;
+    app.mailbox.with_subject(SALES, "Sales inquiry").await;
+
+    let admin_email = "sales-admin@example.com";
+    app.privileged(&TestApp::browser(), admin_email, "admin")
+        .await;
+    browser.goto("/login?next=/admin/inquiries").await;
+    browser.fill_label("Email address", admin_email).await;
+    browser.fill_label("Password", PASSWORD).await;
+    browser.click_button("Log in").await;
+    browser.wait_for_text("1 inquiry waiting.").await;
+    browser.screenshot("console-inquiries").await;
+    browser.axe("the inquiries list").await;
+    browser.fill_label("Note (optional)", "Sent prices.").await;
+    browser.click_button("Mark handled").await;
+    browser.wait_for_text("as handled.").await;
+    browser.goto("/admin/inquiries?show=handled").await;
+    browser.wait_for_text("Sent prices.").await;
+    browser.screenshot("console-inquiries-handled").await;
 }

@@ -126,16 +126,13 @@ async fn messages_have_text_and_inlined_html_parts_from_the_configured_sender() 
         .header("Message-ID")
         .is_some_and(|id| id.ends_with("@masthead.example>")));
 
+    // Mail to an address nobody has proven to own greets no one by name:
+    // what a registration calls itself is not repeated to that address.
     let text = mail.text();
-    assert!(
-        text.contains("Hello <script>alert(1)</script> Bob"),
-        "{text}"
-    );
+    assert!(text.contains("Hello,"), "{text}");
+    assert!(!text.contains("alert(1)"), "{text}");
     let html = mail.html();
-    assert!(
-        html.contains("&lt;script&gt;"),
-        "the HTML part escapes what readers typed"
-    );
+    assert!(!html.contains("alert(1)"), "{html}");
     assert!(!html.contains("<script>"));
     assert!(
         html.contains("<p style=\"font-size:16px"),

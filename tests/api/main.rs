@@ -10,6 +10,7 @@ mod articles;
 mod browser;
 mod cli;
 mod companies;
+mod companies_browser;
 mod console_articles;
 mod console_dashboard;
 mod console_digests;

@@ -40,7 +40,9 @@ async fn a_reset_with_an_unknown_token_is_refused_before_any_hashing() {
         .expect("a Retry-After header in seconds");
     assert!(retry_after >= 1);
     assert_problem(busy, StatusCode::SERVICE_UNAVAILABLE, None).await;
-    let login = app.login_with(&app.api, "gated@example.com", PASSWORD).await;
+    let login = app
+        .login_with(&app.api, "gated@example.com", PASSWORD)
+        .await;
     assert_eq!(login.status(), StatusCode::SERVICE_UNAVAILABLE);
 }
 
@@ -209,14 +211,19 @@ async fn search_terms_are_bounded() {
     let app = TestApp::spawn().await;
     let long = "a".repeat(201);
     assert_problem(
-        app.get(&app.api, &format!("/api/v1/articles?q={long}")).await,
+        app.get(&app.api, &format!("/api/v1/articles?q={long}"))
+            .await,
         StatusCode::UNPROCESSABLE_ENTITY,
         Some("q"),
     )
     .await;
-    let many = (0..13).map(|i| format!("w{i}")).collect::<Vec<_>>().join("+");
+    let many = (0..13)
+        .map(|i| format!("w{i}"))
+        .collect::<Vec<_>>()
+        .join("+");
     assert_problem(
-        app.get(&app.api, &format!("/api/v1/articles?q={many}")).await,
+        app.get(&app.api, &format!("/api/v1/articles?q={many}"))
+            .await,
         StatusCode::UNPROCESSABLE_ENTITY,
         Some("q"),
     )
@@ -261,8 +268,12 @@ async fn a_connection_left_inside_a_transaction_is_not_reused() {
         }));
         assert!(panicked.is_err());
         let mut next = pool.get().expect("a connection");
-        assert_eq!(depth(&mut next), None, "the next caller got an open transaction");
-        masthead::db::transaction(&mut next, |c| masthead::db::ping(c)).expect("a fresh transaction");
+        assert_eq!(
+            depth(&mut next),
+            None,
+            "the next caller got an open transaction"
+        );
+        masthead::db::transaction(&mut next, masthead::db::ping).expect("a fresh transaction");
     })
     .await
     .expect("task");

@@ -34,14 +34,24 @@ pub const TEMPLATES: &[(&str, &str)] = &[
 ];
 
 const LIST: &str = "/admin/organizations";
-const FIELDS: &[&str] = &["name", "domains", "seat_count", "starts_on", "ends_on", "notes"];
+const FIELDS: &[&str] = &[
+    "name",
+    "domains",
+    "seat_count",
+    "starts_on",
+    "ends_on",
+    "notes",
+];
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route(LIST, web::get().to(list))
         .route(LIST, web::post().to(create))
         .route("/admin/organizations/{id}", web::get().to(one))
         .route("/admin/organizations/{id}", web::post().to(update))
-        .route("/admin/organizations/{id}/domains", web::post().to(add_domain))
+        .route(
+            "/admin/organizations/{id}/domains",
+            web::post().to(add_domain),
+        )
         .route(
             "/admin/organizations/{id}/domains/remove",
             web::post().to(remove_domain),
@@ -75,7 +85,11 @@ fn row(o: Organization, now: DateTime<Utc>) -> Row {
     }
 }
 
-async fn list(state: Data<AppState>, site: Data<Site>, visitor: Visitor) -> Result<HttpResponse, AppError> {
+async fn list(
+    state: Data<AppState>,
+    site: Data<Site>,
+    visitor: Visitor,
+) -> Result<HttpResponse, AppError> {
     show_list(&state, &site, &visitor, Form::new()).await
 }
 
@@ -129,14 +143,18 @@ fn day(posted: &Posted, field: &str, errors: &mut Vec<FieldError>) -> Option<Dat
 
 /// A whole number of seats, or an error on the field.
 fn seats(posted: &Posted, errors: &mut Vec<FieldError>) -> i64 {
-    posted.value("seat_count").trim().parse().unwrap_or_else(|_| {
-        errors.push(FieldError {
-            field: "seat_count".to_owned(),
-            reason: "not_a_number",
-            message: "enter a number of seats".to_owned(),
-        });
-        0
-    })
+    posted
+        .value("seat_count")
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| {
+            errors.push(FieldError {
+                field: "seat_count".to_owned(),
+                reason: "not_a_number",
+                message: "enter a number of seats".to_owned(),
+            });
+            0
+        })
 }
 
 /// Errors of the service named after the page's fields.
@@ -242,8 +260,14 @@ async fn show_one(
         Form::new()
             .with("name", organization.name.clone())
             .with("seat_count", organization.seat_count.to_string())
-            .with("starts_on", organization.starts_at.format("%Y-%m-%d").to_string())
-            .with("ends_on", organization.ends_at.format("%Y-%m-%d").to_string())
+            .with(
+                "starts_on",
+                organization.starts_at.format("%Y-%m-%d").to_string(),
+            )
+            .with(
+                "ends_on",
+                organization.ends_at.format("%Y-%m-%d").to_string(),
+            )
             .with("notes", organization.notes.clone().unwrap_or_default())
     });
     let members: Vec<MemberRow> = members
@@ -364,7 +388,10 @@ async fn remove_domain(
     let admin = visitor.require_account()?;
     let id: OrganizationId = parse_id(&id)?;
     let domain = posted.value("domain");
-    state.organizations.remove_domain(admin, id, &domain).await?;
+    state
+        .organizations
+        .remove_domain(admin, id, &domain)
+        .await?;
     Ok(see_other_with(
         &site,
         &format!("{LIST}/{id}"),
