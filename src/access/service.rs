@@ -339,6 +339,16 @@ mod tests {
     }
 
     #[test]
+    fn a_company_seat_past_its_period_says_the_company_subscription_ended() {
+        let now = Utc::now().naive_utc();
+        let seat = entitlement(EntitlementKind::CompanySeat, -30, Some(-1), now);
+        assert_eq!(
+            decide_from(&[seat], now).reason,
+            Reason::CompanySubscriptionEnded
+        );
+    }
+
+    #[test]
     fn ended_future_and_revoked_rights_give_no_access() {
         let now = Utc::now().naive_utc();
         let ended_trial = entitlement(EntitlementKind::Trial, -20, Some(-6), now);

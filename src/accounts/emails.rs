@@ -38,9 +38,10 @@ impl Email for AccountExists {
     }
 }
 
+/// Greets no one by name: anyone can ask for it, for any address, and the
+/// name was typed by whoever registered it.
 #[derive(Debug, Serialize)]
 pub struct PasswordReset {
-    pub name: String,
     pub link: String,
     pub expires_minutes: i64,
 }

@@ -439,7 +439,6 @@ impl AccountService {
                 let message = composer.compose(
                     &account.email,
                     &PasswordReset {
-                        name: account.name.clone(),
                         link: composer.link(&format!("/password-reset?token={}", token.expose())),
                         expires_minutes: ttl.num_minutes(),
                     },

@@ -36,7 +36,7 @@ pub enum OrganizationError {
     NotFound,
     #[error("the domain {0} already belongs to an organisation")]
     DomainTaken(String),
-    #[error("{in_use} seats are in use: remove members before lowering the seat count below that")]
+    #[error("{} in use: remove members before lowering the seat count below that", seats_in_use(*in_use))]
     SeatsInUse { in_use: i32 },
     #[error("this link is invalid, used or expired")]
     InvalidLink,
@@ -56,6 +56,15 @@ pub enum OrganizationError {
     Storage(#[from] StorageError),
     #[error("composing an email")]
     Compose(#[from] ComposeError),
+}
+
+/// "1 seat is", "3 seats are".
+fn seats_in_use(n: i32) -> String {
+    if n == 1 {
+        "1 seat is".to_owned()
+    } else {
+        format!("{n} seats are")
+    }
 }
 
 impl From<DieselError> for OrganizationError {
@@ -351,6 +360,19 @@ impl OrganizationService {
         .await?;
         tracing::info!(organization_id = %organization.id, "seat taken");
         Ok(organization)
+    }
+
+    /// The organisations `manager` manages, each in full: their `/company`
+    /// page.
+    pub async fn managed_by(&self, manager: &Account) -> Result<Vec<Detail>, OrganizationError> {
+        let manager = manager.id;
+        db::run(&self.pool, move |conn| {
+            store::managed_by(conn, manager)?
+                .into_iter()
+                .map(|id| detail(conn, id))
+                .collect()
+        })
+        .await
     }
 
     pub async fn list(&self, admin: &Account) -> Result<Vec<Organization>, OrganizationError> {

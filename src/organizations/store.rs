@@ -223,6 +223,14 @@ pub fn managers_of(conn: &mut DbConnection, id: OrganizationId) -> QueryResult<V
         .load(conn)
 }
 
+/// The organisations an account manages.
+pub fn managed_by(conn: &mut DbConnection, account: AccountId) -> QueryResult<Vec<OrganizationId>> {
+    organization_managers::table
+        .filter(organization_managers::account_id.eq(account))
+        .select(organization_managers::organization_id)
+        .load(conn)
+}
+
 pub fn insert_join_token(conn: &mut DbConnection, token: &NewJoinToken<'_>) -> QueryResult<()> {
     diesel::insert_into(organization_join_tokens::table)
         .values(token)

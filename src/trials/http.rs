@@ -72,7 +72,7 @@ impl From<TrialError> for AppError {
                 ),
             },
             TrialError::CompanyAccess => conflict(
-                "company_access_available",
+                "company_access",
                 "your company has a subscription with a free seat: join it at /company-access",
             ),
             TrialError::NotFound => AppError::NotFound,

@@ -8,6 +8,7 @@ use actix_web::HttpResponse;
 use minijinja::context;
 use serde::{Deserialize, Serialize};
 
+use super::form::field_errors;
 use super::{Page, Site, Visitor};
 use crate::access::{Level, Reason};
 use crate::articles::service::{Entry, Listing};
@@ -200,6 +201,7 @@ async fn search(
     let settings = state.articles.settings();
     let paging = Paging::parse(query.page, None, settings.per_page, settings.max_per_page)
         .map_err(|_| AppError::NotFound)?;
+    let mut refusal = None;
     let (cards, pager) = if q.is_empty() {
         (Vec::new(), None)
     } else {
@@ -214,15 +216,38 @@ async fn search(
                     ..Listing::default()
                 },
             )
-            .await?;
-        let cards: Vec<Card> = found.entries.iter().map(Card::from).collect();
-        let pager = pager("/search", &[("q", &q)], paging, found.total);
-        (cards, Some(pager))
+            .await
+            .map_err(AppError::from);
+        match found {
+            Ok(found) => {
+                let cards: Vec<Card> = found.entries.iter().map(Card::from).collect();
+                let pager = pager("/search", &[("q", &q)], paging, found.total);
+                (cards, Some(pager))
+            }
+            // Too long a query is the reader's to shorten, on this page.
+            Err(error) => match field_errors(&error) {
+                Some(errors) => {
+                    refusal = errors.into_iter().next().map(|e| e.message);
+                    (Vec::new(), None)
+                }
+                None => return Err(error),
+            },
+        }
     };
-    let heading = if q.is_empty() {
+    let heading = if q.is_empty() || refusal.is_some() {
         "Search".to_owned()
     } else {
         format!("Search results for “{q}”")
+    };
+    let empty = match (&refusal, q.is_empty()) {
+        (Some(message), _) => message.clone(),
+        (None, true) => "Type a few words to search every article.".to_owned(),
+        (None, false) => "No article matches these words. Try fewer or different words.".to_owned(),
+    };
+    let status = if refusal.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
     };
     Page::new(
         "listing.html",
@@ -233,9 +258,10 @@ async fn search(
             cards => cards,
             pager => pager,
             show_search_form => true,
-            empty => if q.is_empty() { "Type a few words to search every article." } else { "No article matches these words. Try fewer or different words." },
+            empty => empty,
         },
     )
+    .status(status)
     .cacheable()
     .render(&site, &visitor)
 }
@@ -256,6 +282,7 @@ fn paywall_heading(reason: Reason) -> &'static str {
         Reason::NotLoggedIn => "Read the whole story",
         Reason::TrialEnded => "Your free trial has ended",
         Reason::SubscriptionEnded => "Your subscription has ended",
+        Reason::CompanySubscriptionEnded => "Your company's subscription has ended",
         _ => "Keep reading with full access",
     }
 }

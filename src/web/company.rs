@@ -2,7 +2,7 @@
 //! `OrganizationService` as `POST /api/v1/company-access` and
 //! `POST /api/v1/company-access/confirm`.
 
-use actix_web::web::{self, Data, Query};
+use actix_web::web::{self, Data, Path, Query};
 use actix_web::HttpResponse;
 use minijinja::context;
 use serde::Deserialize;
@@ -11,6 +11,7 @@ use super::flash::Kind;
 use super::form::{field_errors, Form, Posted};
 use super::{see_other, see_other_with, Page, Site, Visitor};
 use crate::error::AppError;
+use crate::extract::parse_id;
 use crate::organizations::http::CHECK_SENT;
 use crate::organizations::service::{Invitation, JOIN_LINK_HOURS};
 use crate::organizations::OrganizationError;
@@ -29,6 +30,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         "company_join.html",
         include_str!("templates/company_join.html"),
     ),
+    (
+        "company_manage.html",
+        include_str!("templates/company_manage.html"),
+    ),
 ];
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -36,7 +41,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/company-access", web::post().to(company_access))
         .route("/company-access/check-email", web::get().to(check_email))
         .route("/company-access/join", web::get().to(join_page))
-        .route("/company-access/join", web::post().to(join));
+        .route("/company-access/join", web::post().to(join))
+        .route("/company", web::get().to(manage_page))
+        .route(
+            "/company/{organization}/members/{member}/remove",
+            web::post().to(remove_member),
+        );
 }
 
 async fn company_access_page(
@@ -208,4 +218,82 @@ async fn join(
         }
         Err(other) => Err(other.into()),
     }
+}
+
+#[derive(serde::Serialize)]
+struct ManagedMember {
+    id: String,
+    name: String,
+    email: String,
+    joined_at: String,
+}
+
+#[derive(serde::Serialize)]
+struct Managed {
+    id: String,
+    name: String,
+    seat_count: i32,
+    seats_used: i32,
+    ends_at: String,
+    members: Vec<ManagedMember>,
+}
+
+/// A manager's page: the members of the organisations they manage, each
+/// with a button that removes them (the same
+/// `OrganizationService::remove_member` as the admins').
+async fn manage_page(
+    state: Data<AppState>,
+    site: Data<Site>,
+    visitor: Visitor,
+) -> Result<HttpResponse, AppError> {
+    let account = visitor.require_account()?;
+    let organizations: Vec<Managed> = state
+        .organizations
+        .managed_by(account)
+        .await?
+        .into_iter()
+        .map(|d| Managed {
+            id: d.organization.id.to_string(),
+            name: d.organization.name,
+            seat_count: d.organization.seat_count,
+            seats_used: d.organization.seats_used,
+            ends_at: d.organization.ends_at.and_utc().to_rfc3339(),
+            members: d
+                .members
+                .into_iter()
+                .map(|(m, a)| ManagedMember {
+                    id: m.id.to_string(),
+                    name: a.name,
+                    email: a.email.to_string(),
+                    joined_at: m.joined_at.and_utc().to_rfc3339(),
+                })
+                .collect(),
+        })
+        .collect();
+    Page::new(
+        "company_manage.html",
+        context! { title => "Your company's subscription", organizations => organizations },
+    )
+    .render(&site, &visitor)
+}
+
+#[tracing::instrument(skip_all)]
+async fn remove_member(
+    state: Data<AppState>,
+    site: Data<Site>,
+    visitor: Visitor,
+    path: Path<(String, String)>,
+) -> Result<HttpResponse, AppError> {
+    let account = visitor.require_account()?;
+    let (organization, member) = path.into_inner();
+    state
+        .organizations
+        .remove_member(account, parse_id(&organization)?, parse_id(&member)?)
+        .await?;
+    Ok(see_other_with(
+        &site,
+        "/company",
+        Kind::Success,
+        "Removed: their access has ended and the seat is free.",
+    ))
 }

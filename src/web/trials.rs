@@ -1,8 +1,7 @@
 //! The ways to full access that a reader asks for: the free trial (the same
-//! `TrialService::request` as `POST /api/v1/trials`), the sales inquiry form
-//! (the same `InquiryService::submit` as `POST /api/v1/inquiries`), and the
-//! page about company subscriptions that the paywall and the trial emails
-//! link to.
+//! `TrialService::request` as `POST /api/v1/trials`), and the sales inquiry
+//! form that the paywall and the trial emails link to (the same
+//! `InquiryService::submit` as `POST /api/v1/inquiries`).
 
 use actix_web::web::{self, Data};
 use actix_web::{HttpRequest, HttpResponse};
@@ -195,7 +194,6 @@ fn inquiry_page(
         "contact_sales.html",
         context! {
             title => "Subscriptions for teams",
-            show_form => true,
             form => form,
             max_seats => MAX_SEATS,
             max_message => MAX_MESSAGE,
@@ -230,7 +228,7 @@ async fn send_inquiry(
             &site,
             "/contact-sales/thanks",
             Kind::Success,
-            "Thank you. We have your inquiry and will answer within one working day.",
+            "Your inquiry has been sent.",
         )),
         Err(error) => match field_errors(&error) {
             Some(errors) => {

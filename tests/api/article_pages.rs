@@ -124,6 +124,19 @@ async fn search_finds_stories_by_their_words() {
         )
         .await;
     assert!(!html.contains("<script>alert(1)"), "the query is escaped");
+
+    let long = vec!["word"; 13]
+        .iter()
+        .enumerate()
+        .map(|(i, w)| format!("{w}{i}"))
+        .collect::<Vec<_>>()
+        .join("+");
+    let (status, html) = app
+        .page(&TestApp::browser(), &format!("/search?q={long}"))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains("<h1>Search</h1>"), "{html}");
+    assert!(html.contains("12"), "the page says the limit: {html}");
 }
 
 #[tokio::test]

@@ -356,7 +356,7 @@ async fn removing_a_member_cuts_access_at_once_and_frees_the_seat() {
     let problem =
         assert_problem(shrink, StatusCode::UNPROCESSABLE_ENTITY, Some("seat_count")).await;
     assert!(
-        problem.to_string().contains("1 seats are in use"),
+        problem.to_string().contains("1 seat is in use"),
         "{problem}"
     );
 
@@ -396,7 +396,7 @@ async fn a_trial_is_refused_while_the_company_has_a_free_seat_and_closed_on_join
     app.verified_reader(&ada, "ada@acme.com").await;
     let refused = app.request_trial(&ada, "Acme").await;
     let problem = assert_problem(refused, StatusCode::CONFLICT, None).await;
-    assert_eq!(problem["reason"], "company_access_available");
+    assert_eq!(problem["reason"], "company_access");
     // The trial page says why, with the way to the seat.
     let (_, html) = app.page(&ada, "/trial").await;
     let token = form_token(&html);
@@ -657,7 +657,7 @@ async fn the_console_adds_an_organisation_refuses_a_shrink_and_removes_a_member(
         .await;
     assert_eq!(shrink.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let html = shrink.text().await.expect("html");
-    assert!(html.contains("1 seats are in use"), "{html}");
+    assert!(html.contains("1 seat is in use"), "{html}");
 
     let (_, html) = app.page(&admin, &page).await;
     assert!(html.contains("ada@acme.co.uk"), "{html}");
@@ -682,4 +682,48 @@ async fn the_console_adds_an_organisation_refuses_a_shrink_and_removes_a_member(
     ] {
         assert!(audit.contains(action), "{action} not in the audit trail");
     }
+}
+
+#[tokio::test]
+async fn a_manager_removes_a_member_on_the_company_page() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let acme = organisation(&app, &admin, "Acme", "acme.com", 3, 30).await;
+    let boss = TestApp::browser();
+    app.verified_reader(&boss, "boss@acme.com").await;
+    let (_, html) = app.page(&boss, "/company").await;
+    assert!(
+        html.contains("You do not manage a company subscription"),
+        "{html}"
+    );
+    app.post(
+        &admin,
+        &format!("/api/v1/admin/organizations/{}/managers", id_of(&acme)),
+        json!({ "email": "boss@acme.com" }),
+    )
+    .await;
+    let ada = TestApp::browser();
+    app.verified_reader(&ada, "ada@acme.com").await;
+    let token = join_token(&app, "ada@acme.com", 2).await;
+    assert_eq!(confirm(&app, &ada, &token).await.status(), StatusCode::OK);
+
+    let (status, html) = app.page(&boss, "/company").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("ada@acme.com") && html.contains("1 of 3 seats"),
+        "{html}"
+    );
+    let remove = html
+        .split("action=\"")
+        .filter_map(|s| s.split('"').next())
+        .find(|a| a.contains("/members/"))
+        .expect("a remove form")
+        .to_owned();
+    let removed = app.submit(&boss, "/company", &remove, &[]).await;
+    assert_eq!(removed.status(), StatusCode::SEE_OTHER);
+    let (_, html) = app.page(&boss, "/company").await;
+    assert!(html.contains("No one has joined yet"), "{html}");
+    // A reader who manages nothing cannot remove anyone.
+    let forged = app.submit(&ada, "/company", &remove, &[]).await;
+    assert_eq!(forged.status(), StatusCode::NOT_FOUND);
 }

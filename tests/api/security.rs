@@ -184,7 +184,20 @@ async fn the_registered_name_is_not_mailed_to_an_unverified_address() {
         .mailbox
         .with_subject("victim@example.com", "already have")
         .await;
-    for mail in [verify, exists] {
+    // And a reset asked for by anyone.
+    let reset = app
+        .post(
+            &app.api,
+            "/api/v1/password-resets",
+            json!({ "email": "victim@example.com" }),
+        )
+        .await;
+    assert_eq!(reset.status(), StatusCode::ACCEPTED);
+    let reset = app
+        .mailbox
+        .with_subject("victim@example.com", "Reset your")
+        .await;
+    for mail in [verify, exists, reset] {
         for body in [mail.text(), mail.html()] {
             assert!(!body.contains("evil.example"), "{body}");
             assert!(!body.contains("555 0100"), "{body}");

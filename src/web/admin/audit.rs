@@ -75,6 +75,7 @@ pub async fn entry_views(
                 K::Account => Some(format!("/admin/accounts/{}", e.subject_id)),
                 K::Article => Some(format!("/admin/articles/{}", e.subject_id)),
                 K::Subscriber => Some(format!("/admin/subscribers/{}", e.subject_id)),
+                K::Inquiry => Some(format!("/admin/inquiries#inquiry-{}", e.subject_id)),
                 _ => None,
             };
             EntryView {
