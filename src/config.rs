@@ -1,7 +1,7 @@
 //! Typed settings, loaded once: built-in defaults, then `config/default.toml`,
 //! then `config/{MASTHEAD_ENV}.toml`, then `MASTHEAD__SECTION__KEY` variables.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -129,6 +129,85 @@ pub struct ServerSettings {
     pub body_limit_bytes: usize,
     pub shutdown_timeout_secs: u64,
     pub workers: usize,
+    /// Reverse proxies whose `X-Forwarded-For` is believed: the client is
+    /// the rightmost hop not in this list, and only when the connection
+    /// itself comes from one of them.
+    #[serde(default)]
+    pub trusted_proxies: Vec<IpRange>,
+    /// When set, `/metrics` requires `Authorization: Bearer <token>`.
+    #[serde(default)]
+    pub metrics_token: Option<String>,
+}
+
+/// An address or a CIDR range (`10.0.0.0/8`, `fd00::/8`) written in the
+/// settings. Our own few lines rather than a crate: only matching is needed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct IpRange {
+    network: IpAddr,
+    prefix: u8,
+}
+
+impl IpRange {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        // An IPv4 client reached over an IPv6 socket arrives as ::ffff:a.b.c.d.
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        match (self.network, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => masked(
+                u128::from(u32::from(net)),
+                u128::from(u32::from(ip)),
+                32,
+                self.prefix,
+            ),
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                masked(u128::from(net), u128::from(ip), 128, self.prefix)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Whether `a` and `b`, numbers `bits` wide, agree in their first `prefix` bits.
+fn masked(a: u128, b: u128, bits: u8, prefix: u8) -> bool {
+    let shift = u32::from(bits - prefix);
+    a.checked_shr(shift).unwrap_or(0) == b.checked_shr(shift).unwrap_or(0)
+}
+
+impl TryFrom<String> for IpRange {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        value.parse()
+    }
+}
+
+impl std::str::FromStr for IpRange {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (addr, prefix) = match s.split_once('/') {
+            Some((addr, prefix)) => (addr, Some(prefix)),
+            None => (s, None),
+        };
+        let network: IpAddr = addr
+            .trim()
+            .parse()
+            .map_err(|_| format!("{s:?} is not an IP address or CIDR range"))?;
+        let bits = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => bits,
+            Some(p) => p
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= bits)
+                .ok_or_else(|| format!("{s:?} has a prefix length outside 0..={bits}"))?,
+        };
+        Ok(Self { network, prefix })
+    }
 }
 
 impl ServerSettings {
@@ -181,6 +260,9 @@ pub struct MailSettings {
     pub smtp: SmtpSettings,
     /// Signs digest mail when set.
     pub dkim: Option<DkimSettings>,
+    /// Sent messages (their bodies already blanked) are deleted after this
+    /// many days.
+    pub keep_sent_days: u32,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -329,5 +411,49 @@ impl Settings {
         settings
             .try_deserialize()
             .context("configuration has an invalid value")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn range(s: &str) -> IpRange {
+        s.parse().expect("a range")
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("an address")
+    }
+
+    #[test]
+    fn cidr_ranges_match_their_prefix() {
+        assert!(range("10.0.0.0/8").contains(ip("10.255.1.2")));
+        assert!(!range("10.0.0.0/8").contains(ip("11.0.0.1")));
+        assert!(range("192.168.1.0/24").contains(ip("192.168.1.255")));
+        assert!(!range("192.168.1.0/24").contains(ip("192.168.2.0")));
+        assert!(range("127.0.0.1").contains(ip("127.0.0.1")));
+        assert!(!range("127.0.0.1").contains(ip("127.0.0.2")));
+        assert!(range("0.0.0.0/0").contains(ip("203.0.113.9")));
+        assert!(range("fd00::/8").contains(ip("fd12:3456::1")));
+        assert!(!range("fd00::/8").contains(ip("fe80::1")));
+        assert!(range("::/0").contains(ip("2001:db8::1")));
+        // An IPv4 peer seen through an IPv6 socket.
+        assert!(range("127.0.0.1").contains(ip("::ffff:127.0.0.1")));
+        assert!(!range("10.0.0.0/8").contains(ip("2001:db8::1")));
+    }
+
+    #[test]
+    fn malformed_ranges_are_refused() {
+        for bad in [
+            "10.0.0.0/33",
+            "::/129",
+            "10.0.0/8",
+            "proxy",
+            "10.0.0.0/x",
+            "",
+        ] {
+            assert!(bad.parse::<IpRange>().is_err(), "{bad} accepted");
+        }
     }
 }

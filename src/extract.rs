@@ -9,6 +9,7 @@ use futures_util::future::LocalBoxFuture;
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 
+use crate::config::IpRange;
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -106,10 +107,49 @@ fn missing_field(message: &str) -> Option<&str> {
     rest.split('`').next()
 }
 
-/// The address the connection came from. Forwarded headers are not trusted:
-/// they are the client's to forge.
+/// The client's address: the connection's peer, unless that peer is one of
+/// `server.trusted_proxies`; then the rightmost `X-Forwarded-For` hop that is
+/// not a trusted proxy. Hops further left are the client's to forge.
 pub fn client_ip(req: &HttpRequest) -> Option<IpAddr> {
-    req.peer_addr().map(|addr| addr.ip())
+    let peer = req.peer_addr()?.ip();
+    let Some(state) = req.app_data::<Data<AppState>>() else {
+        return Some(peer);
+    };
+    let trusted = &state.settings.server.trusted_proxies;
+    let hops: Vec<&str> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .collect();
+    Some(forwarded_client(peer, &hops, trusted))
+}
+
+/// Walks from the peer leftwards through the forwarded hops while each one
+/// is a trusted proxy; the first that is not is the client. A hop that does
+/// not parse stops the walk at the last proxy that vouched for it.
+fn forwarded_client(peer: IpAddr, hops: &[&str], trusted: &[IpRange]) -> IpAddr {
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|range| range.contains(ip));
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        if !is_trusted(client) {
+            break;
+        }
+        match parse_hop(hop) {
+            Some(ip) => client = ip,
+            None => break,
+        }
+    }
+    client
+}
+
+/// A hop as proxies write it: `203.0.113.7`, `2001:db8::1`, or with a port
+/// (`203.0.113.7:4711`, `[2001:db8::1]:4711`).
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    let hop = hop.trim();
+    hop.parse::<IpAddr>()
+        .ok()
+        .or_else(|| hop.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
 }
 
 /// A page of a listing, checked: pages start at 1, and a page holds
@@ -194,5 +234,62 @@ mod tests {
             decode::<Body>(b"{not json"),
             Err(AppError::MalformedBody { .. })
         ));
+    }
+
+    fn ranges(list: &[&str]) -> Vec<IpRange> {
+        list.iter().map(|r| r.parse().expect("a range")).collect()
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("an address")
+    }
+
+    #[test]
+    fn an_untrusted_peer_is_the_client_whatever_it_forwards() {
+        let trusted = ranges(&["10.0.0.0/8"]);
+        assert_eq!(
+            forwarded_client(ip("198.51.100.1"), &["192.0.2.1"], &trusted),
+            ip("198.51.100.1")
+        );
+        assert_eq!(
+            forwarded_client(ip("127.0.0.1"), &["192.0.2.1"], &[]),
+            ip("127.0.0.1")
+        );
+    }
+
+    #[test]
+    fn the_rightmost_untrusted_hop_is_the_client() {
+        let trusted = ranges(&["127.0.0.1", "10.0.0.0/8"]);
+        let hops = ["192.0.2.66", " 203.0.113.1", " 10.1.2.3"];
+        assert_eq!(
+            forwarded_client(ip("127.0.0.1"), &hops, &trusted),
+            ip("203.0.113.1")
+        );
+        // Ports and IPv6 as proxies write them.
+        assert_eq!(
+            forwarded_client(ip("10.0.0.1"), &["[2001:db8::1]:4711"], &trusted),
+            ip("2001:db8::1")
+        );
+        assert_eq!(
+            forwarded_client(ip("10.0.0.1"), &["203.0.113.9:80"], &trusted),
+            ip("203.0.113.9")
+        );
+    }
+
+    #[test]
+    fn a_chain_of_only_proxies_or_garbage_stops_at_the_last_proxy() {
+        let trusted = ranges(&["127.0.0.1", "10.0.0.0/8"]);
+        assert_eq!(
+            forwarded_client(ip("127.0.0.1"), &["10.9.9.9"], &trusted),
+            ip("10.9.9.9")
+        );
+        assert_eq!(
+            forwarded_client(ip("127.0.0.1"), &["192.0.2.1", "unknown"], &trusted),
+            ip("127.0.0.1")
+        );
+        assert_eq!(
+            forwarded_client(ip("127.0.0.1"), &[], &trusted),
+            ip("127.0.0.1")
+        );
     }
 }

@@ -3,8 +3,10 @@
 use std::fmt::Write;
 
 use actix_web::web::{self, Data};
-use actix_web::HttpResponse;
+use actix_web::{HttpRequest, HttpResponse};
+use sha2::{Digest, Sha256};
 
+use crate::config::ServerSettings;
 use crate::db;
 use crate::error::AppError;
 use crate::state::AppState;
@@ -16,6 +18,36 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/health/live", web::get().to(live))
         .route("/health/ready", web::get().to(ready))
         .route("/metrics", web::get().to(metrics));
+}
+
+/// With `server.metrics_token` set, a scrape must present it as a bearer
+/// token. Without one, the figures are served only when the server listens
+/// on loopback alone, so an instance bound to a public interface does not
+/// publish them by omission; it answers 404 as if there were no such page.
+fn scrape_allowed(req: &HttpRequest, server: &ServerSettings) -> Result<(), AppError> {
+    // An empty token (say, an environment variable set to nothing) is no token.
+    let Some(token) = server.metrics_token.as_deref().filter(|t| !t.is_empty()) else {
+        return if server.bind.ip().is_loopback() {
+            Ok(())
+        } else {
+            Err(AppError::NotFound)
+        };
+    };
+    let presented = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    // Digests are compared rather than the tokens, so the time taken tells
+    // nothing about how much of the token a guess got right.
+    if Sha256::digest(presented.as_bytes()) == Sha256::digest(token.as_bytes()) {
+        Ok(())
+    } else {
+        Err(AppError::Unauthorized {
+            detail: "metrics require the bearer token set in server.metrics_token",
+        })
+    }
 }
 
 async fn live() -> HttpResponse {
@@ -32,7 +64,8 @@ async fn ready(state: Data<AppState>) -> Result<HttpResponse, AppError> {
 
 /// Read from the database at each scrape, so every instance reports the
 /// same figures.
-async fn metrics(state: Data<AppState>) -> Result<HttpResponse, AppError> {
+async fn metrics(req: HttpRequest, state: Data<AppState>) -> Result<HttpResponse, AppError> {
+    scrape_allowed(&req, &state.settings.server)?;
     let (pending, decision_hours) = crate::trials::service::metrics(&state.pool).await?;
     let mut out = String::new();
     let _ = writeln!(

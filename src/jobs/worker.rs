@@ -12,8 +12,8 @@ use crate::mail::delivery::Deliverer;
 use crate::mail::{Composer, Transport};
 use crate::state::Core;
 
-/// How often expired sessions, links and stale sign-ups are deleted, and
-/// finished digest runs settled, on the injected clock.
+/// How often expired sessions, links, stale sign-ups and old sent mail are
+/// deleted, and finished digest runs settled, on the injected clock.
 const HOUSEKEEPING_EVERY: chrono::Duration = chrono::Duration::hours(1);
 
 pub struct Worker {
@@ -26,6 +26,7 @@ pub struct Worker {
     digest_settings: DigestSettings,
     poll_interval: std::time::Duration,
     unconfirmed_max_age: chrono::Duration,
+    keep_sent_days: u32,
 }
 
 impl Worker {
@@ -66,6 +67,7 @@ impl Worker {
             unconfirmed_max_age: chrono::Duration::hours(
                 settings.newsletter.unconfirmed_max_age_hours,
             ),
+            keep_sent_days: settings.mail.keep_sent_days,
         })
     }
 
@@ -124,6 +126,11 @@ impl Worker {
                         .await
                 {
                     tracing::error!(error = ?error, "digest housekeeping failed");
+                }
+                if let Err(error) =
+                    crate::mail::service::housekeeping(&self.pool, now, self.keep_sent_days).await
+                {
+                    tracing::error!(error = ?error, "mail housekeeping failed");
                 }
             }
             if *stop.borrow() {

@@ -57,3 +57,21 @@ impl OutboxService {
         .await
     }
 }
+
+/// Deletes the messages sent more than `keep_sent_days` ago (their bodies
+/// went when they were delivered); the worker calls it hourly.
+pub async fn housekeeping(
+    pool: &Pool,
+    now: DateTime<Utc>,
+    keep_sent_days: u32,
+) -> Result<(), StorageError> {
+    let before = (now - Duration::days(i64::from(keep_sent_days))).naive_utc();
+    let purged = db::run(pool, move |conn| {
+        store::purge_sent(conn, before).map_err(StorageError::from)
+    })
+    .await?;
+    if purged > 0 {
+        tracing::info!(purged, "mail housekeeping: old sent messages deleted");
+    }
+    Ok(())
+}

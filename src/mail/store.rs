@@ -127,6 +127,11 @@ pub enum Outcome {
     Failed { error: String, transient: bool },
 }
 
+/// Records one attempt. A message delivered or given up on loses its
+/// bodies in the same update: they carry verification, reset, join and
+/// manage links whose tokens are stored elsewhere only as hashes, and no
+/// attempt is left to read them. A message given up on may still hold a
+/// live link too; its error and attempts say what went wrong.
 pub fn record_outcome(
     conn: &mut DbConnection,
     id: OutboxId,
@@ -142,6 +147,8 @@ pub fn record_outcome(
                         outbox::status.eq(OutboxStatus::Sent),
                         outbox::sent_at.eq(Some(now)),
                         outbox::last_error.eq(None::<String>),
+                        outbox::text_body.eq(""),
+                        outbox::html_body.eq(""),
                     ))
                     .execute(conn)?;
                 (AttemptOutcome::Sent, None)
@@ -160,6 +167,8 @@ pub fn record_outcome(
                     .set((
                         outbox::status.eq(OutboxStatus::Failed),
                         outbox::last_error.eq(Some(error)),
+                        outbox::text_body.eq(""),
+                        outbox::html_body.eq(""),
                     ))
                     .execute(conn)?;
                 let kind = if *transient {
@@ -181,6 +190,17 @@ pub fn record_outcome(
             .execute(conn)?;
         Ok(())
     })
+}
+
+/// Deletes the messages sent before `before` (their attempts go by the
+/// foreign key's cascade); returns how many.
+pub fn purge_sent(conn: &mut DbConnection, before: NaiveDateTime) -> QueryResult<usize> {
+    diesel::delete(
+        outbox::table
+            .filter(outbox::status.eq(OutboxStatus::Sent))
+            .filter(outbox::sent_at.lt(before)),
+    )
+    .execute(conn)
 }
 
 /// Every message to one address, oldest first.

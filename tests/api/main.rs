@@ -26,5 +26,7 @@ mod journey;
 mod mail;
 mod newsletter;
 mod newsletter_pages;
+mod outbox_privacy;
+mod proxies;
 mod security;
 mod trials;
