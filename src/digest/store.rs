@@ -616,17 +616,23 @@ pub fn totals(conn: &mut DbConnection, from: NaiveDateTime) -> QueryResult<(Coun
 }
 
 /// One delivery, for tests and the admin's questions.
+/// A delivery's status, attempts, last error, and whether it is in flight.
+pub type DeliveryState = (DeliveryStatus, i32, Option<String>, bool);
+
 pub fn delivery(
     conn: &mut DbConnection,
     run: RunId,
     subscriber: SubscriberId,
-) -> QueryResult<Option<(DeliveryStatus, i32, Option<String>)>> {
+) -> QueryResult<Option<DeliveryState>> {
+    // Attempts are counted when a delivery is claimed; `in flight` tells a
+    // claimed one from one whose outcome is recorded.
     digest_deliveries::table
         .find((run, subscriber))
         .select((
             digest_deliveries::status,
             digest_deliveries::attempts,
             digest_deliveries::last_error,
+            digest_deliveries::leased_until.is_not_null(),
         ))
         .first(conn)
         .optional()

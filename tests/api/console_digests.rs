@@ -501,8 +501,11 @@ async fn wait_for_refusals(app: &TestApp, email: &str, refusals: i32) {
         let mut conn = app.pool().get().expect("conn");
         masthead::digest::store::delivery(&mut conn, run, subscriber)
             .expect("query")
-            .is_some_and(|(status, attempts, error)| {
-                status == DeliveryStatus::Pending && attempts == refusals && error.is_some()
+            .is_some_and(|(status, attempts, error, in_flight)| {
+                status == DeliveryStatus::Pending
+                    && attempts == refusals
+                    && error.is_some()
+                    && !in_flight
             })
     };
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);

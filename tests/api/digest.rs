@@ -480,8 +480,9 @@ async fn smtp_451_is_retried_until_delivered_and_550_fails_and_suppresses() {
     for attempt in 1..=BUSY_REFUSALS {
         let attempts = i32::try_from(attempt).expect("small");
         eventually("a refused attempt is recorded", || {
-            let (status, tried, error) = delivery(ids[0]);
-            status == DeliveryStatus::Pending && tried == attempts && error.is_some()
+            // Recorded, not merely claimed for the next try.
+            let (status, tried, error, in_flight) = delivery(ids[0]);
+            status == DeliveryStatus::Pending && tried == attempts && error.is_some() && !in_flight
         })
         .await;
         assert!(app.mailbox.to("busy-1@example.com").is_empty());
