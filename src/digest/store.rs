@@ -615,10 +615,10 @@ pub fn totals(conn: &mut DbConnection, from: NaiveDateTime) -> QueryResult<(Coun
     Ok((counts, recent))
 }
 
-/// One delivery, for tests and the admin's questions.
 /// A delivery's status, attempts, last error, and whether it is in flight.
 pub type DeliveryState = (DeliveryStatus, i32, Option<String>, bool);
 
+/// One delivery, for tests and the admin's questions.
 pub fn delivery(
     conn: &mut DbConnection,
     run: RunId,
