@@ -9,7 +9,7 @@ use minijinja::context;
 use secrecy::SecretString;
 use serde::Serialize;
 
-use super::accounts::{form_status, in_page_order, password_hint, rate_limited};
+use super::accounts::{in_page_order, password_hint, rate_limited};
 use super::flash::Kind;
 use super::form::{field_errors, Form, Posted};
 use super::{see_other_with, Page, Site, Visitor};
@@ -96,7 +96,7 @@ async fn show_account(
         .into_iter()
         .map(|e| EntitlementView::new(e, now))
         .collect();
-    let status = form_status(&form);
+    let status = form.status();
     Page::new(
         "account.html",
         context! {

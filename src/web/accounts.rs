@@ -66,15 +66,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/password-reset", web::post().to(password_reset));
 }
 
-/// 422 for a form shown again with its errors.
-pub(super) fn form_status(form: &Form) -> StatusCode {
-    if form.has_errors() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    }
-}
-
 /// The errors in the order of the fields on the page, so that the summary
 /// reads top to bottom as the form does.
 pub(super) fn in_page_order(mut errors: Vec<FieldError>, fields: &[&str]) -> Vec<FieldError> {
@@ -130,7 +121,7 @@ fn show_login(
     form: Form,
     next: &str,
 ) -> Result<HttpResponse, AppError> {
-    let status = form_status(&form);
+    let status = form.status();
     Page::new(
         "login.html",
         context! { title => "Log in", form => form, next => next },
@@ -218,7 +209,7 @@ async fn register_page(site: Data<Site>, visitor: Visitor) -> Result<HttpRespons
 }
 
 fn show_register(site: &Site, visitor: &Visitor, form: Form) -> Result<HttpResponse, AppError> {
-    let status = form_status(&form);
+    let status = form.status();
     Page::new(
         "register.html",
         context! {
@@ -381,7 +372,7 @@ fn show_forgot_password(
     visitor: &Visitor,
     form: Form,
 ) -> Result<HttpResponse, AppError> {
-    let status = form_status(&form);
+    let status = form.status();
     Page::new(
         "forgot_password.html",
         context! { title => "Forgotten your password?", form => form },
@@ -457,7 +448,7 @@ fn show_password_reset(
     form: Form,
     token: &str,
 ) -> Result<HttpResponse, AppError> {
-    let status = form_status(&form);
+    let status = form.status();
     Page::new(
         "password_reset.html",
         context! {

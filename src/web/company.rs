@@ -67,7 +67,7 @@ fn show_company_access(
     visitor: &Visitor,
     form: Form,
 ) -> Result<HttpResponse, AppError> {
-    let status = super::accounts::form_status(&form);
+    let status = form.status();
     Page::new(
         "company_access.html",
         context! {

@@ -147,6 +147,15 @@ impl Form {
     pub fn has_errors(&self) -> bool {
         !self.errors.is_empty()
     }
+
+    /// 422 for a form shown again with its errors, else 200.
+    pub fn status(&self) -> actix_web::http::StatusCode {
+        if self.has_errors() {
+            actix_web::http::StatusCode::UNPROCESSABLE_ENTITY
+        } else {
+            actix_web::http::StatusCode::OK
+        }
+    }
 }
 
 /// The field errors inside a service's error, if that is what it is.

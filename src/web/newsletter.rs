@@ -119,14 +119,6 @@ fn all_sections(visitor: &Visitor) -> Vec<String> {
         .collect()
 }
 
-fn status_for(form: &Form) -> StatusCode {
-    if form.has_errors() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    }
-}
-
 // --- Sign-up -------------------------------------------------------------
 
 async fn sign_up_page(
@@ -162,7 +154,7 @@ fn show_sign_up(
     next: Option<String>,
     subscribed_as: Option<String>,
 ) -> Result<HttpResponse, AppError> {
-    let status = status_for(&form);
+    let status = form.status();
     let cacheable = !form.has_errors();
     let checked = form.lists.get("sections").cloned().unwrap_or_default();
     let page = Page::new(
@@ -407,7 +399,7 @@ fn show_preferences(
     form: Form,
     token: Option<String>,
 ) -> Result<HttpResponse, AppError> {
-    let status = status_for(&form);
+    let status = form.status();
     let checked = form.lists.get("sections").cloned().unwrap_or_default();
     Page::new(
         "newsletter_preferences.html",

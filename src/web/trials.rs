@@ -86,11 +86,7 @@ async fn show(
         }
         None => (None, None),
     };
-    let status = if form.has_errors() {
-        actix_web::http::StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        actix_web::http::StatusCode::OK
-    };
+    let status = form.status();
     let settings = &state.settings.trials;
     Page::new(
         "trial.html",
@@ -185,11 +181,7 @@ fn inquiry_page(
     visitor: &Visitor,
     form: Form,
 ) -> Result<HttpResponse, AppError> {
-    let status = if form.has_errors() {
-        actix_web::http::StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        actix_web::http::StatusCode::OK
-    };
+    let status = form.status();
     Page::new(
         "contact_sales.html",
         context! {

@@ -139,6 +139,28 @@ async fn the_dashboard_counts_the_queue_the_list_and_the_mail() {
     );
     assert!(html.contains("href=\"/admin/trials\""));
     assert!(html.contains("href=\"/admin/outbox\""));
+
+    // Today's digest, once started (the worker is off: it waits to be prepared).
+    let today = app
+        .now()
+        .with_timezone(&chrono_tz::Europe::London)
+        .date_naive()
+        .to_string();
+    let started = app
+        .post(
+            &admin,
+            &format!("/api/v1/admin/digests/{today}/send"),
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(started.status(), StatusCode::ACCEPTED);
+    let (_, html) = app.page(&admin, "/admin").await;
+    let html = html_unescape(&html);
+    assert!(!html.contains("No digest has started today"), "{html}");
+    assert!(
+        html.contains(&format!("href=\"/admin/digests/{today}\"")),
+        "{html}"
+    );
 }
 
 #[tokio::test]

@@ -5,9 +5,7 @@
 use chrono::{DateTime, TimeZone, Utc};
 use masthead::audit::model::SubjectKind;
 use masthead::digest::{DeliveryStatus, RunId};
-use masthead::domain::EmailAddress;
-use masthead::newsletter::model::NewSubscriber;
-use masthead::newsletter::{Sections, SubscriberId, SubscriberStatus};
+use masthead::newsletter::SubscriberId;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -41,47 +39,10 @@ async fn the_news(app: &TestApp) {
     }
 }
 
-/// Stores confirmed subscribers of `sections` directly.
-fn subscribers(app: &TestApp, emails: &[&str], sections: &[&str]) -> Vec<SubscriberId> {
-    let sections: Sections = serde_json::to_string(sections)
-        .expect("json")
-        .parse()
-        .expect("sections");
-    let mut conn = app.pool().get().expect("conn");
-    let at = app.now().naive_utc();
-    emails
-        .iter()
-        .map(|email| {
-            let id = SubscriberId::new();
-            masthead::newsletter::store::insert(
-                &mut conn,
-                &NewSubscriber {
-                    id,
-                    email: &EmailAddress::parse(email).expect("valid"),
-                    account_id: None,
-                    status: SubscriberStatus::Confirmed,
-                    sections: &sections,
-                    source: masthead::newsletter::Source::Api,
-                    consent_text: "test",
-                    created_at: at,
-                    updated_at: at,
-                    confirmed_at: Some(at),
-                },
-            )
-            .expect("stored");
-            id
-        })
-        .collect()
-}
-
 /// Two read patents only (one of them cannot take mail), one reads both.
 fn readers(app: &TestApp) {
-    subscribers(
-        app,
-        &["pat@example.com", "bounce-pat@example.com"],
-        &["patents"],
-    );
-    subscribers(app, &["both@example.com"], &["patents", "trademarks"]);
+    app.seed_subscribers(&["pat@example.com", "bounce-pat@example.com"], &["patents"]);
+    app.seed_subscribers(&["both@example.com"], &["patents", "trademarks"]);
 }
 
 fn run_id(app: &TestApp, date: &str) -> Option<RunId> {
@@ -533,7 +494,7 @@ async fn an_admin_starts_todays_digest_in_the_browser_follows_and_resumes_it() {
     readers(&app);
     // Refused for now (451) twice, and retried only minutes later.
     let busy = "busy-reader@example.com";
-    subscribers(&app, &[busy], &["patents"]);
+    app.seed_subscribers(&[busy], &["patents"]);
     let email = "chief@example.com";
     let api = TestApp::browser();
     app.privileged(&api, email, "admin").await;

@@ -40,6 +40,12 @@ async fn two_admins_work_the_queue_and_the_second_is_told_who_decided() {
     let id = asks(&app, &ada, "Analytical Engines").await;
 
     log_in(&ann, &ann_email).await;
+    // The console opens on the morning's figures, the queue among them.
+    ann.goto("/admin").await;
+    let text = ann.wait_for_text("waiting for a decision").await;
+    assert!(text.contains("past the 48-hour promise"), "{text}");
+    ann.screenshot("console-dashboard").await;
+    ann.axe("the dashboard").await;
     ann.goto("/admin/trials").await;
     let text = ann.wait_for_text("Ada Lovelace").await;
     for shown in [

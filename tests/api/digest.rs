@@ -4,9 +4,7 @@ use std::time::Duration as StdDuration;
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use masthead::config::Settings;
 use masthead::digest::{DeliveryStatus, RunId};
-use masthead::domain::EmailAddress;
-use masthead::newsletter::model::NewSubscriber;
-use masthead::newsletter::{Sections, SubscriberId, SubscriberStatus, SuppressionReason};
+use masthead::newsletter::{SubscriberId, SubscriberStatus, SuppressionReason};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -25,38 +23,6 @@ fn london_at_seven(settings: &mut Settings) {
 }
 
 impl TestApp {
-    /// Stores confirmed subscribers directly: many of them, or addresses
-    /// that could not take a confirmation email (`bounce…`, `busy…`).
-    fn seed_subscribers(&self, emails: &[String], sections: &[&str]) -> Vec<SubscriberId> {
-        let chosen: Vec<String> = sections.iter().map(|s| (*s).to_owned()).collect();
-        let sections = Sections::parse(Some(&chosen), &chosen).expect("some sections");
-        let mut conn = self.pool().get().expect("conn");
-        let at = self.now().naive_utc();
-        emails
-            .iter()
-            .map(|email| {
-                let id = SubscriberId::new();
-                masthead::newsletter::store::insert(
-                    &mut conn,
-                    &NewSubscriber {
-                        id,
-                        email: &EmailAddress::parse(email).expect("valid"),
-                        account_id: None,
-                        status: SubscriberStatus::Confirmed,
-                        sections: &sections,
-                        source: masthead::newsletter::Source::Api,
-                        consent_text: "test",
-                        created_at: at,
-                        updated_at: at,
-                        confirmed_at: Some(at),
-                    },
-                )
-                .expect("stored");
-                id
-            })
-            .collect()
-    }
-
     /// Signs up for some sections and confirms; returns the welcome email.
     async fn subscriber_of(&self, email: &str, sections: &[&str]) -> ReceivedEmail {
         let response = self

@@ -14,6 +14,9 @@ use masthead::app::Application;
 use masthead::clock::{ManualClock, SharedClock};
 use masthead::config::Settings;
 use masthead::db::Pool;
+use masthead::domain::EmailAddress;
+use masthead::newsletter::model::NewSubscriber;
+use masthead::newsletter::{Sections, SubscriberId, SubscriberStatus};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -972,6 +975,44 @@ impl TestApp {
                 )
                 .expect("a new section");
                 slug.to_string()
+            })
+            .collect()
+    }
+}
+
+impl TestApp {
+    /// Stores confirmed subscribers directly: many of them, or addresses
+    /// that could not take a confirmation email (`bounce…`, `busy…`).
+    pub fn seed_subscribers(
+        &self,
+        emails: &[impl AsRef<str>],
+        sections: &[&str],
+    ) -> Vec<SubscriberId> {
+        let chosen: Vec<String> = sections.iter().map(|s| (*s).to_owned()).collect();
+        let sections = Sections::parse(Some(&chosen), &chosen).expect("some sections");
+        let mut conn = self.pool().get().expect("conn");
+        let at = self.now().naive_utc();
+        emails
+            .iter()
+            .map(|email| {
+                let id = SubscriberId::new();
+                masthead::newsletter::store::insert(
+                    &mut conn,
+                    &NewSubscriber {
+                        id,
+                        email: &EmailAddress::parse(email.as_ref()).expect("valid"),
+                        account_id: None,
+                        status: SubscriberStatus::Confirmed,
+                        sections: &sections,
+                        source: masthead::newsletter::Source::Api,
+                        consent_text: "test",
+                        created_at: at,
+                        updated_at: at,
+                        confirmed_at: Some(at),
+                    },
+                )
+                .expect("stored");
+                id
             })
             .collect()
     }

@@ -6,7 +6,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use actix_web::http::StatusCode;
 use actix_web::web::{self, Data, Path, Query};
 use actix_web::HttpResponse;
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
@@ -188,11 +187,7 @@ async fn list(
         rows.len(),
         total,
     );
-    let status = if form.has_errors() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
+    let status = form.status();
     Page::new(
         "admin_accounts.html",
         context! {
@@ -306,11 +301,7 @@ async fn show(
             .map(|e| Subject::new(SubjectKind::Entitlement, e.id)),
     );
     let staff = staff_actions(state, admin, subjects).await?;
-    let status = if form.has_errors() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
+    let status = form.status();
     Page::new(
         "admin_account.html",
         context! {

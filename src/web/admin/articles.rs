@@ -5,7 +5,6 @@
 //! writes the audit trail. Times an editor types or reads here are in the
 //! digest's time zone (`digest.timezone`), which the pages name.
 
-use actix_web::http::StatusCode;
 use actix_web::web::{self, Data, Path, Query};
 use actix_web::HttpResponse;
 use chrono::offset::LocalResult;
@@ -77,14 +76,6 @@ fn edit_path(id: ArticleId) -> String {
 /// An id that does not parse names no article: the page is not found.
 fn article_id(raw: &str) -> Result<ArticleId, AppError> {
     raw.parse().map_err(|_| AppError::NotFound)
-}
-
-fn status_for(form: &Form) -> StatusCode {
-    if form.has_errors() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    }
 }
 
 /// The time zone editors work in: the digest's, so that "07:00" means the
@@ -436,7 +427,7 @@ async fn show_form(
         Some(article) => format!("Edit: {}", article.title),
         None => "New article".to_owned(),
     };
-    let status = status_for(&page.form);
+    let status = page.form.status();
     let zone = zone(state);
     Page::new(
         "admin_article_form.html",
@@ -896,7 +887,7 @@ async fn show_sections(
             articles,
         })
         .collect();
-    let status = status_for(&form);
+    let status = form.status();
     Page::new(
         "admin_sections.html",
         context! {

@@ -8,6 +8,7 @@ use chrono::Duration;
 use minijinja::context;
 use serde::Serialize;
 
+use crate::digest::service::DigestError;
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::trials::model::TrialStatus;
@@ -48,28 +49,25 @@ async fn dashboard(
         .filter(|(t, _)| t.status == TrialStatus::Pending)
         .map(|(t, _)| (now.naive_utc() - t.requested_at).num_hours())
         .max();
-    let today = now
-        .with_timezone(&state.settings.digest.timezone.0)
-        .date_naive()
-        .to_string();
-    let digest = state
-        .digest
-        .list(admin)
-        .await?
-        .into_iter()
-        .find(|run| run.date == today)
-        .map(|run| {
-            let total = run.counts.total();
-            DigestToday {
-                date: run.date,
-                state: run.state,
-                sent: run.counts.sent,
-                failed: run.counts.failed,
-                pending: run.counts.pending,
-                total,
-                percent: run.percent_done,
-            }
-        });
+    // Only today's run: the list of every run would be read to keep one.
+    let today = state.digest.today();
+    let digest = match state.digest.get(admin, &today.date).await {
+        Ok(run) => Some(run),
+        Err(DigestError::NotFound) => None,
+        Err(other) => return Err(other.into()),
+    }
+    .map(|run| {
+        let total = run.counts.total();
+        DigestToday {
+            date: run.date,
+            state: run.state,
+            sent: run.counts.sent,
+            failed: run.counts.failed,
+            pending: run.counts.pending,
+            total,
+            percent: run.percent_done,
+        }
+    });
     let (signed_up, confirmed) = state
         .newsletter
         .activity(admin, now - Duration::hours(24))
@@ -83,9 +81,9 @@ async fn dashboard(
             trials => queue.counts,
             oldest_hours => oldest_hours,
             decision_hours => state.settings.trials.decision_hours,
-            today => today,
+            today => &today.date,
             digest => digest,
-            send_at => state.settings.digest.send_at.0.format("%H:%M").to_string(),
+            send_at => &today.send_at,
             signed_up => signed_up,
             confirmed => confirmed,
             outbox => outbox,

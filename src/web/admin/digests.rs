@@ -9,7 +9,6 @@
 //! server and a link that loads them again.
 
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::http::StatusCode;
 use actix_web::web::{self, Data, Path};
 use actix_web::HttpResponse;
 use minijinja::context;
@@ -160,11 +159,7 @@ async fn show_list(
         .map(RunRow::new)
         .collect();
     let todays = runs.iter().position(|r| r.date == today.date);
-    let status = if form.has_errors() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
+    let status = form.status();
     Page::new(
         "admin_digests.html",
         context! {

@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 
-use actix_web::http::StatusCode;
 use actix_web::web::{self, Data, Path, Query};
 use actix_web::HttpResponse;
 use minijinja::context;
@@ -151,11 +150,7 @@ async fn show(
             note: i.note,
         })
         .collect();
-    let status = if form.has_errors() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
+    let status = form.status();
     Page::new(
         "admin_inquiries.html",
         context! {

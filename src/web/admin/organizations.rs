@@ -17,7 +17,6 @@ use crate::extract::parse_id;
 use crate::organizations::model::{MemberId, Organization, OrganizationId};
 use crate::organizations::service::{Detail, OrganizationForm, OrganizationPatch};
 use crate::state::AppState;
-use crate::web::accounts::form_status;
 use crate::web::flash::Kind;
 use crate::web::form::{field_errors, Form, Posted};
 use crate::web::{see_other_with, Page, Site, Visitor};
@@ -108,7 +107,7 @@ async fn show_list(
         .into_iter()
         .map(|o| row(o, now))
         .collect();
-    let status = form_status(&form);
+    let status = form.status();
     Page::new(
         "admin_organizations.html",
         context! {
@@ -283,7 +282,7 @@ async fn show_one(
         .into_iter()
         .map(|a| format!("{} <{}>", a.name, a.email))
         .collect();
-    let status = form_status(&form);
+    let status = form.status();
     Page::new(
         "admin_organization.html",
         context! {

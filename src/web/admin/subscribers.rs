@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
-use actix_web::http::StatusCode;
 use actix_web::web::{self, Data, Path, Query};
 use actix_web::HttpResponse;
 use chrono::NaiveDateTime;
@@ -268,11 +267,7 @@ async fn list(
     );
     let searched =
         !(q.trim().is_empty() && status.is_empty() && section.is_empty() && source.is_empty());
-    let http_status = if form.has_errors() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
+    let http_status = form.status();
     Page::new(
         "admin_subscribers.html",
         context! {

@@ -5,7 +5,6 @@
 //! twin in `trials::http`; the service decides who is an admin and writes
 //! the audit trail.
 
-use actix_web::http::StatusCode;
 use actix_web::web::{self, Data, Path, Query};
 use actix_web::HttpResponse;
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
@@ -359,14 +358,6 @@ fn trial_id(raw: &str) -> Result<TrialId, AppError> {
     raw.parse().map_err(|_| AppError::NotFound)
 }
 
-fn form_status(form: &Form) -> StatusCode {
-    if form.has_errors() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    }
-}
-
 /// A service's field errors under the names the page gives its fields.
 fn renamed(errors: Vec<FieldError>, name: impl Fn(&str) -> String) -> Vec<FieldError> {
     errors
@@ -492,7 +483,7 @@ async fn show_queue(
             form => form,
         },
     )
-    .status(form_status(&form))
+    .status(form.status())
     .render(site, visitor)
 }
 
@@ -673,7 +664,7 @@ async fn show_detail(
             form => form,
         },
     )
-    .status(form_status(&form))
+    .status(form.status())
     .render(site, visitor)
 }
 
