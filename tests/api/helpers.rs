@@ -511,6 +511,11 @@ impl TestApp {
         reqwest::Client::builder()
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
+            // The server closes a connection after five idle seconds; a test
+            // that waits on mail for about that long would otherwise send its
+            // next request down a connection the server is closing at that
+            // moment (hyper's IncompleteMessage).
+            .pool_idle_timeout(std::time::Duration::from_secs(2))
             .build()
             .expect("an HTTP client")
     }
