@@ -8,7 +8,7 @@ use crate::clock::SharedClock;
 use crate::config::{DigestSettings, TrialSettings};
 use crate::db::Pool;
 use crate::digest::{DigestSender, DigestService};
-use crate::mail::delivery::Deliverer;
+use crate::mail::delivery::{self, Deliverer};
 use crate::mail::{Composer, Transport};
 use crate::state::Core;
 
@@ -17,7 +17,7 @@ use crate::state::Core;
 const HOUSEKEEPING_EVERY: chrono::Duration = chrono::Duration::hours(1);
 
 pub struct Worker {
-    deliverer: Deliverer,
+    outbox: OutboxLoop,
     digest: DigestLoop,
     pool: Pool,
     clock: SharedClock,
@@ -51,13 +51,16 @@ impl Worker {
                 zone: settings.digest.timezone.0,
                 poll_interval: settings.worker.poll_interval(),
             },
-            deliverer: Deliverer::new(
-                core.pool.clone(),
-                Arc::new(transport),
-                Arc::clone(&core.clock),
-                settings.worker.clone(),
-                reply_to,
-            ),
+            outbox: OutboxLoop {
+                deliverer: Deliverer::new(
+                    core.pool.clone(),
+                    Arc::new(transport),
+                    Arc::clone(&core.clock),
+                    settings.worker.clone(),
+                    reply_to,
+                ),
+                poll_interval: settings.worker.poll_interval(),
+            },
             pool: core.pool.clone(),
             clock: Arc::clone(&core.clock),
             composer: Arc::clone(&core.composer),
@@ -74,9 +77,10 @@ impl Worker {
     /// Runs until `stop` turns true; a batch in progress is finished first.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         tracing::info!("worker started");
-        // Its own task, so that a morning's digest does not hold up a
-        // password reset in the outbox.
+        // Their own tasks, so that a morning's digest does not hold up a
+        // password reset in the outbox, nor housekeeping a confirmation.
         let digest = tokio::spawn(self.digest.run(stop.clone()));
+        let outbox = tokio::spawn(self.outbox.run(stop.clone()));
         let mut last_housekeeping: Option<chrono::DateTime<chrono::Utc>> = None;
         let mut summary_settled: Option<chrono::NaiveDate> = None;
         let mut tick = tokio::time::interval(self.poll_interval);
@@ -85,11 +89,6 @@ impl Worker {
             tokio::select! {
                 _ = tick.tick() => {}
                 _ = stop.changed() => break,
-            }
-            match self.deliverer.deliver_due().await {
-                Ok(0) => {}
-                Ok(count) => tracing::debug!(count, "outbox batch done"),
-                Err(error) => tracing::error!(error = ?error, "outbox delivery failed"),
             }
             let now = self.clock.now();
             if let Err(error) = crate::articles::service::publish_due(&self.pool, now).await {
@@ -140,7 +139,49 @@ impl Worker {
         if let Err(error) = digest.await {
             tracing::error!(error = ?error, "digest task failed");
         }
+        if let Err(error) = outbox.await {
+            tracing::error!(error = ?error, "outbox task failed");
+        }
         tracing::info!("worker stopped");
+    }
+}
+
+/// Sends the outbox's due messages batch after batch until none is due, then
+/// sleeps until the next poll or until this process enqueues a message.
+struct OutboxLoop {
+    deliverer: Deliverer,
+    poll_interval: std::time::Duration,
+}
+
+impl OutboxLoop {
+    async fn run(self, mut stop: watch::Receiver<bool>) {
+        loop {
+            let enqueued = delivery::enqueued();
+            tokio::pin!(enqueued);
+            enqueued.as_mut().enable();
+            let drained = match self.deliverer.deliver_due().await {
+                Ok(0) => true,
+                Ok(count) => {
+                    tracing::debug!(count, "outbox batch done");
+                    false
+                }
+                Err(error) => {
+                    tracing::error!(error = ?error, "outbox delivery failed");
+                    true
+                }
+            };
+            if *stop.borrow() {
+                break;
+            }
+            if !drained {
+                continue;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.poll_interval) => {}
+                _ = &mut enqueued => tokio::time::sleep(delivery::SETTLE).await,
+                _ = stop.changed() => break,
+            }
+        }
     }
 }
 

@@ -18,6 +18,27 @@ use crate::config::WorkerSettings;
 use crate::db::{self, Pool, StorageError};
 use crate::newsletter;
 
+/// Rung whenever a message enters the outbox, so that a worker in the same
+/// process sends it at once rather than at its next poll. It rings inside the
+/// enqueuing transaction, before the commit: a woken worker waits
+/// `SETTLE` before claiming, and the next poll picks up anything slower.
+static ENQUEUED: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// How long a woken worker waits for the enqueuing transaction to commit;
+/// it also gathers a burst of sign-ups into one claim.
+pub const SETTLE: std::time::Duration = std::time::Duration::from_millis(20);
+
+pub(crate) fn ring() {
+    ENQUEUED.notify_waiters();
+}
+
+/// Resolves the next time a message is enqueued in this process. Create it
+/// before looking at the outbox, so that a message enqueued in between is not
+/// missed.
+pub fn enqueued() -> tokio::sync::futures::Notified<'static> {
+    ENQUEUED.notified()
+}
+
 /// Why a message was not handed over.
 enum Refusal {
     Suppressed,

@@ -56,6 +56,9 @@ pub fn enqueue_at(
         .on_conflict(outbox::dedupe_key)
         .do_nothing()
         .execute(c))?;
+    if inserted == 1 {
+        super::delivery::ring();
+    }
     Ok(inserted == 1)
 }
 

@@ -223,3 +223,22 @@ async fn a_message_claimed_by_a_worker_that_died_is_sent_once_its_lease_runs_out
     .await;
     assert_eq!(outbox_for(&app, email)[0].0.attempts, 2);
 }
+
+#[tokio::test]
+async fn a_burst_of_mail_goes_out_at_once_not_a_batch_per_poll() {
+    // With an hour between polls, only the wake-up on enqueue and draining
+    // batch after batch can deliver these within the mailbox's patience.
+    let app = TestApp::spawn_with(|s| {
+        s.worker.poll_interval_ms = 3_600_000;
+        s.worker.batch_size = 4;
+    })
+    .await;
+    let readers: Vec<String> = (0..13).map(|i| format!("burst{i}@example.com")).collect();
+    for reader in &readers {
+        assert_eq!(app.subscribe(reader).await.status(), StatusCode::ACCEPTED);
+    }
+    for reader in &readers {
+        let mail = app.mailbox.nth(reader, 1).await;
+        assert!(mail.subject().contains("Confirm"), "{}", mail.subject());
+    }
+}
