@@ -57,6 +57,7 @@ impl Worker {
                 Arc::clone(&core.clock),
                 settings.worker.clone(),
                 reply_to,
+                core.links.suppression_key().clone(),
             ),
             pool: core.pool.clone(),
             clock: Arc::clone(&core.clock),

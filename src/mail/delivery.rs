@@ -17,6 +17,7 @@ use crate::clock::SharedClock;
 use crate::config::WorkerSettings;
 use crate::db::{self, Pool, StorageError};
 use crate::newsletter;
+use crate::newsletter::model::SuppressionKey;
 
 /// Why a message was not handed over.
 enum Refusal {
@@ -31,6 +32,7 @@ pub struct Deliverer {
     clock: SharedClock,
     settings: WorkerSettings,
     reply_to: Option<Mailbox>,
+    suppression_key: SuppressionKey,
 }
 
 impl Deliverer {
@@ -40,6 +42,7 @@ impl Deliverer {
         clock: SharedClock,
         settings: WorkerSettings,
         reply_to: Option<Mailbox>,
+        suppression_key: SuppressionKey,
     ) -> Self {
         Self {
             pool,
@@ -47,6 +50,7 @@ impl Deliverer {
             clock,
             settings,
             reply_to,
+            suppression_key,
         }
     }
 
@@ -131,12 +135,19 @@ impl Deliverer {
             }
         };
         let id = message.id;
+        let key = self.suppression_key.clone();
         let recorded = db::run(&self.pool, move |conn| {
             store::record_outcome(conn, id, &outcome, now.naive_utc())?;
             if let Some((address, detail)) = &bounced {
                 // A permanent refusal is a hard bounce: no newsletter goes
                 // to the address again until an admin lifts it.
-                newsletter::service::suppress_hard_bounce(conn, address, detail, now.naive_utc())?;
+                newsletter::service::suppress_hard_bounce(
+                    conn,
+                    &key,
+                    address,
+                    detail,
+                    now.naive_utc(),
+                )?;
             }
             Ok::<_, StorageError>(())
         })
@@ -155,8 +166,9 @@ impl Deliverer {
             return Ok(false);
         }
         let to = message.to_address.clone();
+        let key = self.suppression_key.clone();
         db::run(&self.pool, move |conn| {
-            newsletter::service::is_suppressed(conn, &to).map_err(StorageError::from)
+            newsletter::service::is_suppressed(conn, &key, &to).map_err(StorageError::from)
         })
         .await
     }

@@ -17,7 +17,7 @@ use crate::audit::model::SubjectKind;
 use crate::audit::{AuditEntry, Subject};
 use crate::error::AppError;
 use crate::extract::{parse_id, Paging};
-use crate::newsletter::model::{EmailHash, Suppression};
+use crate::newsletter::model::Suppression;
 use crate::newsletter::service::SubscriberRecord;
 use crate::newsletter::store::SubscriberFilter;
 use crate::newsletter::{
@@ -389,7 +389,7 @@ async fn one(
     let id: SubscriberId = parse_id(&id).map_err(|_| AppError::NotFound)?;
     let record = state.newsletter.subscriber_record(admin, id).await?;
     let digests = state.digest.sent_to(admin, id).await?;
-    let hash = EmailHash::of(&record.subscriber.email);
+    let hash = state.newsletter.suppression_hash(&record.subscriber.email);
     let staff = staff_actions(
         &state,
         admin,
