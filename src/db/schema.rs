@@ -214,6 +214,7 @@ diesel::table! {
         id -> Text,
         kind -> Text,
         file_sha256 -> Text,
+        total_rows -> BigInt,
         last_row -> BigInt,
         new_count -> BigInt,
         updated_count -> BigInt,

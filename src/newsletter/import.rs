@@ -17,8 +17,9 @@ use super::model::{
     EmailHash, ImportId, ImportKind, ImportRecord, ImportUpdate, ImportedSubscriber, Sections,
     Source, Subscriber, SubscriberId, SubscriberStatus, SuppressionKey, SuppressionReason,
 };
-use super::service::{section_slugs, NewsletterError, NewsletterService};
+use super::service::{require, section_slugs, NewsletterError, NewsletterService};
 use super::store::{self, Suppressed};
+use crate::accounts::{Account, Role};
 use crate::db::{self, DbConnection};
 use crate::domain::EmailAddress;
 
@@ -127,6 +128,8 @@ impl ImportCounts {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ImportProgress {
+    /// `None` for a dry run.
+    pub import_id: Option<ImportId>,
     /// Data rows dealt with, by this run and earlier ones.
     pub done: u64,
     pub total: u64,
@@ -185,6 +188,24 @@ trait Rows {
 }
 
 impl NewsletterService {
+    /// Whether `actor` may bring lists in and take them out: admins only.
+    pub fn authorize_transfer(&self, actor: &Account) -> Result<(), NewsletterError> {
+        require(actor, Role::Admin)
+    }
+
+    /// An import and how far it got: for admins.
+    pub async fn import_status(
+        &self,
+        actor: &Account,
+        id: ImportId,
+    ) -> Result<Option<ImportRecord>, NewsletterError> {
+        require(actor, Role::Admin)?;
+        db::run(&self.pool, move |conn| {
+            store::find_import(conn, id).map_err(NewsletterError::from)
+        })
+        .await
+    }
+
     /// Imports subscribers from a CSV file.
     #[tracing::instrument(skip_all, fields(dry_run = options.dry_run))]
     pub async fn import_subscribers(
@@ -320,6 +341,12 @@ impl Run<'_> {
             interrupted: false,
             confirmations: 0,
         };
+        (watch.progress)(&ImportProgress {
+            import_id: report.import_id,
+            done: committed - 1,
+            total: self.scanned.rows,
+            counts: report.counts,
+        });
         let mut reader = csv_file::open(self.path)?;
         let mut batch: Vec<(u64, csv::StringRecord)> = Vec::with_capacity(BATCH_ROWS);
         let mut row = 1u64;
@@ -345,6 +372,7 @@ impl Run<'_> {
                     .extend(tally.problems.into_iter().take(room));
                 batch.clear();
                 (watch.progress)(&ImportProgress {
+                    import_id: report.import_id,
                     done: tally.last_row - 1,
                     total: self.scanned.rows,
                     counts: report.counts,
@@ -387,6 +415,7 @@ impl Run<'_> {
             id: ImportId::new(),
             kind: self.kind,
             file_sha256: self.scanned.sha256.clone(),
+            total_rows: i64::try_from(self.scanned.rows).unwrap_or(i64::MAX),
             last_row: 1,
             new_count: 0,
             updated_count: 0,

@@ -308,6 +308,10 @@ pub struct ImportRecord {
     pub id: ImportId,
     pub kind: ImportKind,
     pub file_sha256: String,
+    /// Data rows in the file.
+    pub total_rows: i64,
+    /// The last row committed, numbered as a spreadsheet shows them (the
+    /// header is row 1).
     pub last_row: i64,
     pub new_count: i64,
     pub updated_count: i64,

@@ -916,7 +916,7 @@ fn newsletter_messages(
         .collect())
 }
 
-fn require(actor: &Account, role: Role) -> Result<(), NewsletterError> {
+pub(super) fn require(actor: &Account, role: Role) -> Result<(), NewsletterError> {
     if actor.role.includes(role) {
         Ok(())
     } else {

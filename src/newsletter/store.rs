@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::model::{
-    EmailHash, ImportKind, ImportRecord, ImportUpdate, ImportedSubscriber, NewSubscriber,
+    EmailHash, ImportId, ImportKind, ImportRecord, ImportUpdate, ImportedSubscriber, NewSubscriber,
     NewSuppression, NewToken, PreferencesUpdate, Sections, Source, Subscriber, SubscriberId,
     SubscriberStatus, Suppression, SuppressionKey, SuppressionReason, TokenPurpose,
 };
@@ -537,6 +537,14 @@ pub fn unfinished_import(
         .filter(newsletter_imports::file_sha256.eq(file_sha256))
         .filter(newsletter_imports::finished_at.is_null())
         .order(newsletter_imports::started_at.desc())
+        .select(ImportRecord::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn find_import(conn: &mut DbConnection, id: ImportId) -> QueryResult<Option<ImportRecord>> {
+    newsletter_imports::table
+        .find(id)
         .select(ImportRecord::as_select())
         .first(conn)
         .optional()

@@ -561,3 +561,173 @@ async fn suppressions_stored_as_plain_sha256_are_keyed_at_start_up() {
         keyed.email_hash
     );
 }
+
+/// A `multipart/form-data` body as a browser sends the import form.
+fn multipart(fields: &[(&str, &str)], file: &str) -> (String, Vec<u8>) {
+    let boundary = "----masthead-test-boundary-7d91";
+    let mut body = String::new();
+    for (name, value) in fields {
+        body.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+        ));
+    }
+    body.push_str(&format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"list.csv\"\r\nContent-Type: text/csv\r\n\r\n{file}\r\n--{boundary}--\r\n"
+    ));
+    (
+        format!("multipart/form-data; boundary={boundary}"),
+        body.into_bytes(),
+    )
+}
+
+impl TestApp {
+    async fn upload(
+        &self,
+        client: &reqwest::Client,
+        fields: &[(&str, &str)],
+        file: &str,
+    ) -> reqwest::Response {
+        let (_, form) = self.page(client, "/admin/subscribers/import").await;
+        let token = crate::helpers::form_token(&form);
+        let mut fields = fields.to_vec();
+        fields.push(("csrf_token", &token));
+        let (content_type, body) = multipart(&fields, file);
+        client
+            .post(self.url("/admin/subscribers/import"))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("the upload is sent")
+    }
+}
+
+#[tokio::test]
+async fn the_console_shows_a_dry_run_then_imports_with_a_progress_page() {
+    let app = TestApp::spawn().await;
+    app.add_sections(&["Patents", "Trademarks"]);
+    app.suppress("bounced@example.com", SuppressionReason::HardBounce);
+    let admin = app.admin().await;
+    let list = "email,name,status,confirmed_at,colour\n\
+                ada@example.com,Ada,confirmed,2024-01-02T03:04:05Z,red\n\
+                bounced@example.com,,confirmed,,\n\
+                nobody,,,,\n\
+                pending@example.com,,,,\n";
+
+    let dry = app.upload(&admin, &[("dry_run", "on")], list).await;
+    assert_eq!(dry.status(), reqwest::StatusCode::OK);
+    let page = dry.text().await.expect("a page");
+    assert!(page.contains("What the import would do"), "{page}");
+    assert!(page.contains("<dt>New</dt><dd>2</dd>"), "{page}");
+    assert!(page.contains("<dt>Suppressed</dt><dd>1</dd>"), "{page}");
+    assert!(
+        page.contains("<td>4</td><td>`nobody` is not an email address"),
+        "{page}"
+    );
+    assert!(page.contains("Columns ignored: colour."), "{page}");
+    assert!(app.subscriber("ada@example.com").is_none());
+
+    let started = app.upload(&admin, &[], list).await;
+    assert_eq!(started.status(), reqwest::StatusCode::SEE_OTHER);
+    let progress = crate::helpers::location(&started);
+    assert!(
+        progress.starts_with("/admin/subscribers/imports/"),
+        "{progress}"
+    );
+    let mut page = String::new();
+    for _ in 0..200 {
+        page = app.page(&admin, &progress).await.1;
+        if page.contains("Done: 4 rows.") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(page.contains("Done: 4 rows."), "{page}");
+    assert!(page.contains("<dt>New</dt><dd>2</dd>"), "{page}");
+    assert!(page.contains("<dt>Invalid</dt><dd>1</dd>"), "{page}");
+    let ada = app.subscriber("ada@example.com").expect("imported");
+    assert_eq!(ada.status, SubscriberStatus::Confirmed);
+    assert_eq!(ada.confirmed_at, Some(at(2024, 1, 2, 3, 4, 5)));
+    assert_eq!(
+        app.subscriber("pending@example.com")
+            .expect("imported")
+            .status,
+        SubscriberStatus::Pending
+    );
+    assert!(app.subscriber("bounced@example.com").is_none());
+}
+
+#[tokio::test]
+async fn the_console_refuses_a_bad_file_a_missing_token_and_non_admins() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+
+    let refused = app.upload(&admin, &[], "address\nada@example.com\n").await;
+    assert_eq!(refused.status(), reqwest::StatusCode::UNPROCESSABLE_ENTITY);
+    let page = refused.text().await.expect("a page");
+    assert!(page.contains("<title>Error: Import subscribers"), "{page}");
+    assert!(page.contains("no `email` column"), "{page}");
+    assert!(page.contains("aria-invalid=\"true\""), "{page}");
+
+    let (content_type, body) = multipart(&[], "email\nada@example.com\n");
+    let forged = admin
+        .post(app.url("/admin/subscribers/import"))
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(forged.status(), reqwest::StatusCode::FORBIDDEN);
+    assert!(app.subscriber("ada@example.com").is_none());
+
+    let editor = app.editor().await;
+    for path in [
+        "/admin/subscribers/import",
+        "/admin/subscribers/export/subscribers.csv",
+    ] {
+        let status = app.get(&editor, path).await.status();
+        assert_eq!(status, reqwest::StatusCode::FORBIDDEN, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn the_console_downloads_the_lists_as_csv() {
+    let app = TestApp::spawn().await;
+    app.seed_subscribers(&["one@example.com", "two@example.com"], &[]);
+    app.suppress("gone@example.com", SuppressionReason::Complaint);
+    let admin = app.admin().await;
+
+    let download = app
+        .get(&admin, "/admin/subscribers/export/subscribers.csv")
+        .await;
+    assert_eq!(download.status(), reqwest::StatusCode::OK);
+    assert_eq!(
+        crate::helpers::header(&download, "content-type"),
+        "text/csv; charset=utf-8"
+    );
+    assert!(crate::helpers::header(&download, "content-disposition").contains("subscribers.csv"));
+    let csv = download.text().await.expect("a body");
+    assert_eq!(csv, app.export("subscribers"));
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+
+    let csv = app
+        .get(&admin, "/admin/subscribers/export/suppressions.csv")
+        .await
+        .text()
+        .await
+        .expect("a body");
+    assert!(csv.contains("gone@example.com,"), "{csv}");
+    let csv = app
+        .get(&admin, "/admin/subscribers/export/readers.csv")
+        .await
+        .text()
+        .await
+        .expect("a body");
+    assert!(csv.starts_with("email,name,company"), "{csv}");
+    assert_eq!(
+        app.get(&admin, "/admin/subscribers/export/everything.csv")
+            .await
+            .status(),
+        reqwest::StatusCode::NOT_FOUND
+    );
+}

@@ -19,6 +19,7 @@ CREATE TABLE newsletter_imports (
     id TEXT PRIMARY KEY NOT NULL,
     kind TEXT NOT NULL CHECK (kind IN ('subscribers', 'suppressions')),
     file_sha256 TEXT NOT NULL,
+    total_rows BIGINT NOT NULL,
     last_row BIGINT NOT NULL,
     new_count BIGINT NOT NULL,
     updated_count BIGINT NOT NULL,

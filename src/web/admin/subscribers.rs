@@ -29,7 +29,17 @@ use crate::web::flash::Kind;
 use crate::web::form::{Form, Posted};
 use crate::web::{local_path, see_other_with, Page, Site, Visitor};
 
+mod transfer;
+
 pub const TEMPLATES: &[(&str, &str)] = &[
+    (
+        "admin_subscriber_import.html",
+        include_str!("../templates/admin_subscriber_import.html"),
+    ),
+    (
+        "admin_subscriber_import_progress.html",
+        include_str!("../templates/admin_subscriber_import_progress.html"),
+    ),
     (
         "admin_subscribers.html",
         include_str!("../templates/admin_subscribers.html"),
@@ -53,6 +63,8 @@ const SUPPRESSIONS: &str = "/admin/subscribers/suppressions";
 const PER_PAGE: i64 = 50;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    // Before `/admin/subscribers/{id}`, which would take `import` for an id.
+    transfer::routes(cfg);
     cfg.route(LIST, web::get().to(list))
         .route(SUPPRESSIONS, web::get().to(suppressions))
         .route(
