@@ -166,14 +166,15 @@ impl<C: Copy + PartialEq> Columns<C> {
         let index = self.found.iter().find(|(c, _)| *c == column)?.1;
         record.get(index).map(str::trim).filter(|v| !v.is_empty())
     }
+}
 
-    pub fn names(header: &csv::StringRecord) -> String {
-        header
-            .iter()
-            .map(|h| h.trim_start_matches('\u{feff}').trim())
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
+/// A header's column names as a person reads them.
+pub fn header_names(header: &csv::StringRecord) -> String {
+    header
+        .iter()
+        .map(|h| h.trim_start_matches('\u{feff}').trim())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A time as other systems write it: RFC 3339 (`2024-03-01T09:30:00Z`),

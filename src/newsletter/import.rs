@@ -285,7 +285,7 @@ impl NewsletterService {
 fn missing_column(column: &'static str, scanned: &Scanned) -> FileError {
     FileError::MissingColumn {
         column,
-        found: Columns::<SubscriberColumn>::names(&scanned.header),
+        found: csv_file::header_names(&scanned.header),
     }
 }
 
