@@ -1,4 +1,4 @@
-//! The command line: serve, worker, migrate, digest, admin.
+//! The command line: serve, worker, migrate, digest, admin, import, export.
 
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
@@ -19,7 +19,11 @@ use crate::db;
 use crate::digest::store::Outcome;
 use crate::digest::{DigestSender, DigestService};
 use crate::jobs::Worker;
-use crate::state::Core;
+use crate::newsletter::import::{
+    ImportProgress, ImportReport, ImportWatch, SubscriberImport, SuppressionImport, UpdateField,
+};
+use crate::newsletter::SuppressionReason;
+use crate::state::{AppState, Core};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -55,6 +59,76 @@ enum Command {
         #[command(subcommand)]
         command: DemoCommand,
     },
+    /// Bring a list over from a CSV file (see the README for the columns
+    /// and the exports of other systems it reads).
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
+    /// Write a list as CSV, in the columns the import reads.
+    Export {
+        #[arg(value_enum)]
+        list: ExportList,
+        /// The file to write; standard output when left out.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ImportCommand {
+    /// Subscribers, with the consent recorded for them. An import that was
+    /// stopped carries on from its last committed row when run again on
+    /// the same file.
+    Subscribers {
+        file: PathBuf,
+        /// Report what would happen without writing anything.
+        #[arg(long)]
+        dry_run: bool,
+        /// Send a confirmation link to each new subscriber whose
+        /// confirmation the file does not record (they stay pending and
+        /// unmailed otherwise).
+        #[arg(long)]
+        send_confirmations: bool,
+        /// How many of those links go out per hour.
+        #[arg(long, default_value_t = 600)]
+        confirmations_per_hour: u32,
+        /// What changes on subscribers already on the list, separated by
+        /// commas; nothing else does.
+        #[arg(long, value_enum, value_delimiter = ',')]
+        update: Vec<UpdateArg>,
+    },
+    /// A suppression list: addresses, or the hashes a masthead export
+    /// writes, each with its reason.
+    Suppressions {
+        file: PathBuf,
+        #[arg(long)]
+        dry_run: bool,
+        /// The reason of rows that give none.
+        #[arg(long, value_enum, default_value = "unsubscribed")]
+        reason: ReasonArg,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum UpdateArg {
+    Sections,
+    Name,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ReasonArg {
+    Unsubscribed,
+    HardBounce,
+    Complaint,
+    Erased,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ExportList {
+    Subscribers,
+    Suppressions,
+    Readers,
 }
 
 #[derive(Debug, Subcommand)]
@@ -209,6 +283,14 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Import { command } => {
+            let core = Core::start(settings, Arc::new(SystemClock)).await?;
+            import(&core, command).await
+        }
+        Command::Export { list, output } => {
+            let core = Core::start(settings, Arc::new(SystemClock)).await?;
+            export(&core, list, output).await
+        }
         Command::Admin {
             command: AdminCommand::Create { email, role, name },
         } => {
@@ -347,6 +429,152 @@ async fn send_digest(core: &Core, date: &str) -> anyhow::Result<()> {
             view.date
         );
     }
+    Ok(())
+}
+
+async fn import(core: &Core, command: ImportCommand) -> anyhow::Result<()> {
+    let state = AppState::new(core)?;
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} rows {msg} · {per_sec} · eta {eta}")
+            .context("progress bar template")?,
+    );
+    // Ctrl-C or SIGTERM: the batch in hand is committed, and the same
+    // command carries on from there.
+    let (stop_tx, stop) = watch::channel(false);
+    let listener = tokio::spawn({
+        let bar = bar.clone();
+        async move {
+            shutdown_signal().await;
+            bar.println("stopping after the batch in hand");
+            let _ = stop_tx.send(true);
+        }
+    });
+    let watch = ImportWatch {
+        progress: Box::new({
+            let bar = bar.clone();
+            move |p: &ImportProgress| {
+                bar.set_length(p.total);
+                bar.set_position(p.done);
+                bar.set_message(format!(
+                    "· new {} · updated {} · invalid {} · suppressed {}",
+                    p.counts.new, p.counts.updated, p.counts.invalid, p.counts.suppressed
+                ));
+            }
+        }),
+        stop: Some(stop),
+    };
+    let (file, report) = match command {
+        ImportCommand::Subscribers {
+            file,
+            dry_run,
+            send_confirmations,
+            confirmations_per_hour,
+            update,
+        } => {
+            let options = SubscriberImport {
+                dry_run,
+                send_confirmations,
+                confirmations_per_hour,
+                update: update
+                    .into_iter()
+                    .map(|u| match u {
+                        UpdateArg::Sections => UpdateField::Sections,
+                        UpdateArg::Name => UpdateField::Name,
+                    })
+                    .collect(),
+            };
+            let report = state
+                .newsletter
+                .import_subscribers(file.clone(), options, watch)
+                .await;
+            (file, report)
+        }
+        ImportCommand::Suppressions {
+            file,
+            dry_run,
+            reason,
+        } => {
+            let reason = match reason {
+                ReasonArg::Unsubscribed => SuppressionReason::Unsubscribed,
+                ReasonArg::HardBounce => SuppressionReason::HardBounce,
+                ReasonArg::Complaint => SuppressionReason::Complaint,
+                ReasonArg::Erased => SuppressionReason::Erased,
+            };
+            let options = SuppressionImport { dry_run, reason };
+            let report = state
+                .newsletter
+                .import_suppressions(file.clone(), options, watch)
+                .await;
+            (file, report)
+        }
+    };
+    listener.abort();
+    let report = report.map_err(|e| {
+        bar.abandon();
+        anyhow::anyhow!("{} was not imported: {e}", file.display())
+    })?;
+    if report.interrupted {
+        bar.abandon();
+    } else {
+        bar.finish_and_clear();
+    }
+    print_report(&report);
+    if report.interrupted {
+        anyhow::bail!("interrupted; the same command carries on after the last committed row",);
+    }
+    Ok(())
+}
+
+fn print_report(report: &ImportReport) {
+    if report.dry_run {
+        println!("dry run: nothing was written");
+    }
+    if let Some(row) = report.resumed_after {
+        println!("carried on an interrupted import after row {row}");
+    }
+    if !report.unknown_columns.is_empty() {
+        println!("columns ignored: {}", report.unknown_columns.join(", "));
+    }
+    for problem in &report.problems {
+        println!("row {}: {}", problem.row, problem.reason);
+    }
+    let c = &report.counts;
+    let listed = u64::try_from(report.problems.len()).unwrap_or(u64::MAX);
+    if c.invalid > listed {
+        println!("… and {} more invalid rows", c.invalid - listed);
+    }
+    println!(
+        "{} rows: new {}, updated {}, unchanged {}, invalid {}, suppressed {}",
+        report.rows, c.new, c.updated, c.unchanged, c.invalid, c.suppressed
+    );
+    if report.confirmations > 0 {
+        println!("confirmation links queued: {}", report.confirmations);
+    }
+    if let Some(id) = report.import_id {
+        println!("import {id}");
+    }
+}
+
+async fn export(core: &Core, list: ExportList, output: Option<PathBuf>) -> anyhow::Result<()> {
+    let state = AppState::new(core)?;
+    let out: Box<dyn std::io::Write + Send> = match &output {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout())),
+    };
+    let written = match list {
+        ExportList::Subscribers => state.newsletter.export_subscribers(out).await,
+        ExportList::Suppressions => state.newsletter.export_suppressions(out).await,
+        ExportList::Readers => state.accounts.export_readers(out).await,
+    }?;
+    eprintln!(
+        "exported {written} rows{}",
+        output
+            .map(|p| format!(" to {}", p.display()))
+            .unwrap_or_default()
+    );
     Ok(())
 }
 

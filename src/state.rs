@@ -123,6 +123,16 @@ impl Core {
         let composer = Composer::new(&settings.mail, settings.server.public_url())?;
         let site_key = crate::secret::site_key(&settings.auth)?;
         let links = Arc::new(LinkSigner::new(site_key.clone()));
+        let key = links.suppression_key().clone();
+        let rekeyed = db::run(&pool, move |conn| {
+            crate::newsletter::service::rekey_suppressions(conn, &key)
+                .map_err(db::StorageError::from)
+        })
+        .await
+        .context("keying the suppression list")?;
+        if rekeyed > 0 {
+            tracing::info!(rekeyed, "suppression hashes keyed");
+        }
         Ok(Self {
             settings: Arc::new(settings),
             pool,

@@ -2,6 +2,7 @@
 //! reset and roles.
 
 pub mod emails;
+pub mod export;
 pub mod http;
 pub mod model;
 pub mod password;

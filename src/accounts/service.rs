@@ -120,7 +120,7 @@ pub struct NewLogin {
 
 #[derive(Clone)]
 pub struct AccountService {
-    pool: Pool,
+    pub(super) pool: Pool,
     clock: SharedClock,
     composer: Arc<Composer>,
     hasher: PasswordHasher,

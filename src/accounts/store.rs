@@ -276,3 +276,21 @@ pub fn by_ids(conn: &mut DbConnection, ids: &[AccountId]) -> QueryResult<Vec<Acc
         .select(Account::as_select())
         .load(conn)
 }
+
+/// Up to `limit` accounts after `after` in the order of their ids: a page
+/// of an export.
+pub fn accounts_after(
+    conn: &mut DbConnection,
+    after: Option<AccountId>,
+    limit: i64,
+) -> QueryResult<Vec<Account>> {
+    let mut query = accounts::table
+        .select(Account::as_select())
+        .order(accounts::id.asc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(accounts::id.gt(after));
+    }
+    query.load(conn)
+}

@@ -182,6 +182,8 @@ diesel::table! {
         confirmation_sent_at -> Nullable<Timestamp>,
         confirmed_at -> Nullable<Timestamp>,
         unsubscribed_at -> Nullable<Timestamp>,
+        name -> Nullable<Text>,
+        origin -> Nullable<Text>,
     }
 }
 
@@ -203,6 +205,25 @@ diesel::table! {
         reason -> Text,
         detail -> Nullable<Text>,
         created_at -> Timestamp,
+        keyed -> Bool,
+    }
+}
+
+diesel::table! {
+    newsletter_imports (id) {
+        id -> Text,
+        kind -> Text,
+        file_sha256 -> Text,
+        total_rows -> BigInt,
+        last_row -> BigInt,
+        new_count -> BigInt,
+        updated_count -> BigInt,
+        unchanged_count -> BigInt,
+        invalid_count -> BigInt,
+        suppressed_count -> BigInt,
+        started_at -> Timestamp,
+        updated_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
     }
 }
 
@@ -354,6 +375,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     newsletter_subscribers,
     newsletter_tokens,
     newsletter_suppressions,
+    newsletter_imports,
     digest_runs,
     digest_deliveries,
     audit_log,

@@ -175,13 +175,15 @@ impl DigestSender {
         let (results, mut incoming) = mpsc::channel::<Recorded>(record_batch);
         let pool = self.pool.clone();
         let clock = Arc::clone(&self.clock);
+        let key = self.links.suppression_key().clone();
         let recorder = tokio::spawn(async move {
             let mut buffer = Vec::with_capacity(record_batch);
             while incoming.recv_many(&mut buffer, record_batch).await > 0 {
                 let batch = std::mem::take(&mut buffer);
                 let now = clock.now().naive_utc();
+                let key = key.clone();
                 let written = db::run(&pool, move |conn| {
-                    store::record(conn, &batch, now).map_err(StorageError::from)
+                    store::record(conn, &key, &batch, now).map_err(StorageError::from)
                 })
                 .await;
                 if let Err(error) = written {
@@ -347,7 +349,10 @@ impl DigestSender {
             return Ok(Vec::new());
         }
         // Checked again at send time: an unsubscribe after the fan-out holds.
-        let hashes: Vec<EmailHash> = claimed.iter().map(|c| EmailHash::of(&c.email)).collect();
+        let hashes: Vec<EmailHash> = claimed
+            .iter()
+            .map(|c| EmailHash::of(self.links.suppression_key(), &c.email))
+            .collect();
         let suppressed: HashSet<EmailHash> = db::run(&self.pool, {
             let hashes = hashes.clone();
             move |conn| store::suppressed_among(conn, &hashes).map_err(StorageError::from)

@@ -22,7 +22,7 @@ use crate::db::{self, DbConnection, Pool, StorageError};
 use crate::domain::FieldError;
 use crate::mail::compose::ComposeError;
 use crate::mail::Composer;
-use crate::newsletter::model::EmailHash;
+use crate::newsletter::model::{EmailHash, SuppressionKey};
 use crate::newsletter::{Sections, SubscriberStatus};
 use crate::state::Core;
 
@@ -272,11 +272,13 @@ pub struct DigestService {
     clock: SharedClock,
     composer: Arc<Composer>,
     settings: Arc<DigestSettings>,
+    suppression_key: SuppressionKey,
 }
 
 impl DigestService {
     pub fn new(core: &Core) -> Self {
         Self {
+            suppression_key: core.links.suppression_key().clone(),
             pool: core.pool.clone(),
             clock: Arc::clone(&core.clock),
             composer: Arc::clone(&core.composer),
@@ -389,6 +391,7 @@ impl DigestService {
                 let page_size = self.settings.fanout_page;
                 let with_articles = with_articles.clone();
                 let run_id = run.id;
+                let key = self.suppression_key.clone();
                 let (last, inserted, seen) = db::run(&self.pool, move |conn| {
                     let mut page = store::subscriber_page(conn, after, page_size)?;
                     let Some(last) = page.last().map(|r| r.0) else {
@@ -396,7 +399,8 @@ impl DigestService {
                     };
                     let seen = page.len();
                     page.retain(|r| r.4 == SubscriberStatus::Confirmed);
-                    let hashes: Vec<EmailHash> = page.iter().map(|r| EmailHash::of(&r.1)).collect();
+                    let hashes: Vec<EmailHash> =
+                        page.iter().map(|r| EmailHash::of(&key, &r.1)).collect();
                     let suppressed: HashSet<EmailHash> = store::suppressed_among(conn, &hashes)?
                         .into_iter()
                         .collect();

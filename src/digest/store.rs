@@ -14,7 +14,7 @@ use crate::db::schema::{
 };
 use crate::db::{self, DbConnection};
 use crate::domain::EmailAddress;
-use crate::newsletter::model::EmailHash;
+use crate::newsletter::model::{EmailHash, SuppressionKey};
 use crate::newsletter::{Sections, SubscriberId, SubscriberStatus};
 
 /// Creates the run of a date unless one exists; returns whether it did.
@@ -467,6 +467,7 @@ pub struct Recorded {
 /// skipped ones with one statement per run, the rare failures one by one.
 pub fn record(
     conn: &mut DbConnection,
+    key: &SuppressionKey,
     results: &[Recorded],
     now: NaiveDateTime,
 ) -> QueryResult<()> {
@@ -513,7 +514,7 @@ pub fn record(
                         // A permanent refusal is a hard bounce: no newsletter
                         // goes to the address again until an admin lifts it.
                         crate::newsletter::service::suppress_hard_bounce(
-                            conn, address, error, now,
+                            conn, key, address, error, now,
                         )?;
                     }
                 }

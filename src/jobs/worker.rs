@@ -58,6 +58,7 @@ impl Worker {
                     Arc::clone(&core.clock),
                     settings.worker.clone(),
                     reply_to,
+                    core.links.suppression_key().clone(),
                 ),
                 poll_interval: settings.worker.poll_interval(),
             },

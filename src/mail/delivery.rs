@@ -17,6 +17,7 @@ use crate::clock::SharedClock;
 use crate::config::WorkerSettings;
 use crate::db::{self, Pool, StorageError};
 use crate::newsletter;
+use crate::newsletter::model::SuppressionKey;
 
 /// Rung whenever a message enters the outbox, so that a worker in the same
 /// process sends it at once rather than at its next poll. It rings inside the
@@ -52,6 +53,7 @@ pub struct Deliverer {
     clock: SharedClock,
     settings: WorkerSettings,
     reply_to: Option<Mailbox>,
+    suppression_key: SuppressionKey,
 }
 
 impl Deliverer {
@@ -61,6 +63,7 @@ impl Deliverer {
         clock: SharedClock,
         settings: WorkerSettings,
         reply_to: Option<Mailbox>,
+        suppression_key: SuppressionKey,
     ) -> Self {
         Self {
             pool,
@@ -68,6 +71,7 @@ impl Deliverer {
             clock,
             settings,
             reply_to,
+            suppression_key,
         }
     }
 
@@ -152,12 +156,19 @@ impl Deliverer {
             }
         };
         let id = message.id;
+        let key = self.suppression_key.clone();
         let recorded = db::run(&self.pool, move |conn| {
             store::record_outcome(conn, id, &outcome, now.naive_utc())?;
             if let Some((address, detail)) = &bounced {
                 // A permanent refusal is a hard bounce: no newsletter goes
                 // to the address again until an admin lifts it.
-                newsletter::service::suppress_hard_bounce(conn, address, detail, now.naive_utc())?;
+                newsletter::service::suppress_hard_bounce(
+                    conn,
+                    &key,
+                    address,
+                    detail,
+                    now.naive_utc(),
+                )?;
             }
             Ok::<_, StorageError>(())
         })
@@ -176,8 +187,9 @@ impl Deliverer {
             return Ok(false);
         }
         let to = message.to_address.clone();
+        let key = self.suppression_key.clone();
         db::run(&self.pool, move |conn| {
-            newsletter::service::is_suppressed(conn, &to).map_err(StorageError::from)
+            newsletter::service::is_suppressed(conn, &key, &to).map_err(StorageError::from)
         })
         .await
     }

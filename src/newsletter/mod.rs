@@ -2,8 +2,11 @@
 //! one-click unsubscribe, the suppression list, and the subscriber's data
 //! rights.
 
+pub mod csv_file;
 pub mod emails;
+pub mod export;
 pub mod http;
+pub mod import;
 pub mod links;
 pub mod model;
 pub mod service;

@@ -3,10 +3,14 @@ use std::str::FromStr;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use hmac::{Hmac, Mac};
+use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
 use crate::accounts::AccountId;
-use crate::db::schema::{newsletter_subscribers, newsletter_suppressions, newsletter_tokens};
+use crate::db::schema::{
+    newsletter_imports, newsletter_subscribers, newsletter_suppressions, newsletter_tokens,
+};
 use crate::domain::{EmailAddress, Invalid, TokenHash};
 
 crate::id_type!(SubscriberId);
@@ -146,20 +150,58 @@ impl FromStr for Sections {
 
 crate::text_column!(Sections);
 
-/// What the suppression list keys on: the SHA-256 of the normalised
-/// address, which outlives the address itself when a subscriber is erased.
+type HmacSha256 = Hmac<Sha256>;
+
+/// The key of the suppression list's hashes, derived from the site key.
+/// Keyed, a hash kept after an erasure cannot be matched against a list of
+/// addresses by whoever reads the table: only by the application.
+#[derive(Clone)]
+pub struct SuppressionKey([u8; 32]);
+
+impl SuppressionKey {
+    pub fn derive(site_key: &SecretString) -> Self {
+        let mut mac = HmacSha256::new_from_slice(site_key.expose_secret().as_bytes())
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(b"newsletter-suppression-hash");
+        Self(mac.finalize().into_bytes().into())
+    }
+}
+
+impl fmt::Debug for SuppressionKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SuppressionKey(..)")
+    }
+}
+
+/// What the suppression list keys on: the HMAC of the SHA-256 of the
+/// normalised address, which outlives the address itself when a
+/// subscriber is erased. The inner SHA-256 is what rows written before the
+/// key held, so they are re-keyed without knowing their addresses
+/// (`store::rekey_suppressions`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, diesel::AsExpression, diesel::FromSqlRow)]
 #[diesel(sql_type = diesel::sql_types::Text)]
 pub struct EmailHash(String);
 
 impl EmailHash {
-    pub fn of(email: &EmailAddress) -> Self {
-        Self(hex::encode(Sha256::digest(email.as_str().as_bytes())))
+    pub fn of(key: &SuppressionKey, email: &EmailAddress) -> Self {
+        Self::keyed(key, &hex::encode(Sha256::digest(email.as_str().as_bytes())))
+    }
+
+    /// The keyed hash of an address whose plain SHA-256 (in hex) is `plain`.
+    pub fn keyed(key: &SuppressionKey, plain: &str) -> Self {
+        let mut mac = HmacSha256::new_from_slice(&key.0)
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(plain.as_bytes());
+        Self(hex::encode(mac.finalize().into_bytes()))
     }
 
     pub fn parse(input: &str) -> Option<Self> {
         (input.len() == 64 && input.chars().all(|c| c.is_ascii_hexdigit()))
             .then(|| Self(input.to_ascii_lowercase()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 
@@ -195,6 +237,9 @@ pub struct Subscriber {
     pub confirmation_sent_at: Option<NaiveDateTime>,
     pub confirmed_at: Option<NaiveDateTime>,
     pub unsubscribed_at: Option<NaiveDateTime>,
+    pub name: Option<String>,
+    /// The source another system recorded, for a subscriber imported from it.
+    pub origin: Option<String>,
 }
 
 #[derive(Debug, Insertable)]
@@ -210,6 +255,72 @@ pub struct NewSubscriber<'a> {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub confirmed_at: Option<NaiveDateTime>,
+}
+
+/// A subscriber brought in from another system's list, with the consent
+/// dates that system recorded.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = newsletter_subscribers)]
+pub struct ImportedSubscriber<'a> {
+    pub id: SubscriberId,
+    pub email: &'a EmailAddress,
+    pub account_id: Option<AccountId>,
+    pub name: Option<&'a str>,
+    pub status: SubscriberStatus,
+    pub sections: &'a Sections,
+    pub source: Source,
+    pub origin: Option<&'a str>,
+    pub consent_text: &'a str,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub confirmed_at: Option<NaiveDateTime>,
+    pub unsubscribed_at: Option<NaiveDateTime>,
+}
+
+/// What an import may change on a subscriber already on the list.
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = newsletter_subscribers)]
+pub struct ImportUpdate {
+    pub sections: Option<Sections>,
+    pub name: Option<Option<String>>,
+    pub updated_at: Option<NaiveDateTime>,
+}
+
+impl ImportUpdate {
+    pub fn is_empty(&self) -> bool {
+        self.sections.is_none() && self.name.is_none()
+    }
+}
+
+crate::id_type!(ImportId);
+
+crate::text_enum! {
+    pub enum ImportKind {
+        Subscribers => "subscribers",
+        Suppressions => "suppressions",
+    }
+}
+
+/// One import of a file, and how far it got.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = newsletter_imports)]
+pub struct ImportRecord {
+    pub id: ImportId,
+    pub kind: ImportKind,
+    pub file_sha256: String,
+    /// Data rows in the file.
+    pub total_rows: i64,
+    /// The last row committed, numbered as a spreadsheet shows them (the
+    /// header is row 1).
+    pub last_row: i64,
+    pub new_count: i64,
+    pub updated_count: i64,
+    pub unchanged_count: i64,
+    pub invalid_count: i64,
+    pub suppressed_count: i64,
+    pub started_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub finished_at: Option<NaiveDateTime>,
 }
 
 /// A change of preferences; `None` leaves a field alone, and
@@ -250,6 +361,7 @@ pub struct NewSuppression<'a> {
     pub reason: SuppressionReason,
     pub detail: Option<&'a str>,
     pub created_at: NaiveDateTime,
+    pub keyed: bool,
 }
 
 #[cfg(test)]
@@ -305,6 +417,17 @@ mod tests {
                 .reason,
             "unknown_section"
         );
+    }
+
+    #[test]
+    fn suppression_hashes_depend_on_the_key() {
+        let email = EmailAddress::parse("Someone@Example.com").expect("valid");
+        let key = SuppressionKey::derive(&SecretString::from("one key".to_owned()));
+        let other = SuppressionKey::derive(&SecretString::from("another".to_owned()));
+        let plain = hex::encode(Sha256::digest(b"someone@example.com"));
+        assert_ne!(EmailHash::of(&key, &email).as_str(), plain);
+        assert_ne!(EmailHash::of(&key, &email), EmailHash::of(&other, &email));
+        assert_eq!(EmailHash::of(&key, &email), EmailHash::keyed(&key, &plain));
     }
 
     #[test]

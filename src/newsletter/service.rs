@@ -13,7 +13,7 @@ use super::emails::{ConfirmSubscription, Welcome};
 use super::links::LinkSigner;
 use super::model::{
     EmailHash, NewSubscriber, NewToken, PreferencesUpdate, Sections, Source, Subscriber,
-    SubscriberId, SubscriberStatus, Suppression, SuppressionReason, TokenPurpose,
+    SubscriberId, SubscriberStatus, Suppression, SuppressionKey, SuppressionReason, TokenPurpose,
 };
 use super::store::{self, SubscriberFilter};
 use crate::accounts::service::search_text;
@@ -162,10 +162,10 @@ pub struct ManageLinks {
 
 #[derive(Clone)]
 pub struct NewsletterService {
-    pool: Pool,
-    clock: SharedClock,
-    composer: Arc<Composer>,
-    settings: Arc<NewsletterSettings>,
+    pub(super) pool: Pool,
+    pub(super) clock: SharedClock,
+    pub(super) composer: Arc<Composer>,
+    pub(super) settings: Arc<NewsletterSettings>,
     links: Arc<LinkSigner>,
 }
 
@@ -173,6 +173,15 @@ pub struct NewsletterService {
 const NEWSLETTER_TEMPLATES: [&str; 2] = [ConfirmSubscription::TEMPLATE, Welcome::TEMPLATE];
 
 impl NewsletterService {
+    pub(super) fn key(&self) -> &SuppressionKey {
+        self.links.suppression_key()
+    }
+
+    /// The suppression list's key of an address.
+    pub fn suppression_hash(&self, email: &EmailAddress) -> EmailHash {
+        EmailHash::of(self.key(), email)
+    }
+
     pub fn new(
         pool: Pool,
         clock: SharedClock,
@@ -244,7 +253,8 @@ impl NewsletterService {
         let now = self.clock.now();
         let at = now.naive_utc();
         let domain = email.domain();
-        if store::suppression_of(conn, email)?.is_some_and(|s| s.reason.blocks_opt_in()) {
+        if store::suppression_of(conn, self.key(), email)?.is_some_and(|s| s.reason.blocks_opt_in())
+        {
             tracing::info!(
                 email_domain = domain,
                 "sign-up of a suppressed address ignored"
@@ -312,16 +322,32 @@ impl NewsletterService {
             tracing::info!(subscriber_id = %subscriber.id, "confirmation sent recently; not sent again");
             return Ok(());
         }
+        self.send_confirmation(conn, subscriber.id, email, sections, at, at)?;
+        tracing::info!(subscriber_id = %subscriber.id, email_domain = domain, "confirmation sent");
+        Ok(())
+    }
+
+    /// Puts a confirmation link in the outbox, to go out at `deliver_at`,
+    /// and notes when it was sent.
+    pub(super) fn send_confirmation(
+        &self,
+        conn: &mut DbConnection,
+        subscriber: SubscriberId,
+        email: &EmailAddress,
+        sections: &Sections,
+        at: NaiveDateTime,
+        deliver_at: NaiveDateTime,
+    ) -> Result<(), NewsletterError> {
         let token = Token::generate();
         let ttl = Duration::hours(self.settings.confirmation_ttl_hours);
         store::insert_token(
             conn,
             &NewToken {
                 token_hash: &token.hash(),
-                subscriber_id: subscriber.id,
+                subscriber_id: subscriber,
                 purpose: TokenPurpose::Confirm,
                 created_at: at,
-                expires_at: at + ttl,
+                expires_at: deliver_at + ttl,
             },
         )?;
         let message = self.composer.compose(
@@ -334,14 +360,14 @@ impl NewsletterService {
                 sections: sections.as_slice().to_vec(),
             },
         )?;
-        outbox::enqueue(
+        outbox::enqueue_at(
             conn,
             &format!("newsletter_confirm:{}", token.hash()),
             &message,
             at,
+            deliver_at,
         )?;
-        store::mark_confirmation_sent(conn, subscriber.id, at)?;
-        tracing::info!(subscriber_id = %subscriber.id, email_domain = domain, "confirmation sent");
+        store::mark_confirmation_sent(conn, subscriber, deliver_at)?;
         Ok(())
     }
 
@@ -394,7 +420,7 @@ impl NewsletterService {
         now: DateTime<Utc>,
     ) -> Result<(), NewsletterError> {
         store::confirm(conn, subscriber.id, now.naive_utc())?;
-        store::lift_for_opt_in(conn, &subscriber.email)?;
+        store::lift_for_opt_in(conn, self.key(), &subscriber.email)?;
         let sections = subscriber.sections.as_slice().to_vec();
         self.enqueue_newsletter(
             conn,
@@ -427,7 +453,7 @@ impl NewsletterService {
         build: impl FnOnce(&ManageLinks) -> E,
     ) -> Result<bool, NewsletterError> {
         debug_assert!(E::STREAM == Stream::Newsletter);
-        if store::suppression_of(conn, &subscriber.email)?.is_some() {
+        if store::suppression_of(conn, self.key(), &subscriber.email)?.is_some() {
             tracing::info!(subscriber_id = %subscriber.id, template = E::TEMPLATE, "suppressed; not sent");
             return Ok(false);
         }
@@ -504,7 +530,7 @@ impl NewsletterService {
         conn: &mut DbConnection,
         subscriber: Subscriber,
     ) -> Result<Preferences, NewsletterError> {
-        let suppressed = store::suppression_of(conn, &subscriber.email)?.is_some();
+        let suppressed = store::suppression_of(conn, self.key(), &subscriber.email)?.is_some();
         Ok(Preferences {
             email: subscriber.email.to_string(),
             status: subscriber.status,
@@ -572,7 +598,7 @@ impl NewsletterService {
                 match changes.subscribed {
                     Some(false) => this.unsubscribe_in(conn, &subscriber, now)?,
                     Some(true) if subscriber.status != SubscriberStatus::Confirmed => {
-                        if store::suppression_of(conn, &subscriber.email)?
+                        if store::suppression_of(conn, this.key(), &subscriber.email)?
                             .is_some_and(|s| s.reason.blocks_opt_in())
                         {
                             return Err(NewsletterError::Suppressed);
@@ -601,6 +627,7 @@ impl NewsletterService {
         store::unsubscribe(conn, subscriber.id, now.naive_utc())?;
         store::suppress(
             conn,
+            self.key(),
             &subscriber.email,
             SuppressionReason::Unsubscribed,
             None,
@@ -648,7 +675,7 @@ impl NewsletterService {
         db::run(&self.pool, move |conn| {
             let now = this.clock.now().naive_utc();
             let s = this.holder_subscriber(conn, &holder, now)?;
-            let suppression = store::suppression_of(conn, &s.email)?;
+            let suppression = store::suppression_of(conn, this.key(), &s.email)?;
             let messages = newsletter_messages(conn, &s.email)?;
             Ok(Export {
                 email: s.email.to_string(),
@@ -684,7 +711,7 @@ impl NewsletterService {
                 let messages =
                     outbox::delete_for_recipient(conn, &subscriber.email, &NEWSLETTER_TEMPLATES)?;
                 store::delete(conn, subscriber.id)?;
-                store::forget_address(conn, &subscriber.email, now)?;
+                store::forget_address(conn, this.key(), &subscriber.email, now)?;
                 tracing::info!(subscriber_id = %subscriber.id, messages, "subscriber erased");
                 Ok(())
             })
@@ -787,9 +814,10 @@ impl NewsletterService {
         id: SubscriberId,
     ) -> Result<SubscriberRecord, NewsletterError> {
         require(actor, Role::Admin)?;
+        let key = self.key().clone();
         db::run(&self.pool, move |conn| {
             let subscriber = store::find(conn, id)?.ok_or(NewsletterError::NotSubscribed)?;
-            let suppression = store::suppression_of(conn, &subscriber.email)?;
+            let suppression = store::suppression_of(conn, &key, &subscriber.email)?;
             let messages = newsletter_messages(conn, &subscriber.email)?;
             Ok(SubscriberRecord {
                 subscriber,
@@ -854,9 +882,10 @@ impl NewsletterService {
             BounceKind::Complaint => SuppressionReason::Complaint,
         };
         let now = self.clock.now().naive_utc();
+        let key = self.key().clone();
         db::run(&self.pool, move |conn| {
             db::transaction(conn, |conn| {
-                store::suppress(conn, &email, reason, detail.as_deref(), now)?;
+                store::suppress(conn, &key, &email, reason, detail.as_deref(), now)?;
                 if reason == SuppressionReason::Complaint {
                     if let Some(subscriber) = store::find_by_email(conn, &email)? {
                         store::unsubscribe(conn, subscriber.id, now)?;
@@ -887,7 +916,7 @@ fn newsletter_messages(
         .collect())
 }
 
-fn require(actor: &Account, role: Role) -> Result<(), NewsletterError> {
+pub(super) fn require(actor: &Account, role: Role) -> Result<(), NewsletterError> {
     if actor.role.includes(role) {
         Ok(())
     } else {
@@ -898,12 +927,14 @@ fn require(actor: &Account, role: Role) -> Result<(), NewsletterError> {
 /// Records a permanent refusal by the receiving server as a hard bounce.
 pub fn suppress_hard_bounce(
     conn: &mut DbConnection,
+    key: &SuppressionKey,
     email: &EmailAddress,
     detail: &str,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
     store::suppress(
         conn,
+        key,
         email,
         SuppressionReason::HardBounce,
         Some(detail),
@@ -911,10 +942,9 @@ pub fn suppress_hard_bounce(
     )
 }
 
-/// Whether newsletter mail to this address must not go out.
 /// The sections a subscriber can choose: the site's sections, the same
 /// ones articles are filed under, in their order.
-fn section_slugs(conn: &mut DbConnection) -> QueryResult<Vec<String>> {
+pub(super) fn section_slugs(conn: &mut DbConnection) -> QueryResult<Vec<String>> {
     crate::articles::store::section_slugs(conn)
 }
 
@@ -931,8 +961,19 @@ pub fn section_added(
     store::replace_sections(conn, &Sections::all(before), &Sections::all(after))
 }
 
-pub fn is_suppressed(conn: &mut DbConnection, email: &EmailAddress) -> QueryResult<bool> {
-    store::suppression_of(conn, email).map(|s| s.is_some())
+/// Whether newsletter mail to this address must not go out.
+pub fn is_suppressed(
+    conn: &mut DbConnection,
+    key: &SuppressionKey,
+    email: &EmailAddress,
+) -> QueryResult<bool> {
+    store::suppression_of(conn, key, email).map(|s| s.is_some())
+}
+
+/// Keys the suppressions written before their hashes were keyed: run at
+/// start-up, after the migrations, by whoever holds the site key.
+pub fn rekey_suppressions(conn: &mut DbConnection, key: &SuppressionKey) -> QueryResult<usize> {
+    store::rekey_suppressions(conn, key)
 }
 
 /// Housekeeping for the worker: sign-ups never confirmed and links past

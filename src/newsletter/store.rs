@@ -4,12 +4,15 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::model::{
-    EmailHash, NewSubscriber, NewSuppression, NewToken, PreferencesUpdate, Sections, Source,
-    Subscriber, SubscriberId, SubscriberStatus, Suppression, SuppressionReason, TokenPurpose,
+    EmailHash, ImportId, ImportKind, ImportRecord, ImportUpdate, ImportedSubscriber, NewSubscriber,
+    NewSuppression, NewToken, PreferencesUpdate, Sections, Source, Subscriber, SubscriberId,
+    SubscriberStatus, Suppression, SuppressionKey, SuppressionReason, TokenPurpose,
 };
 use crate::accounts::AccountId;
 use crate::db::contains_pattern;
-use crate::db::schema::{newsletter_subscribers, newsletter_suppressions, newsletter_tokens};
+use crate::db::schema::{
+    newsletter_imports, newsletter_subscribers, newsletter_suppressions, newsletter_tokens,
+};
 use crate::db::{DbConnection, MultiBackend};
 use crate::domain::{EmailAddress, TokenHash};
 
@@ -240,10 +243,11 @@ pub fn manage_token_subscriber(
 
 pub fn suppression_of(
     conn: &mut DbConnection,
+    key: &SuppressionKey,
     email: &EmailAddress,
 ) -> QueryResult<Option<Suppression>> {
     newsletter_suppressions::table
-        .find(EmailHash::of(email))
+        .find(EmailHash::of(key, email))
         .select(Suppression::as_select())
         .first(conn)
         .optional()
@@ -253,18 +257,41 @@ pub fn suppression_of(
 /// overrides a milder reason already recorded; nothing weakens one.
 pub fn suppress(
     conn: &mut DbConnection,
+    key: &SuppressionKey,
     email: &EmailAddress,
     reason: SuppressionReason,
     detail: Option<&str>,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
-    let hash = EmailHash::of(email);
+    let hash = EmailHash::of(key, email);
+    suppress_hash(conn, &hash, Some(email), reason, detail, now).map(drop)
+}
+
+/// What putting a hash on the suppression list did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Suppressed {
+    Added,
+    /// A bounce or complaint replaced a milder reason.
+    Strengthened,
+    Unchanged,
+}
+
+/// `suppress` for a hash, with the address when it is known.
+pub fn suppress_hash(
+    conn: &mut DbConnection,
+    hash: &EmailHash,
+    email: Option<&EmailAddress>,
+    reason: SuppressionReason,
+    detail: Option<&str>,
+    now: NaiveDateTime,
+) -> QueryResult<Suppressed> {
     let row = NewSuppression {
-        email_hash: &hash,
-        email: Some(email),
+        email_hash: hash,
+        email,
         reason,
         detail,
         created_at: now,
+        keyed: true,
     };
     let inserted = crate::per_backend!(conn, |c| diesel::insert_into(
         newsletter_suppressions::table
@@ -273,25 +300,35 @@ pub fn suppress(
     .on_conflict(newsletter_suppressions::email_hash)
     .do_nothing()
     .execute(c))?;
-    if inserted == 0 && reason.blocks_opt_in() {
-        diesel::update(newsletter_suppressions::table.find(&hash))
-            .set((
-                newsletter_suppressions::reason.eq(reason),
-                newsletter_suppressions::detail.eq(detail),
-            ))
-            .execute(conn)?;
+    if inserted == 1 {
+        return Ok(Suppressed::Added);
     }
-    Ok(())
+    if !reason.blocks_opt_in() {
+        return Ok(Suppressed::Unchanged);
+    }
+    let before = suppression_by_hash(conn, hash)?.map(|s| s.reason);
+    diesel::update(newsletter_suppressions::table.find(hash))
+        .set((
+            newsletter_suppressions::reason.eq(reason),
+            newsletter_suppressions::detail.eq(detail),
+        ))
+        .execute(conn)?;
+    Ok(if before == Some(reason) {
+        Suppressed::Unchanged
+    } else {
+        Suppressed::Strengthened
+    })
 }
 
 /// Keeps an erased address suppressed by its hash alone.
 pub fn forget_address(
     conn: &mut DbConnection,
+    key: &SuppressionKey,
     email: &EmailAddress,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
-    suppress(conn, email, SuppressionReason::Erased, None, now)?;
-    diesel::update(newsletter_suppressions::table.find(EmailHash::of(email)))
+    suppress(conn, key, email, SuppressionReason::Erased, None, now)?;
+    diesel::update(newsletter_suppressions::table.find(EmailHash::of(key, email)))
         .set((
             newsletter_suppressions::email.eq(None::<EmailAddress>),
             newsletter_suppressions::detail.eq(None::<String>),
@@ -302,10 +339,14 @@ pub fn forget_address(
 
 /// Lifts the suppression of an address whose owner opted in again, unless
 /// it is a bounce or a complaint.
-pub fn lift_for_opt_in(conn: &mut DbConnection, email: &EmailAddress) -> QueryResult<()> {
+pub fn lift_for_opt_in(
+    conn: &mut DbConnection,
+    key: &SuppressionKey,
+    email: &EmailAddress,
+) -> QueryResult<()> {
     diesel::delete(
         newsletter_suppressions::table
-            .find(EmailHash::of(email))
+            .find(EmailHash::of(key, email))
             .filter(
                 newsletter_suppressions::reason
                     .eq_any([SuppressionReason::Unsubscribed, SuppressionReason::Erased]),
@@ -426,4 +467,143 @@ pub fn suppression_by_hash(
         .select(Suppression::as_select())
         .first(conn)
         .optional()
+}
+
+pub fn insert_imported(
+    conn: &mut DbConnection,
+    subscriber: &ImportedSubscriber<'_>,
+) -> QueryResult<()> {
+    diesel::insert_into(newsletter_subscribers::table)
+        .values(subscriber)
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn update_imported(
+    conn: &mut DbConnection,
+    id: SubscriberId,
+    update: &ImportUpdate,
+) -> QueryResult<()> {
+    diesel::update(newsletter_subscribers::table.find(id))
+        .set(update)
+        .execute(conn)
+        .map(drop)
+}
+
+/// Up to `limit` subscribers after `after` in the order of their ids: a
+/// page of an export, which reads the list without holding it.
+pub fn subscribers_after(
+    conn: &mut DbConnection,
+    after: Option<SubscriberId>,
+    limit: i64,
+) -> QueryResult<Vec<Subscriber>> {
+    let mut query = newsletter_subscribers::table
+        .select(Subscriber::as_select())
+        .order(newsletter_subscribers::id.asc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(newsletter_subscribers::id.gt(after));
+    }
+    query.load(conn)
+}
+
+/// Up to `limit` suppressions after the hash `after`, in the order of
+/// their hashes.
+pub fn suppressions_after(
+    conn: &mut DbConnection,
+    after: Option<&EmailHash>,
+    limit: i64,
+) -> QueryResult<Vec<Suppression>> {
+    let mut query = newsletter_suppressions::table
+        .select(Suppression::as_select())
+        .order(newsletter_suppressions::email_hash.asc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(newsletter_suppressions::email_hash.gt(after.clone()));
+    }
+    query.load(conn)
+}
+
+/// The unfinished import of the same file, if one was interrupted.
+pub fn unfinished_import(
+    conn: &mut DbConnection,
+    kind: ImportKind,
+    file_sha256: &str,
+) -> QueryResult<Option<ImportRecord>> {
+    newsletter_imports::table
+        .filter(newsletter_imports::kind.eq(kind))
+        .filter(newsletter_imports::file_sha256.eq(file_sha256))
+        .filter(newsletter_imports::finished_at.is_null())
+        .order(newsletter_imports::started_at.desc())
+        .select(ImportRecord::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn find_import(conn: &mut DbConnection, id: ImportId) -> QueryResult<Option<ImportRecord>> {
+    newsletter_imports::table
+        .find(id)
+        .select(ImportRecord::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn insert_import(conn: &mut DbConnection, record: &ImportRecord) -> QueryResult<()> {
+    diesel::insert_into(newsletter_imports::table)
+        .values(record)
+        .execute(conn)
+        .map(drop)
+}
+
+/// Records how far an import got, in the transaction of the rows it
+/// committed.
+pub fn save_import(conn: &mut DbConnection, record: &ImportRecord) -> QueryResult<()> {
+    diesel::update(newsletter_imports::table.find(record.id))
+        .set((
+            newsletter_imports::last_row.eq(record.last_row),
+            newsletter_imports::new_count.eq(record.new_count),
+            newsletter_imports::updated_count.eq(record.updated_count),
+            newsletter_imports::unchanged_count.eq(record.unchanged_count),
+            newsletter_imports::invalid_count.eq(record.invalid_count),
+            newsletter_imports::suppressed_count.eq(record.suppressed_count),
+            newsletter_imports::updated_at.eq(record.updated_at),
+            newsletter_imports::finished_at.eq(record.finished_at),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+/// Re-keys the suppressions written before their hashes were keyed, a page
+/// at a time; returns how many. Each row is changed only while it is still
+/// unkeyed, so instances starting together never key one twice.
+pub fn rekey_suppressions(conn: &mut DbConnection, key: &SuppressionKey) -> QueryResult<usize> {
+    let mut rekeyed = 0;
+    loop {
+        let page: Vec<EmailHash> = newsletter_suppressions::table
+            .filter(newsletter_suppressions::keyed.eq(false))
+            .select(newsletter_suppressions::email_hash)
+            .order(newsletter_suppressions::email_hash.asc())
+            .limit(1_000)
+            .load(conn)?;
+        if page.is_empty() {
+            return Ok(rekeyed);
+        }
+        crate::db::transaction(conn, |conn| {
+            for plain in &page {
+                rekeyed += diesel::update(
+                    newsletter_suppressions::table
+                        .find(plain)
+                        .filter(newsletter_suppressions::keyed.eq(false)),
+                )
+                .set((
+                    newsletter_suppressions::email_hash.eq(EmailHash::keyed(key, plain.as_str())),
+                    newsletter_suppressions::keyed.eq(true),
+                ))
+                .execute(conn)?;
+            }
+            Ok::<_, diesel::result::Error>(())
+        })?;
+    }
 }

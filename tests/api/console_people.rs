@@ -309,8 +309,11 @@ async fn an_admin_lifts_a_suppression_which_is_audited_and_needs_the_form_token(
     );
     assert!(!list.contains("erased@example.com"), "{list}");
 
-    let hash =
-        EmailHash::of(&masthead::domain::EmailAddress::parse(email).expect("valid")).to_string();
+    let hash = EmailHash::of(
+        &app.suppression_key(),
+        &masthead::domain::EmailAddress::parse(email).expect("valid"),
+    )
+    .to_string();
     let action = format!("/admin/subscribers/suppressions/{hash}/lift");
 
     // Without the form token, or with a forged one, nothing is lifted.
@@ -738,8 +741,11 @@ async fn readers_and_editors_get_the_403_page() {
     let subscriber = subscriber_id(&app, email);
     let (reader, reader_id) = reader(&app, "reader@example.com").await;
     let editor = app.editor().await;
-    let hash =
-        EmailHash::of(&masthead::domain::EmailAddress::parse(email).expect("valid")).to_string();
+    let hash = EmailHash::of(
+        &app.suppression_key(),
+        &masthead::domain::EmailAddress::parse(email).expect("valid"),
+    )
+    .to_string();
 
     let pages = [
         "/admin/subscribers".to_owned(),

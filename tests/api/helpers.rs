@@ -786,7 +786,17 @@ impl TestApp {
     pub fn suppression(&self, email: &str) -> Option<masthead::newsletter::model::Suppression> {
         let email = masthead::domain::EmailAddress::parse(email).expect("valid");
         let mut conn = self.pool().get().expect("conn");
-        masthead::newsletter::store::suppression_of(&mut conn, &email).expect("query")
+        masthead::newsletter::store::suppression_of(&mut conn, &self.suppression_key(), &email)
+            .expect("query")
+    }
+
+    /// The key of the suppression list's hashes under this instance's
+    /// settings.
+    pub fn suppression_key(&self) -> masthead::newsletter::model::SuppressionKey {
+        let key = masthead::secret::site_key(&self.settings.auth).expect("the site key");
+        masthead::newsletter::links::LinkSigner::new(key)
+            .suppression_key()
+            .clone()
     }
 
     /// What the outbox holds for one address.

@@ -21,6 +21,7 @@ mod email_links;
 mod errors;
 mod health;
 mod helpers;
+mod import;
 mod inquiries;
 mod journey;
 mod mail;

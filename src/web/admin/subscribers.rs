@@ -17,7 +17,7 @@ use crate::audit::model::SubjectKind;
 use crate::audit::{AuditEntry, Subject};
 use crate::error::AppError;
 use crate::extract::{parse_id, Paging};
-use crate::newsletter::model::{EmailHash, Suppression};
+use crate::newsletter::model::Suppression;
 use crate::newsletter::service::SubscriberRecord;
 use crate::newsletter::store::SubscriberFilter;
 use crate::newsletter::{
@@ -29,7 +29,17 @@ use crate::web::flash::Kind;
 use crate::web::form::{Form, Posted};
 use crate::web::{local_path, see_other_with, Page, Site, Visitor};
 
+mod transfer;
+
 pub const TEMPLATES: &[(&str, &str)] = &[
+    (
+        "admin_subscriber_import.html",
+        include_str!("../templates/admin_subscriber_import.html"),
+    ),
+    (
+        "admin_subscriber_import_progress.html",
+        include_str!("../templates/admin_subscriber_import_progress.html"),
+    ),
     (
         "admin_subscribers.html",
         include_str!("../templates/admin_subscribers.html"),
@@ -53,6 +63,8 @@ const SUPPRESSIONS: &str = "/admin/subscribers/suppressions";
 const PER_PAGE: i64 = 50;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    // Before `/admin/subscribers/{id}`, which would take `import` for an id.
+    transfer::routes(cfg);
     cfg.route(LIST, web::get().to(list))
         .route(SUPPRESSIONS, web::get().to(suppressions))
         .route(
@@ -389,7 +401,7 @@ async fn one(
     let id: SubscriberId = parse_id(&id).map_err(|_| AppError::NotFound)?;
     let record = state.newsletter.subscriber_record(admin, id).await?;
     let digests = state.digest.sent_to(admin, id).await?;
-    let hash = EmailHash::of(&record.subscriber.email);
+    let hash = state.newsletter.suppression_hash(&record.subscriber.email);
     let staff = staff_actions(
         &state,
         admin,
