@@ -1,5 +1,6 @@
 //! Newsletter workflows. Nothing here knows about HTTP.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
@@ -16,6 +17,7 @@ use super::model::{
     SubscriberId, SubscriberStatus, Suppression, SuppressionReason, TokenPurpose,
 };
 use super::store::{self, SubscriberFilter};
+use crate::abuse::{AbuseGuard, Form, Limited};
 use crate::accounts::service::search_text;
 use crate::accounts::{Account, AccountId, Role};
 use crate::audit::{self, model::SubjectKind, Subject};
@@ -44,6 +46,8 @@ pub enum NewsletterError {
     Forbidden(Role),
     #[error("no valid credentials for the bounce hook")]
     HookUnauthorized,
+    #[error(transparent)]
+    Limited(#[from] Limited),
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error("composing an email")]
@@ -167,6 +171,7 @@ pub struct NewsletterService {
     composer: Arc<Composer>,
     settings: Arc<NewsletterSettings>,
     links: Arc<LinkSigner>,
+    abuse: Arc<AbuseGuard>,
 }
 
 /// Templates whose messages belong to the newsletter (and are erased with it).
@@ -179,6 +184,7 @@ impl NewsletterService {
         composer: Arc<Composer>,
         settings: NewsletterSettings,
         links: Arc<LinkSigner>,
+        abuse: Arc<AbuseGuard>,
     ) -> Self {
         Self {
             pool,
@@ -186,6 +192,7 @@ impl NewsletterService {
             composer,
             settings: Arc::new(settings),
             links,
+            abuse,
         }
     }
 
@@ -198,9 +205,13 @@ impl NewsletterService {
         &self,
         request: SignUp,
         account: Option<Account>,
+        client: Option<IpAddr>,
     ) -> Result<(), NewsletterError> {
         let mut fields = Fields::default();
         let email = fields.take("email", EmailAddress::parse(&request.email));
+        if let Some(email) = &email {
+            self.abuse.admit(Form::Newsletter, client, Some(email))?;
+        }
         let owner = account
             .filter(|a| email.as_ref() == Some(&a.email) && a.email_verified_at.is_some())
             .map(|a| a.id);
@@ -334,11 +345,11 @@ impl NewsletterService {
                 sections: sections.as_slice().to_vec(),
             },
         )?;
-        outbox::enqueue(
+        self.abuse.enqueue(
             conn,
             &format!("newsletter_confirm:{}", token.hash()),
             &message,
-            at,
+            now,
         )?;
         store::mark_confirmation_sent(conn, subscriber.id, at)?;
         tracing::info!(subscriber_id = %subscriber.id, email_domain = domain, "confirmation sent");
