@@ -511,6 +511,25 @@ impl Drop for TestDb {
     }
 }
 
+/// For tests of other rules that post one form about one address more
+/// often than a real site allows: the submission limits (`[abuse.<form>]`)
+/// stop counting. The daily mail cap stays.
+pub fn without_form_limits(settings: &mut Settings) {
+    let abuse = &mut settings.abuse;
+    for limit in [
+        &mut abuse.registration,
+        &mut abuse.newsletter,
+        &mut abuse.password_reset,
+        &mut abuse.company_access,
+        &mut abuse.inquiry,
+        &mut abuse.trial,
+        &mut abuse.login,
+    ] {
+        limit.per_ip = u32::MAX;
+        limit.per_address = u32::MAX;
+    }
+}
+
 pub fn test_settings(db: &TestDb, smtp_port: u16) -> Settings {
     let mut settings = Settings::load_from(Path::new("config"), "test").expect("test settings");
     settings.database.url = db.url().into();
