@@ -324,7 +324,7 @@ pub fn too_many(mut response: HttpResponse, retry_after_secs: u64) -> HttpRespon
 }
 
 /// How a page says when to try again: "in 3 minutes", "in 2 hours".
-pub fn wait_in_words(secs: u64) -> String {
+fn wait_in_words(secs: u64) -> String {
     match secs {
         0..=59 => "in a minute".to_owned(),
         60..=5399 => {
