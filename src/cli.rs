@@ -301,6 +301,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 Arc::clone(&core.clock),
                 Arc::clone(&core.composer),
                 core.settings.auth.clone(),
+                Arc::clone(&core.abuse),
             )?;
             let role = match role {
                 PrivilegedRole::Editor => Role::Editor,

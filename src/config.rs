@@ -23,7 +23,32 @@ pub struct Settings {
     pub trials: TrialSettings,
     pub newsletter: NewsletterSettings,
     pub digest: DigestSettings,
+    pub abuse: AbuseSettings,
     pub log: LogSettings,
+}
+
+/// How often the anonymous forms may be used, counted in this process.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AbuseSettings {
+    /// Unasked-for messages these forms may cause to one address in any
+    /// 24 hours; past it the forms answer as usual and send nothing.
+    pub mails_per_address_per_day: u32,
+    pub registration: FormLimit,
+    pub newsletter: FormLimit,
+    pub password_reset: FormLimit,
+    pub company_access: FormLimit,
+    pub inquiry: FormLimit,
+    pub trial: FormLimit,
+    pub login: FormLimit,
+}
+
+/// Submissions of one form allowed per window, from one client address
+/// (an IPv6 client's whole /64) and about one email address.
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct FormLimit {
+    pub per_ip: u32,
+    pub per_address: u32,
+    pub window_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -120,6 +145,9 @@ pub struct ArticleSettings {
     pub related_count: usize,
     pub per_page: i64,
     pub max_per_page: i64,
+    /// PostgreSQL only: a search statement running longer is cancelled and
+    /// answered 503 with `Retry-After`.
+    pub search_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

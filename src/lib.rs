@@ -1,6 +1,7 @@
 #![forbid(unsafe_code)]
 //! masthead: the subscription backend of a news publisher.
 
+pub mod abuse;
 pub mod access;
 pub mod accounts;
 pub mod app;

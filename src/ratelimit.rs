@@ -1,4 +1,4 @@
-//! Counts failures per key in a sliding window, on the injected clock.
+//! Counts attempts per key in a sliding window, on the injected clock.
 //! The counts live in this process: with several instances each enforces its
 //! own limit, which still bounds guessing to a small multiple.
 
@@ -11,60 +11,61 @@ use chrono::{DateTime, Duration, Utc};
 const SWEEP_ABOVE: usize = 10_000;
 
 #[derive(Debug)]
-pub struct FailureLimiter {
+pub struct WindowLimiter {
     limit: usize,
     window: Duration,
-    failures: Mutex<HashMap<String, VecDeque<DateTime<Utc>>>>,
+    attempts: Mutex<HashMap<String, VecDeque<DateTime<Utc>>>>,
 }
 
-impl FailureLimiter {
+impl WindowLimiter {
     pub fn new(limit: u32, window: Duration) -> Self {
         Self {
             limit: usize::try_from(limit).unwrap_or(usize::MAX),
             window,
-            failures: Mutex::new(HashMap::new()),
+            attempts: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Counts an attempt as a failure, or answers `Err` with the time until
-    /// the oldest failure in the window expires once `limit` have been
-    /// counted for `key`. Checking and counting are one step, taken before
-    /// the caller knows whether the attempt fails: parallel attempts cannot
-    /// all pass the check while none has been counted yet. `release` takes
-    /// the count back when the attempt turns out to be no failure.
+    /// Counts an attempt, or answers `Err` with the time until the oldest
+    /// attempt in the window expires once `limit` have been counted for
+    /// `key`. Checking and counting are one step, taken before the caller
+    /// knows how the attempt ends (a login limiter counts failures): parallel
+    /// attempts cannot all pass the check while none has been counted yet.
+    /// `release` takes the count back when the attempt turns out not to
+    /// count.
     pub fn reserve(&self, key: &str, now: DateTime<Utc>) -> Result<(), Duration> {
-        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(times) = failures.get_mut(key) {
+        let mut attempts = self.attempts.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(times) = attempts.get_mut(key) {
             Self::expire(times, now, self.window);
             if let Some(oldest) = times.front().filter(|_| times.len() >= self.limit) {
                 return Err(*oldest + self.window - now);
             }
         }
-        if failures.len() > SWEEP_ABOVE {
-            failures.retain(|_, times| {
+        if attempts.len() > SWEEP_ABOVE {
+            attempts.retain(|_, times| {
                 Self::expire(times, now, self.window);
                 !times.is_empty()
             });
         }
-        failures.entry(key.to_owned()).or_default().push_back(now);
+        attempts.entry(key.to_owned()).or_default().push_back(now);
         Ok(())
     }
 
     /// Takes back one attempt counted by `reserve` at `at`.
     pub fn release(&self, key: &str, at: DateTime<Utc>) {
-        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(times) = failures.get_mut(key) {
+        let mut attempts = self.attempts.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(times) = attempts.get_mut(key) {
             if let Some(i) = times.iter().rposition(|t| *t == at) {
                 times.remove(i);
             }
             if times.is_empty() {
-                failures.remove(key);
+                attempts.remove(key);
             }
         }
     }
 
     pub fn clear(&self, key: &str) {
-        self.failures
+        self.attempts
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(key);
@@ -83,7 +84,7 @@ mod tests {
 
     #[test]
     fn trips_at_the_limit_and_recovers_after_the_window() {
-        let limiter = FailureLimiter::new(3, Duration::minutes(15));
+        let limiter = WindowLimiter::new(3, Duration::minutes(15));
         let start = Utc::now();
         for i in 0..3 {
             assert!(
@@ -103,7 +104,7 @@ mod tests {
 
     #[test]
     fn a_released_attempt_no_longer_counts() {
-        let limiter = FailureLimiter::new(2, Duration::minutes(15));
+        let limiter = WindowLimiter::new(2, Duration::minutes(15));
         let now = Utc::now();
         assert!(limiter.reserve("k", now).is_ok());
         assert!(limiter.reserve("k", now).is_ok());

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use secrecy::SecretString;
 
+use crate::abuse::AbuseGuard;
 use crate::access::AccessService;
 use crate::accounts::AccountService;
 use crate::articles::ArticleService;
@@ -51,6 +52,7 @@ impl AppState {
                 Arc::clone(&core.clock),
                 Arc::clone(&core.composer),
                 settings.auth.clone(),
+                Arc::clone(&core.abuse),
             )?,
             access: AccessService::new(core.pool.clone(), Arc::clone(&core.clock)),
             audit: AuditService::new(core.pool.clone()),
@@ -65,6 +67,7 @@ impl AppState {
                 Arc::clone(&core.clock),
                 Arc::clone(&core.composer),
                 settings.trials.clone(),
+                Arc::clone(&core.abuse),
             ),
             newsletter: NewsletterService::new(
                 core.pool.clone(),
@@ -72,6 +75,7 @@ impl AppState {
                 Arc::clone(&core.composer),
                 settings.newsletter.clone(),
                 Arc::clone(&core.links),
+                Arc::clone(&core.abuse),
             ),
             digest: DigestService::new(core),
             inquiries: InquiryService::new(
@@ -79,12 +83,14 @@ impl AppState {
                 Arc::clone(&core.clock),
                 Arc::clone(&core.composer),
                 &settings.mail.sales_email,
+                Arc::clone(&core.abuse),
             )?,
             organizations: OrganizationService::new(
                 core.pool.clone(),
                 Arc::clone(&core.clock),
                 Arc::clone(&core.composer),
                 settings.mail.sales_email.clone(),
+                Arc::clone(&core.abuse),
             ),
             pool: core.pool.clone(),
             clock: Arc::clone(&core.clock),
@@ -104,6 +110,8 @@ pub struct Core {
     pub links: Arc<LinkSigner>,
     /// Signs links, form tokens and flash messages.
     pub site_key: SecretString,
+    /// The limits on anonymous forms, shared by the services they reach.
+    pub abuse: Arc<AbuseGuard>,
 }
 
 impl Core {
@@ -133,6 +141,7 @@ impl Core {
         if rekeyed > 0 {
             tracing::info!(rekeyed, "suppression hashes keyed");
         }
+        let abuse = Arc::new(AbuseGuard::new(&settings.abuse, Arc::clone(&clock)));
         Ok(Self {
             settings: Arc::new(settings),
             pool,
@@ -140,6 +149,7 @@ impl Core {
             composer,
             links,
             site_key,
+            abuse,
         })
     }
 }

@@ -11,6 +11,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{LogFormat, LogSettings};
+use crate::extract::client_ip;
 
 /// Installs the global subscriber once; later calls do nothing. `RUST_LOG`
 /// overrides `log.level`.
@@ -45,7 +46,9 @@ const REDACTED: &str = "[redacted]";
 /// but with the target redacted: a link's token (`?token=…`, a `{token}`
 /// path segment) is a password for as long as it lives, and logs are read by
 /// more people, and kept longer, than the token tables. The client address
-/// is the peer's, which a header cannot forge.
+/// is the one the limits count: the peer's, or behind one of
+/// `server.trusted_proxies` the hop it vouches for, so that a forwarded
+/// header from anyone else is never logged as the client.
 pub struct RedactingRootSpan;
 
 impl RootSpanBuilder for RedactingRootSpan {
@@ -67,7 +70,7 @@ impl RootSpanBuilder for RedactingRootSpan {
             http.method = %request.method(),
             http.route = route.as_deref().unwrap_or("default"),
             http.target = %target,
-            http.client_ip = %request.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default(),
+            http.client_ip = %client_ip(request.request()).map(|ip| ip.to_string()).unwrap_or_default(),
             http.user_agent = %user_agent,
             http.status_code = tracing::field::Empty,
             otel.status_code = tracing::field::Empty,

@@ -128,18 +128,22 @@ struct RegisterBody {
 #[tracing::instrument(skip_all)]
 async fn register(
     state: Data<AppState>,
+    req: HttpRequest,
     body: ApiJson<RegisterBody>,
 ) -> Result<HttpResponse, AppError> {
     let body = body.0;
     state
         .accounts
-        .register(Registration {
-            email: body.email,
-            password: body.password,
-            name: body.name,
-            company: body.company,
-            job_title: body.job_title,
-        })
+        .register(
+            Registration {
+                email: body.email,
+                password: body.password,
+                name: body.name,
+                company: body.company,
+                job_title: body.job_title,
+            },
+            client_ip(&req),
+        )
         .await?;
     Ok(HttpResponse::Accepted().json(Accepted {
         status: "accepted",
@@ -295,9 +299,13 @@ struct ResetBody {
 #[tracing::instrument(skip_all)]
 async fn request_reset(
     state: Data<AppState>,
+    req: HttpRequest,
     body: ApiJson<ResetBody>,
 ) -> Result<HttpResponse, AppError> {
-    state.accounts.request_password_reset(&body.0.email).await?;
+    state
+        .accounts
+        .request_password_reset(&body.0.email, client_ip(&req))
+        .await?;
     Ok(HttpResponse::Accepted().json(Accepted {
         status: "accepted",
         message: RESET_REQUESTED,

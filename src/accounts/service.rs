@@ -1,5 +1,6 @@
 //! Account workflows. Nothing here knows about HTTP.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use chrono::Duration;
@@ -12,6 +13,7 @@ use super::model::{
 };
 use super::password::{HashError, PasswordHasher, Verification};
 use super::store::{self, AccountFilter};
+use crate::abuse::{self, AbuseGuard, Form, Limited};
 use crate::audit::{self, model::SubjectKind, Subject};
 use crate::clock::SharedClock;
 use crate::config::AuthSettings;
@@ -21,7 +23,7 @@ use crate::domain::{
 };
 use crate::mail::compose::ComposeError;
 use crate::mail::{store as outbox, Composer};
-use crate::ratelimit::FailureLimiter;
+use crate::ratelimit::WindowLimiter;
 
 /// Passwords longer than this are not even hashed at login.
 const LOGIN_PASSWORD_MAX_BYTES: usize = 1024;
@@ -59,6 +61,14 @@ impl From<HashError> for AccountError {
         match error {
             HashError::Busy { retry_after } => Self::Busy { retry_after },
             HashError::Failed(e) => Self::Hashing(e),
+        }
+    }
+}
+
+impl From<Limited> for AccountError {
+    fn from(limited: Limited) -> Self {
+        Self::RateLimited {
+            retry_after: limited.retry_after,
         }
     }
 }
@@ -125,8 +135,9 @@ pub struct AccountService {
     composer: Arc<Composer>,
     hasher: PasswordHasher,
     settings: AuthSettings,
-    failures_by_ip: Arc<FailureLimiter>,
-    failures_by_account: Arc<FailureLimiter>,
+    failures_by_ip: Arc<WindowLimiter>,
+    failures_by_account: Arc<WindowLimiter>,
+    abuse: Arc<AbuseGuard>,
 }
 
 impl AccountService {
@@ -135,14 +146,15 @@ impl AccountService {
         clock: SharedClock,
         composer: Arc<Composer>,
         settings: AuthSettings,
+        abuse: Arc<AbuseGuard>,
     ) -> anyhow::Result<Self> {
         let window = Duration::seconds(
             i64::try_from(settings.login_limit.window_secs).unwrap_or(i64::MAX / 1000),
         );
         Ok(Self {
             hasher: PasswordHasher::new(&settings.argon2)?,
-            failures_by_ip: Arc::new(FailureLimiter::new(settings.login_limit.per_ip, window)),
-            failures_by_account: Arc::new(FailureLimiter::new(
+            failures_by_ip: Arc::new(WindowLimiter::new(settings.login_limit.per_ip, window)),
+            failures_by_account: Arc::new(WindowLimiter::new(
                 settings.login_limit.per_account,
                 window,
             )),
@@ -150,14 +162,21 @@ impl AccountService {
             clock,
             composer,
             settings,
+            abuse,
         })
     }
 
     /// Registers a reader, or — when the address already has an account —
     /// tells its owner so by email. The caller cannot tell which happened.
     #[tracing::instrument(skip_all)]
-    pub async fn register(&self, registration: Registration) -> Result<(), AccountError> {
+    pub async fn register(
+        &self,
+        registration: Registration,
+        client: Option<IpAddr>,
+    ) -> Result<(), AccountError> {
         let parsed = registration.parse()?;
+        self.abuse
+            .admit(Form::Registration, client, Some(&parsed.email))?;
         // Hashing happens whether or not the address is known, so that both
         // answers take the same time.
         let hash = self
@@ -169,6 +188,7 @@ impl AccountService {
         let now = self.clock.now();
         let verification_ttl = Duration::hours(self.settings.verification_ttl_hours);
         let window = self.mail_window(now);
+        let abuse = Arc::clone(&self.abuse);
         let result = db::run(&self.pool, move |conn| {
             db::transaction(conn, |conn| {
                 if let Some(existing) = store::find_by_email(conn, &parsed.email)? {
@@ -180,7 +200,7 @@ impl AccountService {
                         },
                     )?;
                     let key = format!("account_exists:{}:{}", existing.id, window);
-                    outbox::enqueue(conn, &key, &email, now.naive_utc())?;
+                    abuse.enqueue(conn, &key, &email, now)?;
                     tracing::info!(account_id = %existing.id, "registration for an existing account");
                     return Ok(());
                 }
@@ -219,7 +239,7 @@ impl AccountService {
                         expires_hours: verification_ttl.num_hours(),
                     },
                 )?;
-                outbox::enqueue(conn, &format!("verify_email:{}", token.hash()), &email, now.naive_utc())?;
+                abuse.enqueue(conn, &format!("verify_email:{}", token.hash()), &email, now)?;
                 tracing::info!(account_id = %id, email_domain = parsed.email.domain(), "account registered");
                 Ok(())
             })
@@ -264,18 +284,21 @@ impl AccountService {
         .await
     }
 
-    /// Checks the credentials and opens a session. Failures are counted per
-    /// client address and per account; past the limit every attempt is
-    /// refused until the window has moved on.
+    /// Checks the credentials and opens a session. Attempts are limited per
+    /// client and per address as every anonymous form is; failures are
+    /// counted per client address and per account, and past that limit
+    /// every attempt is refused until the window has moved on.
     #[tracing::instrument(skip_all)]
     pub async fn login(
         &self,
         email: &str,
         password: SecretString,
-        client: Option<std::net::IpAddr>,
+        client: Option<IpAddr>,
     ) -> Result<NewLogin, AccountError> {
+        let address = EmailAddress::parse(email).ok();
+        self.abuse.admit(Form::Login, client, address.as_ref())?;
         let now = self.clock.now();
-        let ip_key = client.map(|ip| ip.to_string()).unwrap_or_default();
+        let ip_key = client.map(abuse::client_key).unwrap_or_default();
         let account_key = limit_key(email);
         // Each attempt counts as a failure from the start and is taken back
         // if it succeeds: counted only after the slow verify, parallel
@@ -406,9 +429,16 @@ impl AccountService {
     /// Emails a reset link when the address has an account; answers the
     /// same either way.
     #[tracing::instrument(skip_all)]
-    pub async fn request_password_reset(&self, email: &str) -> Result<(), AccountError> {
+    pub async fn request_password_reset(
+        &self,
+        email: &str,
+        client: Option<IpAddr>,
+    ) -> Result<(), AccountError> {
         let email =
             EmailAddress::parse(email).map_err(|e| AccountError::Invalid(vec![e.on("email")]))?;
+        self.abuse
+            .admit(Form::PasswordReset, client, Some(&email))?;
+        let abuse = Arc::clone(&self.abuse);
         let composer = Arc::clone(&self.composer);
         let now = self.clock.now();
         let window = self.mail_window(now);
@@ -443,7 +473,7 @@ impl AccountService {
                         expires_minutes: ttl.num_minutes(),
                     },
                 )?;
-                outbox::enqueue(conn, &key, &message, now.naive_utc())?;
+                abuse.enqueue(conn, &key, &message, now)?;
                 tracing::info!(account_id = %account.id, "password reset requested");
                 Ok(())
             })

@@ -25,6 +25,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/articles/{id}/revisions", web::get().to(revisions));
 }
 
+/// When a search cut off by its time limit may be tried again.
+const SEARCH_RETRY_AFTER_SECS: u64 = 5;
+
 impl From<ArticleError> for AppError {
     fn from(error: ArticleError) -> Self {
         match error {
@@ -37,6 +40,11 @@ impl From<ArticleError> for AppError {
             ArticleError::Account(e) => e.into(),
             ArticleError::Storage(e) => e.into(),
             e @ ArticleError::Corrupt(_) => AppError::Internal(e.into()),
+            // Searches this costly come in floods: the client may try again
+            // once it has passed.
+            ArticleError::SearchTimedOut => AppError::Busy {
+                retry_after_secs: SEARCH_RETRY_AFTER_SECS,
+            },
         }
     }
 }

@@ -41,6 +41,8 @@ pub enum ArticleError {
     Storage(#[from] StorageError),
     #[error("stored revision data is unreadable")]
     Corrupt(#[source] serde_json::Error),
+    #[error("the search ran past its time limit")]
+    SearchTimedOut,
 }
 
 impl From<DieselError> for ArticleError {
@@ -50,6 +52,7 @@ impl From<DieselError> for ArticleError {
                 reason: "slug_taken",
                 detail: "another article took this slug at the same moment; try again",
             },
+            other if store::is_timeout(&other) => Self::SearchTimedOut,
             other => Self::Storage(StorageError::Query(other)),
         }
     }
@@ -167,6 +170,10 @@ impl ArticleService {
             clock,
             settings,
         }
+    }
+
+    fn search_time_limit(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.settings.search_timeout_ms)
     }
 
     pub fn settings(&self) -> &ArticleSettings {
@@ -571,11 +578,12 @@ impl ArticleService {
             ..Filter::default()
         };
         let (limit, offset) = (listing.limit, listing.offset);
+        let time_limit = self.search_time_limit();
         db::run(&self.pool, move |conn| {
             if let Some(section) = section {
                 filter.section = Some(section_named(conn, &section)?.id);
             }
-            let (articles, total) = store::list(conn, &filter, limit, offset)?;
+            let (articles, total) = store::list(conn, &filter, limit, offset, time_limit)?;
             Ok(Page {
                 entries: entries(conn, articles)?,
                 total,
@@ -596,11 +604,13 @@ impl ArticleService {
             order: Order::Changed,
             ..Filter::default()
         };
+        let time_limit = self.search_time_limit();
         db::run(&self.pool, move |conn| {
             if let Some(section) = desk.section {
                 filter.section = Some(section_named(conn, &section)?.id);
             }
-            let (articles, total) = store::list(conn, &filter, desk.limit, desk.offset)?;
+            let (articles, total) =
+                store::list(conn, &filter, desk.limit, desk.offset, time_limit)?;
             Ok(Page {
                 entries: entries(conn, articles)?,
                 total,

@@ -159,17 +159,34 @@ pub enum Order {
 }
 
 /// A page of articles, newest first by `filter.order` (ties broken by id,
-/// so the order is total), and the number of matches.
+/// so the order is total), and the number of matches. A search stops after
+/// `time_limit` where the backend can stop it (see `time_limited`).
 pub fn list(
     conn: &mut DbConnection,
     filter: &Filter,
     limit: i64,
     offset: i64,
+    time_limit: std::time::Duration,
 ) -> QueryResult<(Vec<Article>, i64)> {
     let search = filter
         .search
         .as_deref()
         .and_then(|terms| SearchQuery::new(conn, terms));
+    match search {
+        Some(search) => time_limited(conn, time_limit, |conn| {
+            list_matching(conn, filter, Some(search), limit, offset)
+        }),
+        None => list_matching(conn, filter, None, limit, offset),
+    }
+}
+
+fn list_matching(
+    conn: &mut DbConnection,
+    filter: &Filter,
+    search: Option<SearchQuery>,
+    limit: i64,
+    offset: i64,
+) -> QueryResult<(Vec<Article>, i64)> {
     let query = filtered(filter, search.clone()).select(Article::as_select());
     let query = match filter.order {
         Order::Published => query.order((articles::published_at.desc(), articles::id.desc())),
@@ -213,6 +230,41 @@ fn filtered(
         query = query.filter(search.condition());
     }
     query
+}
+
+/// Runs `work` with each statement cancelled after `limit` on PostgreSQL,
+/// in a transaction of its own so that `SET LOCAL` ends with it: a flood
+/// of costly searches then cannot hold every connection of the pool.
+/// SQLite has no statement timeout; what bounds its search is the bounded
+/// input (`ArticleService`'s search terms).
+pub fn time_limited<T>(
+    conn: &mut DbConnection,
+    limit: std::time::Duration,
+    work: impl FnOnce(&mut DbConnection) -> QueryResult<T>,
+) -> QueryResult<T> {
+    match conn {
+        DbConnection::Postgres(_) => crate::db::transaction(conn, |conn| {
+            // SET takes no bind parameters; the value is a number we format.
+            diesel::sql_query(format!(
+                "SET LOCAL statement_timeout = {}",
+                limit.as_millis().max(1)
+            ))
+            .execute(conn)?;
+            work(conn)
+        }),
+        DbConnection::Sqlite(_) => work(conn),
+    }
+}
+
+/// Whether `error` is PostgreSQL cancelling a statement that outran
+/// `time_limited`'s limit (SQLSTATE 57014, which diesel reports only by its
+/// message).
+pub fn is_timeout(error: &diesel::result::Error) -> bool {
+    matches!(
+        error,
+        diesel::result::Error::DatabaseError(_, info)
+            if info.message().contains("statement timeout")
+    )
 }
 
 /// A search in the dialect of the connection's backend.

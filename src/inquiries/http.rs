@@ -1,7 +1,7 @@
 //! JSON endpoints: the public inquiry and the admins' list.
 
 use actix_web::web::{self, Data, Path, Query};
-use actix_web::HttpResponse;
+use actix_web::{HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -10,7 +10,7 @@ use super::model::{Inquiry, InquiryId};
 use super::service::{InquiryError, InquiryForm};
 use crate::accounts::{AccountId, CurrentAccount};
 use crate::error::AppError;
-use crate::extract::{parse_id, ApiJson, Paging};
+use crate::extract::{client_ip, parse_id, ApiJson, Paging};
 use crate::state::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -24,6 +24,7 @@ impl From<InquiryError> for AppError {
         match error {
             InquiryError::Invalid(errors) => AppError::Validation(errors),
             InquiryError::NotFound => AppError::NotFound,
+            InquiryError::Limited(limited) => limited.into(),
             InquiryError::Account(e) => e.into(),
             InquiryError::Storage(e) => e.into(),
             e @ InquiryError::Compose(_) => AppError::Internal(e.into()),
@@ -55,6 +56,7 @@ struct Accepted {
 
 async fn submit(
     state: Data<AppState>,
+    req: HttpRequest,
     body: ApiJson<SubmitBody>,
 ) -> Result<HttpResponse, AppError> {
     let body = body.0;
@@ -67,13 +69,16 @@ async fn submit(
     };
     state
         .inquiries
-        .submit(InquiryForm {
-            name: body.name,
-            email: body.email,
-            company: body.company,
-            seats,
-            message: body.message,
-        })
+        .submit(
+            InquiryForm {
+                name: body.name,
+                email: body.email,
+                company: body.company,
+                seats,
+                message: body.message,
+            },
+            client_ip(&req),
+        )
         .await?;
     Ok(HttpResponse::Accepted().json(Accepted {
         status: "received",

@@ -2,6 +2,7 @@
 //! sales, all in one transaction) and the admins' list with its handled
 //! flag and note.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -11,6 +12,7 @@ use diesel::result::Error as DieselError;
 use super::emails::{InquiryForSales, InquiryReceived};
 use super::model::{Handling, Inquiry, InquiryId, NewInquiry};
 use super::store;
+use crate::abuse::{AbuseGuard, Form, Limited};
 use crate::accounts::service::require;
 use crate::accounts::{Account, AccountError, Role};
 use crate::audit::{self, model::SubjectKind, Subject};
@@ -36,6 +38,8 @@ pub enum InquiryError {
     Invalid(Vec<FieldError>),
     #[error("no such inquiry")]
     NotFound,
+    #[error(transparent)]
+    Limited(#[from] Limited),
     #[error(transparent)]
     Account(#[from] AccountError),
     #[error(transparent)]
@@ -68,6 +72,7 @@ pub struct InquiryService {
     clock: SharedClock,
     composer: Arc<Composer>,
     sales: EmailAddress,
+    abuse: Arc<AbuseGuard>,
 }
 
 impl InquiryService {
@@ -76,6 +81,7 @@ impl InquiryService {
         clock: SharedClock,
         composer: Arc<Composer>,
         sales_email: &str,
+        abuse: Arc<AbuseGuard>,
     ) -> anyhow::Result<Self> {
         let sales = EmailAddress::parse(sales_email)
             .map_err(|e| anyhow::anyhow!(e.message))
@@ -85,6 +91,7 @@ impl InquiryService {
             clock,
             composer,
             sales,
+            abuse,
         })
     }
 
@@ -92,7 +99,11 @@ impl InquiryService {
     /// its sender unless that address had an acknowledgement within the
     /// hour. Whatever the address, the caller learns nothing but success.
     #[tracing::instrument(skip_all)]
-    pub async fn submit(&self, form: InquiryForm) -> Result<InquiryId, InquiryError> {
+    pub async fn submit(
+        &self,
+        form: InquiryForm,
+        client: Option<IpAddr>,
+    ) -> Result<InquiryId, InquiryError> {
         let mut fields = Fields::default();
         let name = fields.take("name", PlainText::parse(&form.name, 200));
         let email = fields.take("email", EmailAddress::parse(&form.email));
@@ -109,6 +120,8 @@ impl InquiryService {
                 fields.finish().err().unwrap_or_default(),
             ));
         };
+        self.abuse.admit(Form::Inquiry, client, Some(&email))?;
+        let abuse = Arc::clone(&self.abuse);
         let now = self.clock.now();
         let composer = Arc::clone(&self.composer);
         let sales = self.sales.clone();
@@ -135,7 +148,7 @@ impl InquiryService {
                         },
                     )?;
                     let key = format!("inquiry:ack:{email}:{}", now.format("%Y-%m-%dT%H"));
-                    outbox::enqueue(conn, &key, &ack, now.naive_utc())?
+                    abuse.enqueue(conn, &key, &ack, now)?
                 };
                 store::insert(
                     conn,

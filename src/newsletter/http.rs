@@ -16,7 +16,7 @@ use super::service::{
 use super::store::SubscriberFilter;
 use crate::accounts::{AccountId, CurrentAccount, Role};
 use crate::error::AppError;
-use crate::extract::{parse_id, ApiJson, Paging};
+use crate::extract::{client_ip, parse_id, ApiJson, Paging};
 use crate::state::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -73,6 +73,7 @@ impl From<NewsletterError> for AppError {
             NewsletterError::HookUnauthorized => AppError::Unauthorized {
                 detail: "log in as an admin or send the bounce hook token",
             },
+            NewsletterError::Limited(limited) => limited.into(),
             NewsletterError::Storage(e) => e.into(),
             e @ NewsletterError::Compose(_) => AppError::Internal(e.into()),
         }
@@ -96,6 +97,7 @@ struct SignUpBody {
 #[tracing::instrument(skip_all)]
 async fn sign_up(
     state: Data<AppState>,
+    req: HttpRequest,
     current: Option<CurrentAccount>,
     body: ApiJson<SignUpBody>,
 ) -> Result<HttpResponse, AppError> {
@@ -109,6 +111,7 @@ async fn sign_up(
                 source: body.source.unwrap_or(Source::Api),
             },
             current.map(|c| c.account),
+            client_ip(&req),
         )
         .await?;
     Ok(HttpResponse::Accepted().json(Accepted {

@@ -17,7 +17,7 @@ use super::model::{
     EmailHash, ImportId, ImportKind, ImportRecord, ImportUpdate, ImportedSubscriber, Sections,
     Source, Subscriber, SubscriberId, SubscriberStatus, SuppressionKey, SuppressionReason,
 };
-use super::service::{require, section_slugs, NewsletterError, NewsletterService};
+use super::service::{require, section_slugs, NewsletterError, NewsletterService, Requested};
 use super::store::{self, Suppressed};
 use crate::accounts::{Account, Role};
 use crate::db::{self, DbConnection};
@@ -789,8 +789,14 @@ impl SubscriberRows<'_> {
             let rate = i64::from(self.options.confirmations_per_hour.max(1));
             let count = i64::try_from(self.confirmations).unwrap_or(i64::MAX);
             let deliver_at = at + Duration::milliseconds(count.saturating_mul(3_600_000) / rate);
-            self.service
-                .send_confirmation(conn, id, &row.email, &sections, at, deliver_at)?;
+            self.service.send_confirmation(
+                conn,
+                id,
+                &row.email,
+                &sections,
+                at,
+                Requested::ByImport { deliver_at },
+            )?;
             self.confirmations += 1;
         }
         Ok(Outcome::New)

@@ -1,5 +1,6 @@
 //! Newsletter workflows. Nothing here knows about HTTP.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
@@ -16,6 +17,7 @@ use super::model::{
     SubscriberId, SubscriberStatus, Suppression, SuppressionKey, SuppressionReason, TokenPurpose,
 };
 use super::store::{self, SubscriberFilter};
+use crate::abuse::{AbuseGuard, Form, Limited};
 use crate::accounts::service::search_text;
 use crate::accounts::{Account, AccountId, Role};
 use crate::audit::{self, model::SubjectKind, Subject};
@@ -44,6 +46,8 @@ pub enum NewsletterError {
     Forbidden(Role),
     #[error("no valid credentials for the bounce hook")]
     HookUnauthorized,
+    #[error(transparent)]
+    Limited(#[from] Limited),
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error("composing an email")]
@@ -167,6 +171,15 @@ pub struct NewsletterService {
     pub(super) composer: Arc<Composer>,
     pub(super) settings: Arc<NewsletterSettings>,
     links: Arc<LinkSigner>,
+    abuse: Arc<AbuseGuard>,
+}
+
+/// Who asked for a confirmation link: a form that anyone can fill in is held
+/// to the daily mail cap of the address; an admin's import is not, and paces
+/// its links instead.
+pub(super) enum Requested {
+    ByForm,
+    ByImport { deliver_at: NaiveDateTime },
 }
 
 /// Templates whose messages belong to the newsletter (and are erased with it).
@@ -188,6 +201,7 @@ impl NewsletterService {
         composer: Arc<Composer>,
         settings: NewsletterSettings,
         links: Arc<LinkSigner>,
+        abuse: Arc<AbuseGuard>,
     ) -> Self {
         Self {
             pool,
@@ -195,6 +209,7 @@ impl NewsletterService {
             composer,
             settings: Arc::new(settings),
             links,
+            abuse,
         }
     }
 
@@ -207,9 +222,13 @@ impl NewsletterService {
         &self,
         request: SignUp,
         account: Option<Account>,
+        client: Option<IpAddr>,
     ) -> Result<(), NewsletterError> {
         let mut fields = Fields::default();
         let email = fields.take("email", EmailAddress::parse(&request.email));
+        if let Some(email) = &email {
+            self.abuse.admit(Form::Newsletter, client, Some(email))?;
+        }
         let owner = account
             .filter(|a| email.as_ref() == Some(&a.email) && a.email_verified_at.is_some())
             .map(|a| a.id);
@@ -322,13 +341,12 @@ impl NewsletterService {
             tracing::info!(subscriber_id = %subscriber.id, "confirmation sent recently; not sent again");
             return Ok(());
         }
-        self.send_confirmation(conn, subscriber.id, email, sections, at, at)?;
+        self.send_confirmation(conn, subscriber.id, email, sections, at, Requested::ByForm)?;
         tracing::info!(subscriber_id = %subscriber.id, email_domain = domain, "confirmation sent");
         Ok(())
     }
 
-    /// Puts a confirmation link in the outbox, to go out at `deliver_at`,
-    /// and notes when it was sent.
+    /// Puts a confirmation link in the outbox and notes when it was sent.
     pub(super) fn send_confirmation(
         &self,
         conn: &mut DbConnection,
@@ -336,8 +354,12 @@ impl NewsletterService {
         email: &EmailAddress,
         sections: &Sections,
         at: NaiveDateTime,
-        deliver_at: NaiveDateTime,
+        requested: Requested,
     ) -> Result<(), NewsletterError> {
+        let deliver_at = match requested {
+            Requested::ByForm => at,
+            Requested::ByImport { deliver_at } => deliver_at,
+        };
         let token = Token::generate();
         let ttl = Duration::hours(self.settings.confirmation_ttl_hours);
         store::insert_token(
@@ -360,13 +382,16 @@ impl NewsletterService {
                 sections: sections.as_slice().to_vec(),
             },
         )?;
-        outbox::enqueue_at(
-            conn,
-            &format!("newsletter_confirm:{}", token.hash()),
-            &message,
-            at,
-            deliver_at,
-        )?;
+        let dedupe_key = format!("newsletter_confirm:{}", token.hash());
+        match requested {
+            Requested::ByForm => {
+                self.abuse
+                    .enqueue(conn, &dedupe_key, &message, at.and_utc())?;
+            }
+            Requested::ByImport { .. } => {
+                outbox::enqueue_at(conn, &dedupe_key, &message, at, deliver_at)?;
+            }
+        }
         store::mark_confirmation_sent(conn, subscriber, deliver_at)?;
         Ok(())
     }

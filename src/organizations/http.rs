@@ -2,7 +2,7 @@
 //! admins' organisations.
 
 use actix_web::web::{self, Data, Path};
-use actix_web::HttpResponse;
+use actix_web::{HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -10,7 +10,7 @@ use super::model::{MemberId, Organization, OrganizationId};
 use super::service::{Detail, OrganizationError, OrganizationForm, OrganizationPatch};
 use crate::accounts::{AccountId, CurrentAccount};
 use crate::error::AppError;
-use crate::extract::{parse_id, ApiJson};
+use crate::extract::{client_ip, parse_id, ApiJson};
 use crate::state::AppState;
 
 /// What every company-access request is told, whatever the address.
@@ -76,6 +76,7 @@ impl From<OrganizationError> for AppError {
                 "already_member",
                 "this account already holds a company seat".to_owned(),
             ),
+            OrganizationError::Limited(limited) => limited.into(),
             OrganizationError::NoSuchMember => AppError::NotFound,
             OrganizationError::NoSuchAccount => {
                 AppError::field("email", "no_such_account", "no account has this address")
@@ -182,8 +183,15 @@ struct Accepted {
 
 /// 202 whatever the address: the answer goes to its inbox.
 #[tracing::instrument(skip_all)]
-async fn check(state: Data<AppState>, body: ApiJson<CheckBody>) -> Result<HttpResponse, AppError> {
-    state.organizations.check_access(&body.0.email).await?;
+async fn check(
+    state: Data<AppState>,
+    req: HttpRequest,
+    body: ApiJson<CheckBody>,
+) -> Result<HttpResponse, AppError> {
+    state
+        .organizations
+        .check_access(&body.0.email, client_ip(&req))
+        .await?;
     Ok(HttpResponse::Accepted().json(Accepted {
         status: "accepted",
         message: CHECK_SENT,

@@ -1,6 +1,7 @@
 //! Company subscriptions: the admins' organisations, the readers' "does my
 //! company subscribe?" and the seat a join link takes.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -13,6 +14,7 @@ use super::model::{
     Organization, OrganizationId,
 };
 use super::store;
+use crate::abuse::{AbuseGuard, Form, Limited};
 use crate::accounts::service::require;
 use crate::accounts::{Account, AccountError, AccountId, Role};
 use crate::audit::{self, model::SubjectKind, Subject};
@@ -50,6 +52,8 @@ pub enum OrganizationError {
     NoSuchMember,
     #[error("no such account")]
     NoSuchAccount,
+    #[error(transparent)]
+    Limited(#[from] Limited),
     #[error(transparent)]
     Account(#[from] AccountError),
     #[error(transparent)]
@@ -200,6 +204,7 @@ pub struct OrganizationService {
     clock: SharedClock,
     composer: Arc<Composer>,
     sales_email: String,
+    abuse: Arc<AbuseGuard>,
 }
 
 impl OrganizationService {
@@ -208,12 +213,14 @@ impl OrganizationService {
         clock: SharedClock,
         composer: Arc<Composer>,
         sales_email: String,
+        abuse: Arc<AbuseGuard>,
     ) -> Self {
         Self {
             pool,
             clock,
             composer,
             sales_email,
+            abuse,
         }
     }
 
@@ -223,9 +230,16 @@ impl OrganizationService {
     /// managers and sales hear of it, once a day); no match gets the trial
     /// and sales options.
     #[tracing::instrument(skip_all)]
-    pub async fn check_access(&self, email: &str) -> Result<(), OrganizationError> {
+    pub async fn check_access(
+        &self,
+        email: &str,
+        client: Option<IpAddr>,
+    ) -> Result<(), OrganizationError> {
         let email = EmailAddress::parse(email)
             .map_err(|e| OrganizationError::Invalid(vec![e.on("email")]))?;
+        self.abuse
+            .admit(Form::CompanyAccess, client, Some(&email))?;
+        let abuse = Arc::clone(&self.abuse);
         let now = self.clock.now();
         let composer = Arc::clone(&self.composer);
         let sales = EmailAddress::parse(&self.sales_email).ok();
@@ -287,7 +301,7 @@ impl OrganizationService {
                         )?
                     }
                 };
-                outbox::enqueue(conn, &key, &message, now.naive_utc())?;
+                abuse.enqueue(conn, &key, &message, now)?;
                 Ok(())
             })
         })

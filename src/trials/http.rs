@@ -94,6 +94,7 @@ impl From<TrialError> for AppError {
                 "this request has no running trial: it was not approved, or its trial has ended",
             ),
             TrialError::Account(e) => e.into(),
+            TrialError::Limited(limited) => limited.into(),
             TrialError::Storage(e) => e.into(),
             e @ TrialError::Compose(_) => AppError::Internal(e.into()),
         }

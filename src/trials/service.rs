@@ -17,6 +17,7 @@ use super::model::{
     TrialRequest, TrialStatus,
 };
 use super::store::{self, Outcome};
+use crate::abuse::{AbuseGuard, Form, Limited};
 use crate::access::model::{Entitlement, EntitlementId, EntitlementKind, NewEntitlement};
 use crate::access::{self, Level, Reason};
 use crate::accounts::service::require;
@@ -53,6 +54,8 @@ pub enum TrialError {
     UndoExpired,
     #[error("this request has no running trial")]
     NotRunning,
+    #[error(transparent)]
+    Limited(#[from] Limited),
     #[error(transparent)]
     Account(#[from] AccountError),
     #[error(transparent)]
@@ -158,6 +161,7 @@ pub struct TrialService {
     clock: SharedClock,
     composer: Arc<Composer>,
     settings: TrialSettings,
+    abuse: Arc<AbuseGuard>,
 }
 
 impl TrialService {
@@ -166,12 +170,14 @@ impl TrialService {
         clock: SharedClock,
         composer: Arc<Composer>,
         settings: TrialSettings,
+        abuse: Arc<AbuseGuard>,
     ) -> Self {
         Self {
             pool,
             clock,
             composer,
             settings,
+            abuse,
         }
     }
 
@@ -193,6 +199,11 @@ impl TrialService {
         if reader.email_verified_at.is_none() {
             return Err(TrialError::NotVerified);
         }
+        let client = application
+            .client_ip
+            .as_deref()
+            .and_then(|ip| ip.parse().ok());
+        self.abuse.admit(Form::Trial, client, Some(&reader.email))?;
         let reader = reader.clone();
         let now = self.clock.now();
         let settings = self.settings.clone();

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::flash::Kind;
 use super::form::{field_errors, Form, Posted};
-use super::{local_path, see_other, see_other_with, with_cookie, Page, Site, Visitor};
+use super::{local_path, see_other, see_other_with, too_many, with_cookie, Page, Site, Visitor};
 use crate::accounts::http::{REGISTERED, RESET_REQUESTED};
 use crate::accounts::model::TokenPurpose;
 use crate::accounts::service::{AccountError, Registration};
@@ -168,7 +168,11 @@ async fn login(
                     "the email address or the password is not right",
                 ),
                 AppError::RateLimited { retry_after_secs } => {
-                    rate_limited(form, "email", retry_after_secs)
+                    let form = rate_limited(form, "email", retry_after_secs);
+                    return Ok(too_many(
+                        show_login(&site, &visitor, form, &next)?,
+                        retry_after_secs,
+                    ));
                 }
                 other => match field_errors(&other) {
                     Some(errors) => form.with_errors(errors),
@@ -227,6 +231,7 @@ async fn register(
     state: Data<AppState>,
     site: Data<Site>,
     visitor: Visitor,
+    req: HttpRequest,
     posted: Posted,
 ) -> Result<HttpResponse, AppError> {
     if visitor.account.is_some() {
@@ -241,7 +246,7 @@ async fn register(
     };
     match state
         .accounts
-        .register(registration)
+        .register(registration, client_ip(&req))
         .await
         .map_err(AppError::from)
     {
@@ -386,11 +391,12 @@ async fn forgot_password(
     state: Data<AppState>,
     site: Data<Site>,
     visitor: Visitor,
+    req: HttpRequest,
     posted: Posted,
 ) -> Result<HttpResponse, AppError> {
     match state
         .accounts
-        .request_password_reset(&posted.value("email"))
+        .request_password_reset(&posted.value("email"), client_ip(&req))
         .await
         .map_err(AppError::from)
     {

@@ -3,7 +3,7 @@
 //! `POST /api/v1/company-access/confirm`.
 
 use actix_web::web::{self, Data, Path, Query};
-use actix_web::HttpResponse;
+use actix_web::{HttpRequest, HttpResponse};
 use minijinja::context;
 use serde::Deserialize;
 
@@ -11,7 +11,7 @@ use super::flash::Kind;
 use super::form::{field_errors, Form, Posted};
 use super::{see_other, see_other_with, Page, Site, Visitor};
 use crate::error::AppError;
-use crate::extract::parse_id;
+use crate::extract::{client_ip, parse_id};
 use crate::organizations::http::CHECK_SENT;
 use crate::organizations::service::{Invitation, JOIN_LINK_HOURS};
 use crate::organizations::OrganizationError;
@@ -85,11 +85,12 @@ async fn company_access(
     state: Data<AppState>,
     site: Data<Site>,
     visitor: Visitor,
+    req: HttpRequest,
     posted: Posted,
 ) -> Result<HttpResponse, AppError> {
     match state
         .organizations
-        .check_access(&posted.value("email"))
+        .check_access(&posted.value("email"), client_ip(&req))
         .await
         .map_err(AppError::from)
     {

@@ -313,6 +313,28 @@ pub fn see_other_with(
     response
 }
 
+/// A page answered 429: the form was sent too often; `Retry-After` says
+/// when it may be sent again.
+pub fn too_many(mut response: HttpResponse, retry_after_secs: u64) -> HttpResponse {
+    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    if let Ok(value) = header::HeaderValue::from_str(&retry_after_secs.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}
+
+/// How a page says when to try again: "in 3 minutes", "in 2 hours".
+fn wait_in_words(secs: u64) -> String {
+    match secs {
+        0..=59 => "in a minute".to_owned(),
+        60..=5399 => {
+            let minutes = secs.div_ceil(60);
+            format!("in {minutes} minute{}", if minutes == 1 { "" } else { "s" })
+        }
+        _ => format!("in about {} hours", (secs + 1800) / 3600),
+    }
+}
+
 /// Adds a cookie to a response built elsewhere.
 pub fn with_cookie(mut response: HttpResponse, cookie: Cookie<'_>) -> HttpResponse {
     let _ = response.add_cookie(&cookie);
@@ -403,14 +425,27 @@ fn error_page(response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
     let Some(site) = req.app_data::<Data<Site>>() else {
         return response;
     };
-    let (heading, explanation) = match status {
-        StatusCode::NOT_FOUND => (
+    let retry_after = match error {
+        AppError::RateLimited { retry_after_secs } | AppError::Busy { retry_after_secs } => {
+            Some(*retry_after_secs)
+        }
+        _ => None,
+    };
+    let (heading, explanation) = match (status, retry_after) {
+        (StatusCode::TOO_MANY_REQUESTS, Some(secs)) => (
+            "Too many attempts",
+            format!(
+                "This form has been sent too often from your connection or for this email address. Please try again {}.",
+                wait_in_words(secs)
+            ),
+        ),
+        (StatusCode::NOT_FOUND, _) => (
             "Page not found",
             "If you typed the address, check it is correct. If you followed a link, the page may have moved or been withdrawn.".to_owned(),
         ),
-        StatusCode::FORBIDDEN => ("You cannot do that here", capitalise(&detail)),
-        StatusCode::UNAUTHORIZED => ("Please log in", capitalise(&detail)),
-        s if s.is_server_error() => (
+        (StatusCode::FORBIDDEN, _) => ("You cannot do that here", capitalise(&detail)),
+        (StatusCode::UNAUTHORIZED, _) => ("Please log in", capitalise(&detail)),
+        (s, _) if s.is_server_error() => (
             "Sorry, something went wrong",
             "Please try again in a few minutes. Nothing you sent has been half-saved.".to_owned(),
         ),
@@ -425,12 +460,15 @@ fn error_page(response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
     let ctx = merge_maps([ctx, site.layout()]);
     let rendered = site.render("error.html", ctx);
     match rendered {
-        Ok(body) => response.into_response(
-            HttpResponse::build(status)
-                .content_type("text/html; charset=utf-8")
-                .insert_header((header::CACHE_CONTROL, "no-store"))
-                .body(body),
-        ),
+        Ok(body) => {
+            let mut page = HttpResponse::build(status);
+            page.content_type("text/html; charset=utf-8")
+                .insert_header((header::CACHE_CONTROL, "no-store"));
+            if let Some(secs) = retry_after {
+                page.insert_header((header::RETRY_AFTER, secs.to_string()));
+            }
+            response.into_response(page.body(body))
+        }
         Err(_) => response,
     }
 }

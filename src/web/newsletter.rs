@@ -8,7 +8,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::web::{self, Data, Path, Query};
-use actix_web::HttpResponse;
+use actix_web::{HttpRequest, HttpResponse};
 use chrono::NaiveDate;
 use minijinja::context;
 use serde::{Deserialize, Serialize};
@@ -17,6 +17,7 @@ use super::flash::Kind;
 use super::form::{field_errors, Form, Posted};
 use super::{local_path, see_other, see_other_with, Page, Site, Visitor};
 use crate::error::AppError;
+use crate::extract::client_ip;
 use crate::newsletter::service::{Holder, PreferenceChanges, Preferences, SignUp};
 use crate::newsletter::{NewsletterError, Source, SubscriberStatus};
 use crate::state::AppState;
@@ -181,6 +182,7 @@ async fn sign_up(
     state: Data<AppState>,
     site: Data<Site>,
     visitor: Visitor,
+    req: HttpRequest,
     posted: Posted,
 ) -> Result<HttpResponse, AppError> {
     let next = posted.optional("next").map(|n| local_path(Some(&n)));
@@ -198,7 +200,7 @@ async fn sign_up(
     };
     match state
         .newsletter
-        .sign_up(request, visitor.account.clone())
+        .sign_up(request, visitor.account.clone(), client_ip(&req))
         .await
         .map_err(AppError::from)
     {

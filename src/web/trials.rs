@@ -201,6 +201,7 @@ async fn send_inquiry(
     state: Data<AppState>,
     site: Data<Site>,
     visitor: Visitor,
+    req: HttpRequest,
     posted: Posted,
 ) -> Result<HttpResponse, AppError> {
     let inquiry = InquiryForm {
@@ -212,7 +213,7 @@ async fn send_inquiry(
     };
     match state
         .inquiries
-        .submit(inquiry)
+        .submit(inquiry, client_ip(&req))
         .await
         .map_err(AppError::from)
     {

@@ -4,6 +4,7 @@
 
 use std::net::TcpListener;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
@@ -25,17 +26,98 @@ const PATIENCE: Duration = Duration::from_secs(15);
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
+/// Log lines written while a `LogCapture` is open, from every test of the
+/// process: a capture looks for what must never appear, so lines of other
+/// tests do no harm.
+static CAPTURED: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+static CAPTURES_OPEN: AtomicUsize = AtomicUsize::new(0);
+
+struct CaptureWriter;
+
+impl std::io::Write for CaptureWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        CAPTURED
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Tracing for the whole test process, installed once: with `TEST_LOG`,
+/// the application's own terminal format on stdout; and while a capture is
+/// open, every line at `info` in both of the application's formats, plus
+/// each span as it closes with all its fields (more than production
+/// writes, so that nothing it writes escapes a capture).
 fn init_logs() {
+    use tracing_subscriber::filter::{filter_fn, LevelFilter};
+    use tracing_subscriber::fmt::format::FmtSpan;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+
     static ONCE: OnceLock<()> = OnceLock::new();
     ONCE.get_or_init(|| {
-        if std::env::var_os("TEST_LOG").is_some() {
-            let settings = masthead::config::LogSettings {
-                format: masthead::config::LogFormat::Pretty,
-                level: "debug".into(),
-            };
-            masthead::telemetry::init(&settings, || Box::new(std::io::stdout()));
-        }
+        let stdout = std::env::var_os("TEST_LOG").is_some().then(|| {
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stdout)
+                .with_filter(LevelFilter::DEBUG)
+        });
+        let capturing = || {
+            filter_fn(|m| {
+                m.level() <= &tracing::Level::INFO && CAPTURES_OPEN.load(Ordering::SeqCst) > 0
+            })
+        };
+        let pretty = tracing_subscriber::fmt::layer()
+            .with_ansi(false)
+            .with_span_events(FmtSpan::CLOSE)
+            .with_writer(|| CaptureWriter)
+            .with_filter(capturing());
+        let json = tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(true)
+            .with_writer(|| CaptureWriter)
+            .with_filter(capturing());
+        let _ = tracing_subscriber::registry()
+            .with(stdout)
+            .with(pretty)
+            .with(json)
+            .try_init();
     });
+}
+
+/// What the application logs from now until it is dropped.
+pub struct LogCapture {
+    from: usize,
+}
+
+impl LogCapture {
+    pub fn start() -> Self {
+        init_logs();
+        let from = CAPTURED
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len();
+        CAPTURES_OPEN.fetch_add(1, Ordering::SeqCst);
+        Self { from }
+    }
+
+    pub fn text(&self) -> String {
+        let captured = CAPTURED.lock().unwrap_or_else(PoisonError::into_inner);
+        String::from_utf8_lossy(&captured[self.from..]).into_owned()
+    }
+}
+
+impl Drop for LogCapture {
+    fn drop(&mut self) {
+        CAPTURES_OPEN.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// One email as the SMTP server received it.
@@ -426,6 +508,25 @@ impl Drop for TestDb {
                     .execute(&mut admin);
             }
         }
+    }
+}
+
+/// For tests of other rules that post one form about one address more
+/// often than a real site allows: the submission limits (`[abuse.<form>]`)
+/// stop counting. The daily mail cap stays.
+pub fn without_form_limits(settings: &mut Settings) {
+    let abuse = &mut settings.abuse;
+    for limit in [
+        &mut abuse.registration,
+        &mut abuse.newsletter,
+        &mut abuse.password_reset,
+        &mut abuse.company_access,
+        &mut abuse.inquiry,
+        &mut abuse.trial,
+        &mut abuse.login,
+    ] {
+        limit.per_ip = u32::MAX;
+        limit.per_address = u32::MAX;
     }
 }
 

@@ -2,6 +2,7 @@
 //! runs against SQLite, or against PostgreSQL when
 //! MASTHEAD_TEST_POSTGRES_URL is set.
 
+mod abuse;
 mod account_pages;
 mod accounts;
 mod admin_pages;
@@ -24,6 +25,7 @@ mod helpers;
 mod import;
 mod inquiries;
 mod journey;
+mod logs;
 mod mail;
 mod newsletter;
 mod newsletter_pages;
