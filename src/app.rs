@@ -127,6 +127,7 @@ impl Application {
 fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(crate::ops::routes)
         .configure(crate::web::routes)
+        .configure(crate::openapi::routes)
         .service(
             web::scope("/api/v1")
                 .configure(accounts::http::routes)

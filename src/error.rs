@@ -77,15 +77,20 @@ impl From<StorageError> for AppError {
     }
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+/// An RFC 9457 problem: what every error is answered with.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Problem<'a> {
+    /// A relative URI naming the kind of problem, `/problems/validation`.
     #[serde(rename = "type")]
     kind: &'a str,
     title: &'a str,
     status: u16,
     detail: String,
+    /// Each refused field, for `/problems/validation`.
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    #[schema(value_type = Vec<FieldError>, required = false)]
     errors: &'a [FieldError],
+    /// A stable code for a conflict, `already_decided`.
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<&'a str>,
 }

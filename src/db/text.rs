@@ -78,7 +78,7 @@ macro_rules! text_enum {
     ($(#[$meta:meta])* pub enum $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
-                 diesel::AsExpression, diesel::FromSqlRow)]
+                 diesel::AsExpression, diesel::FromSqlRow, utoipa::ToSchema)]
         #[diesel(sql_type = diesel::sql_types::Text)]
         pub enum $name {
             $(#[serde(rename = $text)] $variant),+
@@ -127,7 +127,7 @@ macro_rules! id_type {
     ($(#[$meta:meta])* $name:ident) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-                 diesel::AsExpression, diesel::FromSqlRow)]
+                 diesel::AsExpression, diesel::FromSqlRow, utoipa::ToSchema)]
         #[diesel(sql_type = diesel::sql_types::Text)]
         #[serde(transparent)]
         pub struct $name(uuid::Uuid);

@@ -26,6 +26,7 @@ mod journey;
 mod mail;
 mod newsletter;
 mod newsletter_pages;
+mod openapi;
 mod outbox_privacy;
 mod proxies;
 mod security;
