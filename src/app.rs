@@ -7,7 +7,7 @@ use std::sync::Arc;
 use actix_web::dev::{Server, ServerHandle, Service};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::web::{self, Data};
-use actix_web::{App, HttpMessage, HttpResponse};
+use actix_web::{App, HttpMessage, HttpRequest, HttpResponse};
 use anyhow::Context;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -52,8 +52,11 @@ impl Application {
                     AppError::field("query", "invalid", error.to_string()).into()
                 }))
                 .configure(routes)
-                .default_service(web::to(|| async {
-                    Err::<HttpResponse, _>(AppError::NotFound)
+                .default_service(web::to(|req: HttpRequest| async move {
+                    Err::<HttpResponse, _>(match crate::openapi::allowed_methods(req.path()) {
+                        Some(allow) => AppError::MethodNotAllowed { allow },
+                        None => AppError::NotFound,
+                    })
                 }))
                 .wrap_fn(|req, srv| {
                     let call = crate::web::check_origin(req).map(|req| srv.call(req));

@@ -2,6 +2,8 @@
 //! each module's handlers and the types they read and write, served at
 //! `/api/openapi.json` and shown at `/api/docs`.
 
+use std::sync::OnceLock;
+
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use utoipa::openapi::response::{Response, ResponseBuilder};
@@ -68,6 +70,55 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         }),
     )
     .service(SwaggerUi::new(format!("{DOCS_PATH}/{{_:.*}}")).url(DOCUMENT_PATH, ApiDoc::openapi()));
+}
+
+/// A described path as segments, `None` where a parameter stands, and the
+/// methods it is described with.
+type Described = (Vec<Option<String>>, Vec<&'static str>);
+
+/// The methods the API answers at `path`, as an `Allow` header lists them,
+/// when the description has the path but a request's method matched no
+/// route; `None` for a path it does not describe.
+pub fn allowed_methods(path: &str) -> Option<String> {
+    static TABLE: OnceLock<Vec<Described>> = OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        ApiDoc::openapi()
+            .paths
+            .paths
+            .iter()
+            .map(|(template, item)| {
+                let segments = template
+                    .split('/')
+                    .map(|s| (!s.starts_with('{')).then(|| s.to_owned()))
+                    .collect();
+                let methods = [
+                    ("GET", item.get.is_some()),
+                    ("POST", item.post.is_some()),
+                    ("PUT", item.put.is_some()),
+                    ("PATCH", item.patch.is_some()),
+                    ("DELETE", item.delete.is_some()),
+                ]
+                .into_iter()
+                .filter_map(|(name, present)| present.then_some(name))
+                .collect();
+                (segments, methods)
+            })
+            .collect()
+    });
+    let segments: Vec<&str> = path.split('/').collect();
+    // As in OpenAPI, a literal segment beats a parameter: `/trials/bulk`
+    // is that path's, not `/trials/{id}`'s.
+    table
+        .iter()
+        .filter(|(template, _)| {
+            template.len() == segments.len()
+                && template
+                    .iter()
+                    .zip(&segments)
+                    .all(|(t, s)| t.as_deref().is_none_or(|t| t == *s))
+        })
+        .max_by_key(|(template, _)| template.iter().filter(|t| t.is_some()).count())
+        .map(|(_, methods)| methods.join(", "))
 }
 
 /// What every operation shares and no handler states on its own: the

@@ -347,3 +347,38 @@ async fn the_docs_page_loads_its_assets_from_this_site_only() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_method_a_path_does_not_serve_is_405_naming_those_it_does() {
+    let app = TestApp::spawn().await;
+    for (method, path, allow) in [
+        (Method::PUT, "/api/v1/sessions", "POST, DELETE"),
+        (Method::TRACE, "/api/v1/articles", "GET, POST"),
+        (Method::DELETE, "/api/v1/admin/trials/bulk", "POST"),
+        (Method::PUT, "/api/v1/articles/some-slug", "GET, PATCH"),
+    ] {
+        let response = app
+            .api
+            .request(method.clone(), app.url(path))
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(
+            response.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}"
+        );
+        assert_eq!(
+            response
+                .headers()
+                .get("allow")
+                .and_then(|v| v.to_str().ok()),
+            Some(allow),
+            "{method} {path}"
+        );
+        let problem: Value = response.json().await.expect("problem+json");
+        assert_eq!(problem["status"], 405);
+    }
+    let unknown = app.get(&app.api, "/api/v1/articles/a/b/c").await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+}
