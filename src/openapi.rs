@@ -5,7 +5,7 @@
 use std::sync::OnceLock;
 
 use actix_web::http::header;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Content, OpenApi as Document, RefOr};
@@ -13,7 +13,7 @@ use utoipa::{Modify, OpenApi, ToResponse};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::accounts::session::COOKIE_NAME;
-use crate::error::Problem;
+use crate::error::{AppError, Problem};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -119,6 +119,15 @@ pub fn allowed_methods(path: &str) -> Option<String> {
         })
         .max_by_key(|(template, _)| template.iter().filter(|t| t.is_some()).count())
         .map(|(_, methods)| methods.join(", "))
+}
+
+/// What a request no route took is answered: 405 naming the methods when
+/// the description has its path, else 404.
+pub async fn unrouted(req: HttpRequest) -> Result<HttpResponse, AppError> {
+    Err(match allowed_methods(req.path()) {
+        Some(allow) => AppError::MethodNotAllowed { allow },
+        None => AppError::NotFound,
+    })
 }
 
 /// What every operation shares and no handler states on its own: the

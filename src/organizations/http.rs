@@ -269,10 +269,16 @@ async fn list(state: Data<AppState>, current: CurrentAccount) -> Result<HttpResp
 struct CreateBody {
     name: String,
     seat_count: i64,
+    /// Now when absent.
     starts_at: Option<DateTime<Utc>>,
+    /// Optional in the body only so that a missing end is reported with
+    /// every other refused field.
+    #[schema(value_type = DateTime<Utc>, required = true)]
     ends_at: Option<DateTime<Utc>>,
     notes: Option<String>,
+    /// The email domains whose addresses may take a seat.
     #[serde(default)]
+    #[schema(min_items = 1, required = true)]
     domains: Vec<String>,
 }
 

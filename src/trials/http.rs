@@ -24,6 +24,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/trials/mine", web::get().to(mine))
         .route("/admin/trials", web::get().to(queue))
         .route("/admin/trials/bulk", web::post().to(bulk))
+        // Any other method here would reach `/admin/trials/{id}` as id "bulk".
+        .route(
+            "/admin/trials/bulk",
+            web::route().to(crate::openapi::unrouted),
+        )
         .route("/admin/trials/{id}", web::get().to(one))
         .route("/admin/trials/{id}/approve", web::post().to(approve))
         .route("/admin/trials/{id}/reject", web::post().to(reject))

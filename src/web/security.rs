@@ -131,9 +131,11 @@ pub const PAGE_WITH_FRAMES_POLICY: &str = "default-src 'none'; style-src 'self';
     frame-ancestors 'none'; base-uri 'none'";
 
 /// The API browser (Swagger UI at `/api/docs/`): its own scripts and
-/// stylesheets, the `data:` icons they draw, and requests to this site for
-/// the description and the calls tried from the page.
-pub const DOCS_POLICY: &str = "default-src 'none'; style-src 'self'; script-src 'self'; \
+/// stylesheets, the one `<style>` element its script adds (by its hash),
+/// the `data:` icons they draw, and requests to this site for the
+/// description and the calls tried from the page.
+pub const DOCS_POLICY: &str = "default-src 'none'; \
+    style-src 'self' 'sha256-RL3ie0nH+Lzz2YNqQN83mnU0J1ot4QL7b99vMdIX99w='; script-src 'self'; \
     img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
     base-uri 'none'";
 
