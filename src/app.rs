@@ -7,7 +7,7 @@ use std::sync::Arc;
 use actix_web::dev::{Server, ServerHandle, Service};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::web::{self, Data};
-use actix_web::{App, HttpMessage, HttpResponse};
+use actix_web::{App, HttpMessage};
 use anyhow::Context;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -52,9 +52,24 @@ impl Application {
                     AppError::field("query", "invalid", error.to_string()).into()
                 }))
                 .configure(routes)
-                .default_service(web::to(|| async {
-                    Err::<HttpResponse, _>(AppError::NotFound)
-                }))
+                .default_service(web::to(crate::openapi::unrouted))
+                .wrap_fn(|req, srv| {
+                    // No path or query means a NUL character, and
+                    // PostgreSQL cannot compare text that holds one.
+                    let refused = req.uri().to_string().contains("%00").then(|| {
+                        AppError::field("query", "invalid_characters", "a URL cannot hold %00")
+                    });
+                    let call = match refused {
+                        None => Ok(srv.call(req)),
+                        Some(error) => Err(req.error_response(error)),
+                    };
+                    async move {
+                        match call {
+                            Ok(call) => call.await,
+                            Err(refused) => Ok(refused),
+                        }
+                    }
+                })
                 .wrap_fn(|req, srv| {
                     let call = crate::web::check_origin(req).map(|req| srv.call(req));
                     async move {
@@ -127,6 +142,7 @@ impl Application {
 fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(crate::ops::routes)
         .configure(crate::web::routes)
+        .configure(crate::openapi::routes)
         .service(
             web::scope("/api/v1")
                 .configure(accounts::http::routes)

@@ -23,6 +23,9 @@ pub enum AppError {
     Forbidden { detail: &'static str },
     #[error("not found")]
     NotFound,
+    /// The path is served, not with this method: `allow` lists those it is.
+    #[error("method not allowed")]
+    MethodNotAllowed { allow: String },
     #[error("conflict: {detail}")]
     Conflict {
         reason: &'static str,
@@ -77,15 +80,20 @@ impl From<StorageError> for AppError {
     }
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+/// An RFC 9457 problem: what every error is answered with.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Problem<'a> {
+    /// A relative URI naming the kind of problem, `/problems/validation`.
     #[serde(rename = "type")]
     kind: &'a str,
     title: &'a str,
     status: u16,
     detail: String,
+    /// Each refused field, for `/problems/validation`.
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    #[schema(value_type = Vec<FieldError>, required = false)]
     errors: &'a [FieldError],
+    /// A stable code for a conflict, `already_decided`.
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<&'a str>,
 }
@@ -141,6 +149,12 @@ impl AppError {
                 "nothing is here".to_owned(),
                 None,
             ),
+            Self::MethodNotAllowed { allow } => (
+                "/problems/method-not-allowed",
+                "Method not allowed",
+                format!("this path answers {allow}"),
+                None,
+            ),
             Self::Conflict { reason, detail } => (
                 "/problems/conflict",
                 "Conflict",
@@ -185,6 +199,7 @@ impl ResponseError for AppError {
             Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) | Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -208,6 +223,9 @@ impl ResponseError for AppError {
         response.insert_header((header::CONTENT_TYPE, "application/problem+json"));
         if let Self::RateLimited { retry_after_secs } | Self::Busy { retry_after_secs } = self {
             response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+        }
+        if let Self::MethodNotAllowed { allow } = self {
+            response.insert_header((header::ALLOW, allow.as_str()));
         }
         response.json(Problem {
             kind,

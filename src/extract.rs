@@ -65,7 +65,23 @@ pub async fn read_body(mut payload: Payload, limit: usize) -> Result<BytesMut, A
     Ok(body)
 }
 
+/// Whether a JSON text holds an escaped U+0000 inside a string: no field
+/// means it, and PostgreSQL cannot store it in text.
+fn holds_nul(body: &[u8]) -> bool {
+    body.windows(6).enumerate().any(|(at, window)| {
+        window == b"\\u0000"
+            && body[..at].iter().rev().take_while(|&&b| b == b'\\').count() % 2 == 0
+    })
+}
+
 fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
+    if holds_nul(body) {
+        return Err(AppError::field(
+            "body",
+            "invalid_characters",
+            "text cannot contain the NUL character",
+        ));
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();
@@ -224,6 +240,14 @@ mod tests {
             Err(AppError::Validation(errors)) => errors[0].field.clone(),
             other => panic!("expected a validation error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn refuses_an_escaped_nul_but_not_an_escaped_backslash_before_u0000() {
+        assert!(holds_nul(br#"{"email": "a\u0000b"}"#));
+        assert!(holds_nul(br#"{"email": "\\\u0000"}"#));
+        assert!(!holds_nul(br#"{"email": "\\u0000"}"#));
+        assert!(!holds_nul(br#"{"email": "u0000"}"#));
     }
 
     #[test]

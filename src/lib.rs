@@ -20,6 +20,7 @@ pub mod inquiries;
 pub mod jobs;
 pub mod mail;
 pub mod newsletter;
+pub mod openapi;
 pub mod ops;
 pub mod organizations;
 pub mod ratelimit;

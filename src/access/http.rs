@@ -4,13 +4,19 @@ use actix_web::web::{self, Data, Path};
 use actix_web::HttpResponse;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::{OpenApi, ToSchema};
 
 use super::model::{Entitlement, EntitlementId, EntitlementKind, EntitlementState};
 use super::service::{AccessError, GrantRequest};
 use crate::accounts::{AccountId, CurrentAccount};
 use crate::error::AppError;
 use crate::extract::{parse_id, ApiJson};
+use crate::openapi::{Forbidden, NotFound, Unauthorized};
 use crate::state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(paths(grant, list, revoke))]
+pub struct Api;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/accounts/{id}/grants", web::post().to(grant))
@@ -29,7 +35,8 @@ impl From<AccessError> for AppError {
     }
 }
 
-#[derive(Debug, Serialize)]
+/// A right to read: its kind, whether it holds now, and its period.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct EntitlementView {
     id: EntitlementId,
     kind: EntitlementKind,
@@ -54,13 +61,25 @@ impl EntitlementView {
     }
 }
 
-#[derive(Deserialize)]
+/// A period with no `starts_at` starts now; one with no `ends_at` does not end.
+#[derive(Deserialize, ToSchema)]
 struct GrantBody {
     starts_at: Option<DateTime<Utc>>,
     ends_at: Option<DateTime<Utc>>,
     note: Option<String>,
 }
 
+/// Grants an account a subscription by hand (admin).
+#[utoipa::path(post, path = "/admin/accounts/{id}/grants", tag = "access",
+    security(("session" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The account's id")),
+    request_body = GrantBody,
+    responses(
+        (status = 201, body = EntitlementView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ))]
 async fn grant(
     state: Data<AppState>,
     current: CurrentAccount,
@@ -84,6 +103,21 @@ async fn grant(
     Ok(HttpResponse::Created().json(EntitlementView::new(entitlement, state.clock.now())))
 }
 
+#[derive(Serialize, ToSchema)]
+struct EntitlementList {
+    entitlements: Vec<EntitlementView>,
+}
+
+/// An account's rights to read, current and past (admin).
+#[utoipa::path(get, path = "/admin/accounts/{id}/entitlements", tag = "access",
+    security(("session" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The account's id")),
+    responses(
+        (status = 200, body = EntitlementList),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ))]
 async fn list(
     state: Data<AppState>,
     current: CurrentAccount,
@@ -95,13 +129,24 @@ async fn list(
         .access
         .entitlements_of(&current.account, account)
         .await?;
-    let views: Vec<_> = entitlements
-        .into_iter()
-        .map(|e| EntitlementView::new(e, now))
-        .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "entitlements": views })))
+    Ok(HttpResponse::Ok().json(EntitlementList {
+        entitlements: entitlements
+            .into_iter()
+            .map(|e| EntitlementView::new(e, now))
+            .collect(),
+    }))
 }
 
+/// Ends a right to read now (admin).
+#[utoipa::path(post, path = "/admin/entitlements/{id}/revoke", tag = "access",
+    security(("session" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The entitlement's id")),
+    responses(
+        (status = 200, body = EntitlementView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ))]
 async fn revoke(
     state: Data<AppState>,
     current: CurrentAccount,

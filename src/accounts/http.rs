@@ -5,6 +5,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use chrono::NaiveDateTime;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::model::{Account, AccountId, Role};
 use super::service::{AccountError, Registration};
@@ -16,8 +17,24 @@ use crate::access::Decision;
 use crate::error::AppError;
 use crate::extract::{client_ip, parse_id, ApiJson, Paging};
 use crate::newsletter::service::{Holder, NewsletterError, Preferences};
+use crate::openapi::{Conflict, Forbidden, NotFound, RateLimited, Unauthorized};
 use crate::state::AppState;
 use crate::trials::model::TrialRequest;
+
+#[derive(OpenApi)]
+#[openapi(paths(
+    register,
+    verify,
+    login,
+    logout,
+    me,
+    change_password,
+    request_reset,
+    confirm_reset,
+    list_accounts,
+    set_role
+))]
+pub struct Api;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/accounts", web::post().to(register))
@@ -74,9 +91,10 @@ impl From<AccountError> for AppError {
 }
 
 /// An account as clients see it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AccountView {
     id: AccountId,
+    #[schema(format = Email)]
     email: String,
     name: String,
     company: Option<String>,
@@ -110,21 +128,51 @@ pub const REGISTERED: &str = "Check your inbox: we have sent a message to this a
 pub const RESET_REQUESTED: &str =
     "If this address has an account, we have sent it a link to choose a new password.";
 
-#[derive(Serialize)]
-struct Accepted {
+/// What a request that sends mail is answered with, whatever the address.
+#[derive(Serialize, ToSchema)]
+pub struct Accepted {
+    /// `accepted`.
     status: &'static str,
     message: &'static str,
 }
 
-#[derive(Deserialize)]
+/// What an action that has nothing else to return is answered with.
+#[derive(Serialize, ToSchema)]
+pub struct Done {
+    /// What happened: `verified`, `password_changed`, `confirmed` …
+    status: &'static str,
+}
+
+impl Accepted {
+    pub fn new(message: &'static str) -> Self {
+        Self {
+            status: "accepted",
+            message,
+        }
+    }
+}
+
+impl Done {
+    pub fn new(status: &'static str) -> Self {
+        Self { status }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
 struct RegisterBody {
+    #[schema(format = Email, max_length = 254)]
     email: String,
+    #[schema(value_type = String, format = Password, min_length = 8, max_length = 256)]
     password: SecretString,
     name: String,
     company: Option<String>,
     job_title: Option<String>,
 }
 
+/// Registers an account and mails a verification link. The answer is the
+/// same whether or not the address already had an account.
+#[utoipa::path(post, path = "/accounts", tag = "accounts", request_body = RegisterBody,
+    responses((status = 202, body = Accepted), (status = 429, response = RateLimited)))]
 #[tracing::instrument(skip_all)]
 async fn register(
     state: Data<AppState>,
@@ -151,23 +199,37 @@ async fn register(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct TokenBody {
+    /// The token from the emailed link.
     token: String,
 }
 
+/// Verifies the account's address with the token from the emailed link.
+#[utoipa::path(post, path = "/accounts/verify", tag = "accounts", request_body = TokenBody,
+    responses((status = 200, body = Done, description = "`verified`")))]
 #[tracing::instrument(skip_all)]
 async fn verify(state: Data<AppState>, body: ApiJson<TokenBody>) -> Result<HttpResponse, AppError> {
     state.accounts.verify_email(&body.0.token).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "verified" })))
+    Ok(HttpResponse::Ok().json(Done { status: "verified" }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct LoginBody {
     email: String,
+    #[schema(value_type = String, format = Password)]
     password: SecretString,
 }
 
+/// Logs in: the answer sets the session cookie. Any wrong address or
+/// password is the same 401.
+#[utoipa::path(post, path = "/sessions", tag = "accounts", request_body = LoginBody,
+    responses(
+        (status = 200, body = AccountView, description = "Logged in; `Set-Cookie` carries the session",
+            headers(("set-cookie" = String, description = "The session cookie"))),
+        (status = 401, response = Unauthorized),
+        (status = 429, response = RateLimited),
+    ))]
 #[tracing::instrument(skip_all)]
 async fn login(
     state: Data<AppState>,
@@ -189,6 +251,9 @@ async fn login(
         .json(AccountView::from(login.account)))
 }
 
+/// Logs out: ends this session and clears its cookie.
+#[utoipa::path(delete, path = "/sessions", tag = "accounts", security(("session" = [])),
+    responses((status = 204, description = "Logged out"), (status = 401, response = Unauthorized)))]
 #[tracing::instrument(skip_all, fields(account_id = %current.account.id))]
 async fn logout(state: Data<AppState>, current: CurrentAccount) -> Result<HttpResponse, AppError> {
     state.accounts.logout(current.session).await?;
@@ -198,7 +263,7 @@ async fn logout(state: Data<AppState>, current: CurrentAccount) -> Result<HttpRe
 }
 
 /// The account, what it may read now and why, and its newsletter.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct MeView {
     #[serde(flatten)]
     account: AccountView,
@@ -209,7 +274,7 @@ struct MeView {
     trial: Option<TrialSummary>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct TrialSummary {
     status: crate::trials::model::TrialStatus,
     decision_due_by: chrono::DateTime<chrono::Utc>,
@@ -246,6 +311,10 @@ pub async fn overview(state: &AppState, account: &Account) -> Result<Overview, A
     })
 }
 
+/// The logged-in account, what it may read now and why, its rights to read,
+/// its newsletter and its latest trial request.
+#[utoipa::path(get, path = "/me", tag = "accounts", security(("session" = [])),
+    responses((status = 200, body = MeView), (status = 401, response = Unauthorized)))]
 async fn me(state: Data<AppState>, current: CurrentAccount) -> Result<HttpResponse, AppError> {
     let now = state.clock.now();
     let overview = overview(&state, &current.account).await?;
@@ -265,13 +334,23 @@ async fn me(state: Data<AppState>, current: CurrentAccount) -> Result<HttpRespon
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct PasswordChangeBody {
+    #[schema(value_type = String, format = Password)]
     current_password: SecretString,
+    #[schema(value_type = String, format = Password, min_length = 8, max_length = 256)]
     new_password: SecretString,
 }
 
-/// Ends the account's other sessions; this one stays logged in.
+/// Changes the password. Ends the account's other sessions; this one stays
+/// logged in.
+#[utoipa::path(put, path = "/me/password", tag = "accounts", security(("session" = [])),
+    request_body = PasswordChangeBody,
+    responses(
+        (status = 200, body = Done, description = "`password_changed`"),
+        (status = 401, response = Unauthorized),
+        (status = 429, response = RateLimited),
+    ))]
 #[tracing::instrument(skip_all, fields(account_id = %current.account.id))]
 async fn change_password(
     state: Data<AppState>,
@@ -288,14 +367,20 @@ async fn change_password(
             body.new_password,
         )
         .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "password_changed" })))
+    Ok(HttpResponse::Ok().json(Done {
+        status: "password_changed",
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct ResetBody {
     email: String,
 }
 
+/// Mails a single-use link to choose a new password, if the address has an
+/// account; the answer is the same either way.
+#[utoipa::path(post, path = "/password-resets", tag = "accounts", request_body = ResetBody,
+    responses((status = 202, body = Accepted), (status = 429, response = RateLimited)))]
 #[tracing::instrument(skip_all)]
 async fn request_reset(
     state: Data<AppState>,
@@ -312,12 +397,22 @@ async fn request_reset(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct ConfirmResetBody {
+    /// The token from the emailed link.
     token: String,
+    #[schema(value_type = String, format = Password, min_length = 8, max_length = 256)]
     password: SecretString,
 }
 
+/// Sets a new password with the token from the emailed link, and ends every
+/// session of the account.
+#[utoipa::path(post, path = "/password-resets/confirm", tag = "accounts",
+    request_body = ConfirmResetBody,
+    responses(
+        (status = 200, body = Done, description = "`password_changed`"),
+        (status = 429, response = RateLimited),
+    ))]
 #[tracing::instrument(skip_all)]
 async fn confirm_reset(
     state: Data<AppState>,
@@ -328,19 +423,24 @@ async fn confirm_reset(
         .accounts
         .confirm_password_reset(&body.token, body.password)
         .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "password_changed" })))
+    Ok(HttpResponse::Ok().json(Done {
+        status: "password_changed",
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
     /// Part of the address or the name.
     q: Option<String>,
     role: Option<Role>,
+    #[param(minimum = 1)]
     page: Option<i64>,
+    #[param(minimum = 1, maximum = 200)]
     per_page: Option<i64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct AccountPage {
     accounts: Vec<AccountView>,
     page: i64,
@@ -348,6 +448,14 @@ struct AccountPage {
     total: i64,
 }
 
+/// Accounts, newest first (admin).
+#[utoipa::path(get, path = "/admin/accounts", tag = "accounts", security(("session" = [])),
+    params(ListQuery),
+    responses(
+        (status = 200, body = AccountPage),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    ))]
 async fn list_accounts(
     state: Data<AppState>,
     current: CurrentAccount,
@@ -374,11 +482,23 @@ async fn list_accounts(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct RoleBody {
     role: Role,
 }
 
+/// Sets an account's role (admin); admins cannot change their own.
+#[utoipa::path(put, path = "/admin/accounts/{id}/role", tag = "accounts",
+    security(("session" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The account's id")),
+    request_body = RoleBody,
+    responses(
+        (status = 200, body = AccountView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+    ))]
 async fn set_role(
     state: Data<AppState>,
     current: CurrentAccount,

@@ -4,6 +4,7 @@ use actix_web::web::{self, Data, Path, Query};
 use actix_web::HttpResponse;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::model::{ArticleId, ArticleStatus, Section};
 use super::service::{ArticleError, Draft, Edit, Entry, Listing};
@@ -11,7 +12,22 @@ use crate::access::{Level, Reason};
 use crate::accounts::{AccountId, CurrentAccount};
 use crate::error::AppError;
 use crate::extract::{parse_id, ApiJson, Paging};
+use crate::openapi::{Conflict, Forbidden, NotFound, Unauthorized};
 use crate::state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(paths(
+    sections,
+    create_section,
+    list,
+    create,
+    read,
+    edit,
+    publish,
+    withdraw,
+    revisions
+))]
+pub struct Api;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/sections", web::get().to(sections))
@@ -49,8 +65,9 @@ impl From<ArticleError> for AppError {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct SectionView {
+    #[schema(pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 120)]
     slug: String,
     name: String,
 }
@@ -64,7 +81,7 @@ impl From<&Section> for SectionView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct Summary {
     id: ArticleId,
     slug: String,
@@ -94,7 +111,7 @@ impl From<&Entry> for Summary {
 }
 
 /// What the editor works on: the summary plus the source.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct EditorView {
     #[serde(flatten)]
     summary: Summary,
@@ -112,7 +129,7 @@ impl From<Entry> for EditorView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct CallToAction {
     kind: &'static str,
     label: &'static str,
@@ -138,7 +155,7 @@ const CALLS_TO_ACTION: &[CallToAction] = &[
     },
 ];
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct ArticleView {
     #[serde(flatten)]
     summary: Summary,
@@ -147,22 +164,43 @@ struct ArticleView {
     access_until: Option<DateTime<Utc>>,
     /// The whole article, or its opening when `access` is `teaser`.
     body_html: String,
+    #[schema(value_type = Vec<CallToAction>)]
     calls_to_action: &'static [CallToAction],
     related: Vec<Summary>,
 }
 
-async fn sections(state: Data<AppState>) -> Result<HttpResponse, AppError> {
-    let sections = state.articles.sections().await?;
-    let views: Vec<SectionView> = sections.iter().map(SectionView::from).collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "sections": views })))
+#[derive(Serialize, ToSchema)]
+struct SectionList {
+    sections: Vec<SectionView>,
 }
 
-#[derive(Deserialize)]
+/// The site's sections, in their order.
+#[utoipa::path(get, path = "/sections", tag = "articles",
+    responses((status = 200, body = SectionList)))]
+async fn sections(state: Data<AppState>) -> Result<HttpResponse, AppError> {
+    let sections = state.articles.sections().await?;
+    Ok(HttpResponse::Ok().json(SectionList {
+        sections: sections.iter().map(SectionView::from).collect(),
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
 struct SectionBody {
     name: String,
+    /// Derived from the name when absent.
+    #[schema(pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", max_length = 120)]
     slug: Option<String>,
 }
 
+/// Adds a section (admin).
+#[utoipa::path(post, path = "/sections", tag = "articles", security(("session" = [])),
+    request_body = SectionBody,
+    responses(
+        (status = 201, body = SectionView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, response = Conflict),
+    ))]
 async fn create_section(
     state: Data<AppState>,
     current: CurrentAccount,
@@ -175,20 +213,31 @@ async fn create_section(
     Ok(HttpResponse::Created().json(SectionView::from(&section)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Other than `published`: editors only.
     status: Option<ArticleStatus>,
+    /// A section's slug.
     section: Option<String>,
     tag: Option<String>,
+    /// Words to search for.
+    #[param(max_length = 200)]
     q: Option<String>,
+    /// Published at or after.
     from: Option<DateTime<Utc>>,
+    /// Published before.
     to: Option<DateTime<Utc>>,
+    /// The `as_of` of the first page, to page through the same listing.
     as_of: Option<DateTime<Utc>>,
+    #[param(minimum = 1)]
     page: Option<i64>,
+    #[param(minimum = 1)]
     per_page: Option<i64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = ArticlePage)]
 struct ListView {
     articles: Vec<Summary>,
     page: i64,
@@ -199,6 +248,11 @@ struct ListView {
     as_of: DateTime<Utc>,
 }
 
+/// Published articles, newest first, paginated; editors may list other
+/// states.
+#[utoipa::path(get, path = "/articles", tag = "articles", security((), ("session" = [])),
+    params(ListQuery),
+    responses((status = 200, body = ListView), (status = 403, response = Forbidden)))]
 async fn list(
     state: Data<AppState>,
     viewer: Option<CurrentAccount>,
@@ -236,17 +290,29 @@ async fn list(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct DraftBody {
     title: String,
     standfirst: String,
+    /// Markdown.
     body: String,
+    /// A section's slug.
     section: String,
     #[serde(default)]
     tags: Vec<String>,
+    /// The author's name when absent.
     byline: Option<String>,
 }
 
+/// Writes a draft (editor).
+#[utoipa::path(post, path = "/articles", tag = "articles", security(("session" = [])),
+    request_body = DraftBody,
+    responses(
+        (status = 201, body = EditorView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, response = Conflict),
+    ))]
 async fn create(
     state: Data<AppState>,
     current: CurrentAccount,
@@ -270,6 +336,12 @@ async fn create(
     Ok(HttpResponse::Created().json(EditorView::from(entry)))
 }
 
+/// One published article: in full, or its teaser with the reason and what
+/// the site offers instead.
+#[utoipa::path(get, path = "/articles/{article}", tag = "articles",
+    security((), ("session" = [])),
+    params(("article" = String, Path, description = "The article's slug")),
+    responses((status = 200, body = ArticleView), (status = 404, response = NotFound)))]
 async fn read(
     state: Data<AppState>,
     viewer: Option<CurrentAccount>,
@@ -291,7 +363,8 @@ async fn read(
     }))
 }
 
-#[derive(Deserialize)]
+/// Only the fields sent change.
+#[derive(Deserialize, ToSchema)]
 struct EditBody {
     title: Option<String>,
     standfirst: Option<String>,
@@ -301,6 +374,18 @@ struct EditBody {
     byline: Option<String>,
 }
 
+/// Edits an article (editor); the previous version is kept in its history.
+#[utoipa::path(patch, path = "/articles/{article}", tag = "articles",
+    security(("session" = [])),
+    params(("article" = uuid::Uuid, Path, description = "The article's id")),
+    request_body = EditBody,
+    responses(
+        (status = 200, body = EditorView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+    ))]
 async fn edit(
     state: Data<AppState>,
     current: CurrentAccount,
@@ -328,11 +413,23 @@ async fn edit(
 }
 
 /// `{}` publishes now; `{"at": "…"}` schedules.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct PublishBody {
     at: Option<DateTime<Utc>>,
 }
 
+/// Publishes an article now, or schedules it (editor).
+#[utoipa::path(post, path = "/articles/{id}/publish", tag = "articles",
+    security(("session" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The article's id")),
+    request_body = PublishBody,
+    responses(
+        (status = 200, body = EditorView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+    ))]
 async fn publish(
     state: Data<AppState>,
     current: CurrentAccount,
@@ -347,6 +444,17 @@ async fn publish(
     Ok(HttpResponse::Ok().json(EditorView::from(entry)))
 }
 
+/// Takes an article off the site (editor).
+#[utoipa::path(post, path = "/articles/{id}/withdraw", tag = "articles",
+    security(("session" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The article's id")),
+    responses(
+        (status = 200, body = EditorView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+    ))]
 async fn withdraw(
     state: Data<AppState>,
     current: CurrentAccount,
@@ -357,7 +465,7 @@ async fn withdraw(
     Ok(HttpResponse::Ok().json(EditorView::from(entry)))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct RevisionView {
     changed_at: DateTime<Utc>,
     editor_id: Option<AccountId>,
@@ -365,6 +473,21 @@ struct RevisionView {
     previous: super::model::Snapshot,
 }
 
+#[derive(Serialize, ToSchema)]
+struct RevisionList {
+    revisions: Vec<RevisionView>,
+}
+
+/// An article's earlier versions, newest first (editor).
+#[utoipa::path(get, path = "/articles/{id}/revisions", tag = "articles",
+    security(("session" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The article's id")),
+    responses(
+        (status = 200, body = RevisionList),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ))]
 async fn revisions(
     state: Data<AppState>,
     current: CurrentAccount,
@@ -372,7 +495,7 @@ async fn revisions(
 ) -> Result<HttpResponse, AppError> {
     let id: ArticleId = parse_id(&id)?;
     let history = state.articles.history(&current.account, id).await?;
-    let views: Vec<RevisionView> = history
+    let revisions: Vec<RevisionView> = history
         .versions
         .into_iter()
         .map(|version| RevisionView {
@@ -382,5 +505,5 @@ async fn revisions(
             previous: version.previous,
         })
         .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "revisions": views })))
+    Ok(HttpResponse::Ok().json(RevisionList { revisions }))
 }

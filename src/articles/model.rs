@@ -91,7 +91,7 @@ pub struct ArticleChanges {
 }
 
 /// What an article looked like before an edit, kept in its history.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Snapshot {
     pub title: String,
     pub standfirst: String,

@@ -2,12 +2,18 @@
 
 use actix_web::web::{self, Data, Path, Query};
 use actix_web::HttpResponse;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use super::service::DigestError;
+use super::service::{DigestError, Preview, RunDetail, RunView, Today};
 use crate::accounts::CurrentAccount;
 use crate::error::AppError;
+use crate::openapi::{Conflict, Forbidden, NotFound, Unauthorized};
 use crate::state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(paths(list, preview, one, variants, send))]
+pub struct Api;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/digests", web::get().to(list))
@@ -37,12 +43,38 @@ impl From<DigestError> for AppError {
     }
 }
 
+#[derive(Serialize, ToSchema)]
+struct RunList {
+    /// Newest first.
+    runs: Vec<RunView>,
+    today: Today,
+}
+
+/// The digest's runs with their counts, and today's schedule (admin).
+#[utoipa::path(get, path = "/admin/digests", tag = "digest", security(("session" = [])),
+    responses(
+        (status = 200, body = RunList),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    ))]
 #[tracing::instrument(skip_all)]
 async fn list(state: Data<AppState>, current: CurrentAccount) -> Result<HttpResponse, AppError> {
     let runs = state.digest.list(&current.account).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "runs": runs, "today": state.digest.today() })))
+    Ok(HttpResponse::Ok().json(RunList {
+        runs,
+        today: state.digest.today(),
+    }))
 }
 
+/// The run of one date (admin).
+#[utoipa::path(get, path = "/admin/digests/{date}", tag = "digest", security(("session" = [])),
+    params(("date" = chrono::NaiveDate, Path, description = "The run's date, YYYY-MM-DD")),
+    responses(
+        (status = 200, body = RunView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ))]
 #[tracing::instrument(skip_all, fields(date = %date))]
 async fn one(
     state: Data<AppState>,
@@ -55,6 +87,15 @@ async fn one(
 
 /// The run of a date (null before it starts) and each section variant,
 /// rendered.
+#[utoipa::path(get, path = "/admin/digests/{date}/variants", tag = "digest",
+    security(("session" = [])),
+    params(("date" = chrono::NaiveDate, Path, description = "The run's date, YYYY-MM-DD")),
+    responses(
+        (status = 200, body = RunDetail),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, response = Conflict),
+    ))]
 #[tracing::instrument(skip_all, fields(date = %date))]
 async fn variants(
     state: Data<AppState>,
@@ -67,6 +108,15 @@ async fn variants(
 
 /// 202: the run is started (or resumed) and a worker does the sending; a
 /// new run is `preparing` until the worker has created its deliveries.
+#[utoipa::path(post, path = "/admin/digests/{date}/send", tag = "digest",
+    security(("session" = [])),
+    params(("date" = chrono::NaiveDate, Path, description = "The run's date, YYYY-MM-DD")),
+    responses(
+        (status = 202, body = RunView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, response = Conflict),
+    ))]
 #[tracing::instrument(skip_all, fields(date = %date))]
 async fn send(
     state: Data<AppState>,
@@ -77,13 +127,25 @@ async fn send(
     Ok(HttpResponse::Accepted().json(started.run))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct PreviewQuery {
+    /// YYYY-MM-DD.
+    #[param(value_type = chrono::NaiveDate)]
     date: String,
     /// Section slugs separated by commas; all sections when absent.
     sections: Option<String>,
 }
 
+/// The digest of a date as a subscriber to these sections would get it
+/// (editor).
+#[utoipa::path(get, path = "/admin/digests/preview", tag = "digest", security(("session" = [])),
+    params(PreviewQuery),
+    responses(
+        (status = 200, body = Preview),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    ))]
 #[tracing::instrument(skip_all)]
 async fn preview(
     state: Data<AppState>,

@@ -88,7 +88,7 @@ pub struct Claimed {
 }
 
 /// How many deliveries of a run are in each state.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Counts {
     pub pending: i64,
     pub sent: i64,
@@ -113,7 +113,7 @@ impl Counts {
 
 /// A run's state, derived from its rows, never stored: a run cannot be left
 /// "running" with nothing left to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RunState {
     /// Deliveries are still being created.

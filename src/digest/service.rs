@@ -51,9 +51,10 @@ impl From<DieselError> for DigestError {
 }
 
 /// A run as the admin API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RunView {
     pub id: RunId,
+    #[schema(format = Date)]
     pub date: String,
     pub state: RunState,
     pub since: DateTime<Utc>,
@@ -101,7 +102,7 @@ impl RunView {
 }
 
 /// The rendered digest for one variant, for editors.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Preview {
     pub date: String,
     pub since: DateTime<Utc>,
@@ -124,7 +125,7 @@ pub struct Started {
 }
 
 /// Where the variants of a run come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum VariantSource {
     /// The run's deliveries: exactly what was (or is being) sent.
@@ -136,7 +137,7 @@ pub enum VariantSource {
 
 /// One section variant of a run: the sections its message shows, how many
 /// subscribers get it, and the message as they see it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct VariantPreview {
     pub sections: Vec<String>,
     pub recipients: i64,
@@ -144,7 +145,7 @@ pub struct VariantPreview {
 }
 
 /// A date's digest for the console: its run (if started) and every variant.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RunDetail {
     pub date: String,
     pub run: Option<RunView>,
@@ -154,7 +155,7 @@ pub struct RunDetail {
 }
 
 /// Today in the digest's time zone, and when its run starts by itself.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Today {
     pub date: String,
     pub timezone: String,

@@ -39,10 +39,13 @@ impl Invalid {
 }
 
 /// One refused field of a request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
+    /// The field's name, with its path inside the body: `sections[2]`.
     pub field: String,
+    /// A stable code for programs: `required`, `too_long`, `invalid_format` …
     pub reason: &'static str,
+    /// A sentence for people.
     pub message: String,
 }
 

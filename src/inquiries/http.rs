@@ -5,13 +5,19 @@ use actix_web::{HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::model::{Inquiry, InquiryId};
 use super::service::{InquiryError, InquiryForm};
 use crate::accounts::{AccountId, CurrentAccount};
 use crate::error::AppError;
 use crate::extract::{client_ip, parse_id, ApiJson, Paging};
+use crate::openapi::{Forbidden, NotFound, RateLimited, Unauthorized};
 use crate::state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(paths(submit, list, mark))]
+pub struct Api;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/inquiries", web::post().to(submit))
@@ -34,26 +40,53 @@ impl From<InquiryError> for AppError {
 
 /// Every field optional and `seats` of any JSON type, so that the service
 /// can name every bad field at once rather than serde the first.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct SubmitBody {
     #[serde(default)]
     name: String,
     #[serde(default)]
+    #[schema(format = Email, max_length = 254)]
     email: String,
     #[serde(default)]
     company: String,
+    /// How many readers, 1 to 100000: a number, or a string of digits.
     #[serde(default)]
+    #[schema(schema_with = seats_schema)]
     seats: Value,
     message: Option<String>,
 }
 
+fn seats_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+    Schema::OneOf(
+        OneOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(1))
+                    .maximum(Some(crate::inquiries::service::MAX_SEATS)),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some("^[0-9]+$")),
+            )
+            .build(),
+    )
+}
+
 /// The same answer for every inquiry, whoever's address it gives.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = InquiryReceived)]
 struct Accepted {
     status: &'static str,
     detail: &'static str,
 }
 
+/// Asks sales for multi-user pricing: stored, acknowledged to the sender and
+/// sent to sales.
+#[utoipa::path(post, path = "/inquiries", tag = "inquiries", request_body = SubmitBody,
+    responses((status = 202, body = Accepted), (status = 429, response = RateLimited)))]
 async fn submit(
     state: Data<AppState>,
     req: HttpRequest,
@@ -87,10 +120,11 @@ async fn submit(
 }
 
 /// An inquiry as admins see it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct InquiryView {
     id: InquiryId,
     name: String,
+    #[schema(format = Email)]
     email: String,
     company: String,
     seats: i32,
@@ -122,15 +156,20 @@ impl From<Inquiry> for InquiryView {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
     /// `true` or `false`; all when absent.
+    #[param(value_type = Option<bool>)]
     handled: Option<String>,
+    #[param(minimum = 1)]
     page: Option<i64>,
+    #[param(minimum = 1, maximum = 200)]
     per_page: Option<i64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = InquiryPage)]
 struct ListView {
     total: i64,
     page: i64,
@@ -138,6 +177,14 @@ struct ListView {
     inquiries: Vec<InquiryView>,
 }
 
+/// Inquiries, newest first (admin).
+#[utoipa::path(get, path = "/admin/inquiries", tag = "inquiries", security(("session" = [])),
+    params(ListQuery),
+    responses(
+        (status = 200, body = ListView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    ))]
 async fn list(
     state: Data<AppState>,
     current: CurrentAccount,
@@ -162,12 +209,23 @@ async fn list(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct MarkBody {
     handled: bool,
     note: Option<String>,
 }
 
+/// Marks an inquiry handled or not, with a note (admin).
+#[utoipa::path(patch, path = "/admin/inquiries/{id}", tag = "inquiries",
+    security(("session" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The inquiry's id")),
+    request_body = MarkBody,
+    responses(
+        (status = 200, body = InquiryView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ))]
 async fn mark(
     state: Data<AppState>,
     current: CurrentAccount,

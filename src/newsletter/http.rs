@@ -6,18 +6,38 @@ use actix_web::web::{self, Data, Path, Query};
 use actix_web::{HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::model::{
     Sections, Source, Subscriber, SubscriberId, SubscriberStatus, Suppression, SuppressionReason,
 };
 use super::service::{
-    BounceKind, ExportedMessage, Holder, NewsletterError, PreferenceChanges, Reporter, SignUp,
+    BounceKind, Export, ExportedMessage, Holder, NewsletterError, PreferenceChanges, Preferences,
+    Reporter, SignUp,
 };
 use super::store::SubscriberFilter;
+use crate::accounts::http::{Accepted, Done};
 use crate::accounts::{AccountId, CurrentAccount, Role};
 use crate::error::AppError;
 use crate::extract::{client_ip, parse_id, ApiJson, Paging};
+use crate::openapi::{Conflict, Forbidden, NotFound, RateLimited, Unauthorized};
 use crate::state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(paths(
+    sign_up,
+    confirm,
+    preferences,
+    update_preferences,
+    export,
+    erase,
+    search_subscribers,
+    subscriber_record,
+    list_suppressions,
+    lift_suppression,
+    report_bounce
+))]
+pub struct Api;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/newsletter/subscriptions", web::post().to(sign_up))
@@ -80,20 +100,21 @@ impl From<NewsletterError> for AppError {
     }
 }
 
-#[derive(Serialize)]
-struct Accepted {
-    status: &'static str,
-    message: &'static str,
-}
-
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct SignUpBody {
+    #[schema(format = Email, max_length = 254)]
     email: String,
+    /// Section slugs; all sections when absent.
     sections: Option<Vec<String>>,
     source: Option<Source>,
 }
 
+/// Signs an address up and mails it a link to confirm (double opt-in).
 /// Answers 202 with the same body whatever became of the address.
+#[utoipa::path(post, path = "/newsletter/subscriptions", tag = "newsletter",
+    security((), ("session" = [])),
+    request_body = SignUpBody,
+    responses((status = 202, body = Accepted), (status = 429, response = RateLimited)))]
 #[tracing::instrument(skip_all)]
 async fn sign_up(
     state: Data<AppState>,
@@ -114,29 +135,35 @@ async fn sign_up(
             client_ip(&req),
         )
         .await?;
-    Ok(HttpResponse::Accepted().json(Accepted {
-        status: "accepted",
-        message:
-            "Thank you. If this address is not yet subscribed, we have sent it a link to confirm.",
-    }))
+    Ok(HttpResponse::Accepted().json(Accepted::new(
+        "Thank you. If this address is not yet subscribed, we have sent it a link to confirm.",
+    )))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct TokenBody {
+    /// The token from the emailed link.
     token: String,
 }
 
+/// Confirms a subscription with the token from the emailed link.
+#[utoipa::path(post, path = "/newsletter/confirm", tag = "newsletter", request_body = TokenBody,
+    responses((status = 200, body = Done, description = "`confirmed`"),
+        (status = 409, response = Conflict)))]
 #[tracing::instrument(skip_all)]
 async fn confirm(
     state: Data<AppState>,
     body: ApiJson<TokenBody>,
 ) -> Result<HttpResponse, AppError> {
     state.newsletter.confirm(&body.0.token).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "confirmed" })))
+    Ok(HttpResponse::Ok().json(Done::new("confirmed")))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct TokenQuery {
+    /// The manage token from a newsletter email; the session's account when
+    /// absent.
     token: Option<String>,
 }
 
@@ -151,6 +178,17 @@ fn holder(current: Option<CurrentAccount>, query: TokenQuery) -> Result<Holder, 
     }
 }
 
+/// The subscription's sections, pause and state: of the session's account,
+/// or of the address a newsletter email's link names.
+#[utoipa::path(get, path = "/newsletter/preferences", tag = "newsletter",
+    security((), ("session" = [])),
+    params(TokenQuery),
+    responses(
+        (status = 200, body = Preferences),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ))]
 async fn preferences(
     state: Data<AppState>,
     current: Option<CurrentAccount>,
@@ -163,11 +201,16 @@ async fn preferences(
     Ok(HttpResponse::Ok().json(preferences))
 }
 
-#[derive(Deserialize)]
+/// Only the fields sent change.
+#[derive(Deserialize, ToSchema)]
 struct PreferencesBody {
+    /// Section slugs.
     sections: Option<Vec<String>>,
+    /// A date pauses the newsletter until then; `null` ends a pause.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<NaiveDate>)]
     paused_until: Option<Option<NaiveDate>>,
+    /// `false` unsubscribes.
     subscribed: Option<bool>,
 }
 
@@ -180,6 +223,18 @@ where
     Option::<T>::deserialize(deserializer).map(Some)
 }
 
+/// Changes sections, pauses, or unsubscribes.
+#[utoipa::path(put, path = "/newsletter/preferences", tag = "newsletter",
+    security((), ("session" = [])),
+    params(TokenQuery),
+    request_body = PreferencesBody,
+    responses(
+        (status = 200, body = Preferences),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+    ))]
 #[tracing::instrument(skip_all)]
 async fn update_preferences(
     state: Data<AppState>,
@@ -202,6 +257,16 @@ async fn update_preferences(
     Ok(HttpResponse::Ok().json(preferences))
 }
 
+/// Everything stored about the subscriber, as a JSON download.
+#[utoipa::path(get, path = "/newsletter/data", tag = "newsletter",
+    security((), ("session" = [])),
+    params(TokenQuery),
+    responses(
+        (status = 200, body = Export),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ))]
 async fn export(
     state: Data<AppState>,
     current: Option<CurrentAccount>,
@@ -219,6 +284,16 @@ async fn export(
         .json(export))
 }
 
+/// Erases the subscriber: the address is forgotten.
+#[utoipa::path(delete, path = "/newsletter/data", tag = "newsletter",
+    security((), ("session" = [])),
+    params(TokenQuery),
+    responses(
+        (status = 204, description = "Erased"),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ))]
 #[tracing::instrument(skip_all)]
 async fn erase(
     state: Data<AppState>,
@@ -232,17 +307,21 @@ async fn erase(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct PageQuery {
+    #[param(minimum = 1)]
     page: Option<i64>,
+    #[param(minimum = 1, maximum = 200)]
     per_page: Option<i64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct SuppressionView {
     /// The SHA-256 of the address: what a lift names.
     id: String,
     /// `null` once the subscriber was erased.
+    #[schema(format = Email)]
     email: Option<String>,
     reason: SuppressionReason,
     detail: Option<String>,
@@ -261,7 +340,7 @@ impl From<Suppression> for SuppressionView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct SuppressionPage {
     suppressions: Vec<SuppressionView>,
     page: i64,
@@ -269,6 +348,15 @@ struct SuppressionPage {
     total: i64,
 }
 
+/// Addresses no newsletter goes to, after a bounce or a complaint (admin).
+#[utoipa::path(get, path = "/admin/newsletter/suppressions", tag = "newsletter",
+    security(("session" = [])),
+    params(PageQuery),
+    responses(
+        (status = 200, body = SuppressionPage),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    ))]
 async fn list_suppressions(
     state: Data<AppState>,
     current: CurrentAccount,
@@ -287,6 +375,16 @@ async fn list_suppressions(
     }))
 }
 
+/// Lifts a suppression (admin).
+#[utoipa::path(delete, path = "/admin/newsletter/suppressions/{id}", tag = "newsletter",
+    security(("session" = [])),
+    params(("id" = String, Path, description = "The suppression's `id`")),
+    responses(
+        (status = 204, description = "Lifted"),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ))]
 #[tracing::instrument(skip_all)]
 async fn lift_suppression(
     state: Data<AppState>,
@@ -300,21 +398,26 @@ async fn lift_suppression(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct SearchQuery {
     /// Part of the address.
     q: Option<String>,
     status: Option<SubscriberStatus>,
+    /// A section's slug.
     section: Option<String>,
     source: Option<Source>,
+    #[param(minimum = 1)]
     page: Option<i64>,
+    #[param(minimum = 1, maximum = 200)]
     per_page: Option<i64>,
 }
 
 /// A subscriber as the admin API lists them.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct SubscriberView {
     id: SubscriberId,
+    #[schema(format = Email)]
     email: String,
     status: SubscriberStatus,
     sections: Sections,
@@ -341,7 +444,7 @@ impl From<Subscriber> for SubscriberView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct SubscriberPage {
     subscribers: Vec<SubscriberView>,
     page: i64,
@@ -349,6 +452,15 @@ struct SubscriberPage {
     total: i64,
 }
 
+/// Subscribers, found by address, state, section or source (admin).
+#[utoipa::path(get, path = "/admin/newsletter/subscribers", tag = "newsletter",
+    security(("session" = [])),
+    params(SearchQuery),
+    responses(
+        (status = 200, body = SubscriberPage),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    ))]
 async fn search_subscribers(
     state: Data<AppState>,
     current: CurrentAccount,
@@ -379,7 +491,7 @@ async fn search_subscribers(
 }
 
 /// One subscriber with what the console shows of their history.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct RecordView {
     #[serde(flatten)]
     subscriber: SubscriberView,
@@ -390,6 +502,16 @@ struct RecordView {
     messages: Vec<ExportedMessage>,
 }
 
+/// One subscriber, their suppression and the mail sent to them (admin).
+#[utoipa::path(get, path = "/admin/newsletter/subscribers/{id}", tag = "newsletter",
+    security(("session" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The subscriber's id")),
+    responses(
+        (status = 200, body = RecordView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ))]
 async fn subscriber_record(
     state: Data<AppState>,
     current: CurrentAccount,
@@ -411,16 +533,32 @@ async fn subscriber_record(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct BounceBody {
+    #[schema(format = Email, max_length = 254)]
     email: String,
     #[serde(rename = "type")]
     kind: BounceKind,
     detail: Option<String>,
 }
 
+#[derive(Serialize, ToSchema)]
+struct BounceOutcome {
+    /// `suppressed` when no newsletter goes to the address any more, else
+    /// `noted`.
+    status: &'static str,
+}
+
 /// Accepts a bounce or complaint from an admin, or from an MTA hook that
 /// sends `Authorization: Bearer <newsletter.bounce_hook_token>`.
+#[utoipa::path(post, path = "/admin/bounces", tag = "newsletter",
+    security(("session" = []), ("bounce_hook" = [])),
+    request_body = BounceBody,
+    responses(
+        (status = 202, body = BounceOutcome),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    ))]
 #[tracing::instrument(skip_all)]
 async fn report_bounce(
     state: Data<AppState>,
@@ -448,7 +586,7 @@ async fn report_bounce(
         .newsletter
         .report_bounce(reporter, &body.email, body.kind, body.detail)
         .await?;
-    Ok(HttpResponse::Accepted().json(serde_json::json!({
-        "status": if suppressed { "suppressed" } else { "noted" },
-    })))
+    Ok(HttpResponse::Accepted().json(BounceOutcome {
+        status: if suppressed { "suppressed" } else { "noted" },
+    }))
 }

@@ -63,7 +63,14 @@ impl SuppressionReason {
 /// whole, which every section added later joins (see
 /// `newsletter::service::section_added`).
 #[derive(
-    Debug, Clone, PartialEq, Eq, serde::Serialize, diesel::AsExpression, diesel::FromSqlRow,
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    diesel::AsExpression,
+    diesel::FromSqlRow,
+    utoipa::ToSchema,
 )]
 #[diesel(sql_type = diesel::sql_types::Text)]
 #[serde(transparent)]

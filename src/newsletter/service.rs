@@ -92,7 +92,7 @@ pub struct PreferenceChanges {
     pub subscribed: Option<bool>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Preferences {
     pub email: String,
     pub status: SubscriberStatus,
@@ -103,7 +103,7 @@ pub struct Preferences {
 }
 
 /// Everything stored about one subscriber, for the data-access right.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Export {
     pub email: String,
     pub status: SubscriberStatus,
@@ -120,13 +120,13 @@ pub struct Export {
     pub messages: Vec<ExportedMessage>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ExportedSuppression {
     pub reason: SuppressionReason,
     pub since: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ExportedMessage {
     pub subject: String,
     pub queued_at: DateTime<Utc>,
@@ -142,7 +142,7 @@ pub struct SubscriberRecord {
 }
 
 /// A bounce or complaint report from the mail system.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BounceKind {
     HardBounce,

@@ -5,16 +5,36 @@ use actix_web::web::{self, Data, Path};
 use actix_web::{HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::{OpenApi, ToSchema};
 
 use super::model::{MemberId, Organization, OrganizationId};
 use super::service::{Detail, OrganizationError, OrganizationForm, OrganizationPatch};
+use crate::accounts::http::Accepted;
 use crate::accounts::{AccountId, CurrentAccount};
 use crate::error::AppError;
 use crate::extract::{client_ip, parse_id, ApiJson};
+use crate::openapi::{Conflict, Forbidden, NotFound, RateLimited, Unauthorized};
 use crate::state::AppState;
 
 /// What every company-access request is told, whatever the address.
 pub const CHECK_SENT: &str = "If your company subscribes, we have emailed you a link to join it; either way, look in your inbox for our answer.";
+
+#[derive(OpenApi)]
+#[openapi(paths(
+    check,
+    confirm,
+    list,
+    create,
+    one,
+    update,
+    add_domain,
+    remove_domain,
+    members,
+    remove_member,
+    add_manager,
+    remove_manager
+))]
+pub struct Api;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/company-access", web::post().to(check))
@@ -88,7 +108,7 @@ impl From<OrganizationError> for AppError {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct OrganizationView {
     id: OrganizationId,
     name: String,
@@ -113,23 +133,27 @@ impl From<Organization> for OrganizationView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct MemberView {
     id: MemberId,
     account_id: AccountId,
+    #[schema(format = Email)]
     email: String,
     name: String,
     joined_at: DateTime<Utc>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct ManagerView {
     account_id: AccountId,
+    #[schema(format = Email)]
     email: String,
     name: String,
 }
 
-#[derive(Serialize)]
+/// An organisation with its domains, members and managers.
+#[derive(Serialize, ToSchema)]
+#[schema(as = OrganizationDetail)]
 struct DetailView {
     #[serde(flatten)]
     organization: OrganizationView,
@@ -170,18 +194,17 @@ fn members_view(members: Vec<(super::model::Member, crate::accounts::Account)>) 
         .collect()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct CheckBody {
+    #[schema(format = Email, max_length = 254)]
     email: String,
 }
 
-#[derive(Serialize)]
-struct Accepted {
-    status: &'static str,
-    message: &'static str,
-}
-
-/// 202 whatever the address: the answer goes to its inbox.
+/// Mails a link to join the company's subscription when the address's
+/// domain belongs to a subscribed company with a free seat. 202 whatever
+/// the address: the answer goes to its inbox.
+#[utoipa::path(post, path = "/company-access", tag = "organizations", request_body = CheckBody,
+    responses((status = 202, body = Accepted), (status = 429, response = RateLimited)))]
 #[tracing::instrument(skip_all)]
 async fn check(
     state: Data<AppState>,
@@ -192,23 +215,31 @@ async fn check(
         .organizations
         .check_access(&body.0.email, client_ip(&req))
         .await?;
-    Ok(HttpResponse::Accepted().json(Accepted {
-        status: "accepted",
-        message: CHECK_SENT,
-    }))
+    Ok(HttpResponse::Accepted().json(Accepted::new(CHECK_SENT)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct ConfirmBody {
+    /// The token from the emailed link.
     token: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Joined {
     organization: String,
     ends_at: DateTime<Utc>,
 }
 
+/// Takes a seat of the company's subscription with the emailed link's token.
+#[utoipa::path(post, path = "/company-access/confirm", tag = "organizations",
+    security(("session" = [])),
+    request_body = ConfirmBody,
+    responses(
+        (status = 200, body = Joined),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, response = Conflict),
+    ))]
 async fn confirm(
     state: Data<AppState>,
     current: CurrentAccount,
@@ -224,6 +255,14 @@ async fn confirm(
     }))
 }
 
+/// Every organisation (admin).
+#[utoipa::path(get, path = "/admin/organizations", tag = "organizations",
+    security(("session" = [])),
+    responses(
+        (status = 200, body = Vec<OrganizationView>),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    ))]
 async fn list(state: Data<AppState>, current: CurrentAccount) -> Result<HttpResponse, AppError> {
     let organizations = state.organizations.list(&current.account).await?;
     Ok(HttpResponse::Ok().json(
@@ -234,17 +273,32 @@ async fn list(state: Data<AppState>, current: CurrentAccount) -> Result<HttpResp
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct CreateBody {
     name: String,
     seat_count: i64,
+    /// Now when absent.
     starts_at: Option<DateTime<Utc>>,
+    /// Optional in the body only so that a missing end is reported with
+    /// every other refused field.
+    #[schema(value_type = DateTime<Utc>, required = true)]
     ends_at: Option<DateTime<Utc>>,
     notes: Option<String>,
+    /// The email domains whose addresses may take a seat.
     #[serde(default)]
+    #[schema(min_items = 1, required = true)]
     domains: Vec<String>,
 }
 
+/// Adds an organisation with its seats, period and domains (admin).
+#[utoipa::path(post, path = "/admin/organizations", tag = "organizations",
+    security(("session" = [])),
+    request_body = CreateBody,
+    responses(
+        (status = 201, body = DetailView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    ))]
 async fn create(
     state: Data<AppState>,
     current: CurrentAccount,
@@ -268,6 +322,16 @@ async fn create(
     Ok(HttpResponse::Created().json(DetailView::from(detail)))
 }
 
+/// One organisation (admin).
+#[utoipa::path(get, path = "/admin/organizations/{id}", tag = "organizations",
+    security(("session" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The organisation's id")),
+    responses(
+        (status = 200, body = DetailView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ))]
 async fn one(
     state: Data<AppState>,
     current: CurrentAccount,
@@ -278,7 +342,8 @@ async fn one(
     Ok(HttpResponse::Ok().json(DetailView::from(detail)))
 }
 
-#[derive(Deserialize)]
+/// Only the fields sent change.
+#[derive(Deserialize, ToSchema)]
 struct UpdateBody {
     name: Option<String>,
     seat_count: Option<i64>,
@@ -288,6 +353,17 @@ struct UpdateBody {
     notes: Option<String>,
 }
 
+/// Changes an organisation (admin).
+#[utoipa::path(patch, path = "/admin/organizations/{id}", tag = "organizations",
+    security(("session" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The organisation's id")),
+    request_body = UpdateBody,
+    responses(
+        (status = 200, body = DetailView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ))]
 async fn update(
     state: Data<AppState>,
     current: CurrentAccount,
@@ -313,11 +389,22 @@ async fn update(
     Ok(HttpResponse::Ok().json(DetailView::from(detail)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct DomainBody {
     domain: String,
 }
 
+/// Adds an email domain whose addresses may take a seat (admin).
+#[utoipa::path(post, path = "/admin/organizations/{id}/domains", tag = "organizations",
+    security(("session" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The organisation's id")),
+    request_body = DomainBody,
+    responses(
+        (status = 200, body = DetailView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ))]
 async fn add_domain(
     state: Data<AppState>,
     current: CurrentAccount,
@@ -332,6 +419,19 @@ async fn add_domain(
     Ok(HttpResponse::Ok().json(DetailView::from(detail)))
 }
 
+/// Removes a domain (admin).
+#[utoipa::path(delete, path = "/admin/organizations/{id}/domains/{domain}", tag = "organizations",
+    security(("session" = [])),
+    params(
+        ("id" = uuid::Uuid, Path, description = "The organisation's id"),
+        ("domain" = String, Path, description = "The domain, `example.com`"),
+    ),
+    responses(
+        (status = 200, body = DetailView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ))]
 async fn remove_domain(
     state: Data<AppState>,
     current: CurrentAccount,
@@ -345,6 +445,16 @@ async fn remove_domain(
     Ok(HttpResponse::Ok().json(DetailView::from(detail)))
 }
 
+/// The accounts holding a seat (admin).
+#[utoipa::path(get, path = "/admin/organizations/{id}/members", tag = "organizations",
+    security(("session" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The organisation's id")),
+    responses(
+        (status = 200, body = Vec<MemberView>),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ))]
 async fn members(
     state: Data<AppState>,
     current: CurrentAccount,
@@ -355,6 +465,19 @@ async fn members(
     Ok(HttpResponse::Ok().json(members_view(detail.members)))
 }
 
+/// Frees a seat (admin).
+#[utoipa::path(delete, path = "/admin/organizations/{id}/members/{member}", tag = "organizations",
+    security(("session" = [])),
+    params(
+        ("id" = uuid::Uuid, Path, description = "The organisation's id"),
+        ("member" = uuid::Uuid, Path, description = "The membership's id"),
+    ),
+    responses(
+        (status = 200, body = DetailView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ))]
 async fn remove_member(
     state: Data<AppState>,
     current: CurrentAccount,
@@ -368,11 +491,24 @@ async fn remove_member(
     Ok(HttpResponse::Ok().json(DetailView::from(detail)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct ManagerBody {
+    /// The address of an existing account.
+    #[schema(format = Email, max_length = 254)]
     email: String,
 }
 
+/// Lets an account manage the company's seats (admin).
+#[utoipa::path(post, path = "/admin/organizations/{id}/managers", tag = "organizations",
+    security(("session" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The organisation's id")),
+    request_body = ManagerBody,
+    responses(
+        (status = 200, body = DetailView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ))]
 async fn add_manager(
     state: Data<AppState>,
     current: CurrentAccount,
@@ -387,6 +523,19 @@ async fn add_manager(
     Ok(HttpResponse::Ok().json(DetailView::from(detail)))
 }
 
+/// Takes an account's management away (admin).
+#[utoipa::path(delete, path = "/admin/organizations/{id}/managers/{account}", tag = "organizations",
+    security(("session" = [])),
+    params(
+        ("id" = uuid::Uuid, Path, description = "The organisation's id"),
+        ("account" = uuid::Uuid, Path, description = "The manager's account id"),
+    ),
+    responses(
+        (status = 200, body = DetailView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ))]
 async fn remove_manager(
     state: Data<AppState>,
     current: CurrentAccount,

@@ -4,6 +4,7 @@ use actix_web::web::{self, Data, Path, Query};
 use actix_web::{HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::model::{DecisionAction, RiskFlag, TrialId, TrialRequest, TrialStatus};
 use super::service::{Application, BulkOutcome, Counts, Standing, TrialError, Verdict};
@@ -11,13 +12,23 @@ use crate::access::http::EntitlementView;
 use crate::accounts::{Account, AccountId, CurrentAccount};
 use crate::error::AppError;
 use crate::extract::{client_ip, parse_id, ApiJson};
+use crate::openapi::{Conflict, Forbidden, NotFound, RateLimited, Unauthorized};
 use crate::state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(paths(request, mine, queue, bulk, one, approve, reject, undo, end))]
+pub struct Api;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/trials", web::post().to(request))
         .route("/trials/mine", web::get().to(mine))
         .route("/admin/trials", web::get().to(queue))
         .route("/admin/trials/bulk", web::post().to(bulk))
+        // Any other method here would reach `/admin/trials/{id}` as id "bulk".
+        .route(
+            "/admin/trials/bulk",
+            web::route().to(crate::openapi::unrouted),
+        )
         .route("/admin/trials/{id}", web::get().to(one))
         .route("/admin/trials/{id}/approve", web::post().to(approve))
         .route("/admin/trials/{id}/reject", web::post().to(reject))
@@ -106,7 +117,7 @@ fn utc(t: NaiveDateTime) -> DateTime<Utc> {
 }
 
 /// A request as its reader sees it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct MineView {
     id: TrialId,
     status: TrialStatus,
@@ -131,16 +142,17 @@ impl From<TrialRequest> for MineView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Applicant {
     id: AccountId,
+    #[schema(format = Email)]
     email: String,
     name: String,
     created_at: DateTime<Utc>,
 }
 
 /// A request as an admin sees it in the queue.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct QueueItem {
     id: TrialId,
     status: TrialStatus,
@@ -193,13 +205,24 @@ impl QueueItem {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct RequestBody {
     company: String,
     job_title: String,
     reason: Option<String>,
 }
 
+/// Asks for a free trial (verified reader); an admin decides within the
+/// decision window.
+#[utoipa::path(post, path = "/trials", tag = "trials", security(("session" = [])),
+    request_body = RequestBody,
+    responses(
+        (status = 201, body = MineView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, response = Conflict),
+        (status = 429, response = RateLimited),
+    ))]
 async fn request(
     state: Data<AppState>,
     current: CurrentAccount,
@@ -222,6 +245,13 @@ async fn request(
     Ok(HttpResponse::Created().json(MineView::from(trial)))
 }
 
+/// The account's latest trial request; 404 before the first.
+#[utoipa::path(get, path = "/trials/mine", tag = "trials", security(("session" = [])),
+    responses(
+        (status = 200, body = MineView),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+    ))]
 async fn mine(state: Data<AppState>, current: CurrentAccount) -> Result<HttpResponse, AppError> {
     match state.trials.mine(&current.account).await? {
         Some(trial) => Ok(HttpResponse::Ok().json(MineView::from(trial))),
@@ -229,19 +259,29 @@ async fn mine(state: Data<AppState>, current: CurrentAccount) -> Result<HttpResp
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct QueueQuery {
     /// `pending` (the default), `approved`, `rejected` or `all`.
+    #[param(pattern = "^(pending|approved|rejected|all)$")]
     status: Option<String>,
     flag: Option<RiskFlag>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct QueueView {
     counts: Counts,
     requests: Vec<QueueItem>,
 }
 
+/// The queue, oldest first: age, due-by, overdue and risk flags (admin).
+#[utoipa::path(get, path = "/admin/trials", tag = "trials", security(("session" = [])),
+    params(QueueQuery),
+    responses(
+        (status = 200, body = QueueView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    ))]
 async fn queue(
     state: Data<AppState>,
     current: CurrentAccount,
@@ -273,7 +313,7 @@ async fn queue(
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct DecisionView {
     action: DecisionAction,
     admin_id: Option<AccountId>,
@@ -281,6 +321,22 @@ struct DecisionView {
     decided_at: DateTime<Utc>,
 }
 
+#[derive(Serialize, ToSchema)]
+struct History {
+    request: MineView,
+    /// Oldest first.
+    decisions: Vec<DecisionView>,
+}
+
+/// One request and every decision taken on it (admin).
+#[utoipa::path(get, path = "/admin/trials/{id}", tag = "trials", security(("session" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The request's id")),
+    responses(
+        (status = 200, body = History),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ))]
 async fn one(
     state: Data<AppState>,
     current: CurrentAccount,
@@ -297,17 +353,29 @@ async fn one(
             decided_at: utc(d.decided_at),
         })
         .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "request": MineView::from(trial),
-        "decisions": decisions,
-    })))
+    Ok(HttpResponse::Ok().json(History {
+        request: MineView::from(trial),
+        decisions,
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct ApproveBody {
     note: Option<String>,
 }
 
+/// Approves a request (admin): the trial starts now.
+#[utoipa::path(post, path = "/admin/trials/{id}/approve", tag = "trials",
+    security(("session" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The request's id")),
+    request_body = ApproveBody,
+    responses(
+        (status = 200, body = MineView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+    ))]
 async fn approve(
     state: Data<AppState>,
     current: CurrentAccount,
@@ -322,11 +390,23 @@ async fn approve(
     Ok(HttpResponse::Ok().json(MineView::from(trial)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct RejectBody {
     reason: String,
 }
 
+/// Rejects a request (admin) and tells the reader why.
+#[utoipa::path(post, path = "/admin/trials/{id}/reject", tag = "trials",
+    security(("session" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The request's id")),
+    request_body = RejectBody,
+    responses(
+        (status = 200, body = MineView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+    ))]
 async fn reject(
     state: Data<AppState>,
     current: CurrentAccount,
@@ -341,6 +421,17 @@ async fn reject(
     Ok(HttpResponse::Ok().json(MineView::from(trial)))
 }
 
+/// Takes back a decision while it may still be undone (admin).
+#[utoipa::path(post, path = "/admin/trials/{id}/undo", tag = "trials",
+    security(("session" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The request's id")),
+    responses(
+        (status = 200, body = MineView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+    ))]
 async fn undo(
     state: Data<AppState>,
     current: CurrentAccount,
@@ -351,29 +442,45 @@ async fn undo(
     Ok(HttpResponse::Ok().json(MineView::from(trial)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 enum BulkAction {
     Approve,
     Reject,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct BulkBody {
     action: BulkAction,
+    /// Request ids, at most 200.
     ids: Vec<String>,
+    /// Required to reject.
     reason: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct BulkResult {
     id: String,
+    /// `decided`, `already_decided` or `not_found`.
     outcome: &'static str,
     status: Option<TrialStatus>,
 }
 
-/// Each request is decided on its own: one that fails (already decided,
-/// unknown) does not stop the others.
+#[derive(Serialize, ToSchema)]
+struct BulkResults {
+    results: Vec<BulkResult>,
+}
+
+/// Approves or rejects many requests (admin). Each request is decided on
+/// its own: one that fails (already decided, unknown) does not stop the
+/// others.
+#[utoipa::path(post, path = "/admin/trials/bulk", tag = "trials", security(("session" = [])),
+    request_body = BulkBody,
+    responses(
+        (status = 200, body = BulkResults),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    ))]
 async fn bulk(
     state: Data<AppState>,
     current: CurrentAccount,
@@ -405,16 +512,33 @@ async fn bulk(
             }
         })
         .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "results": results })))
+    Ok(HttpResponse::Ok().json(BulkResults { results }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct EndBody {
     reason: Option<String>,
 }
 
-/// Ends an approved trial now: the request, and its right to read as it
-/// stands after (ended at this moment).
+#[derive(Serialize, ToSchema)]
+struct Ended {
+    request: MineView,
+    access: EntitlementView,
+}
+
+/// Ends an approved trial now (admin): the request, and its right to read
+/// as it stands after (ended at this moment).
+#[utoipa::path(post, path = "/admin/trials/{id}/end", tag = "trials",
+    security(("session" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The request's id")),
+    request_body = EndBody,
+    responses(
+        (status = 200, body = Ended),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+    ))]
 async fn end(
     state: Data<AppState>,
     current: CurrentAccount,
@@ -426,8 +550,8 @@ async fn end(
         .trials
         .end_early(&current.account, id, body.0.reason)
         .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "request": MineView::from(trial),
-        "access": EntitlementView::new(entitlement, state.clock.now()),
-    })))
+    Ok(HttpResponse::Ok().json(Ended {
+        request: MineView::from(trial),
+        access: EntitlementView::new(entitlement, state.clock.now()),
+    }))
 }

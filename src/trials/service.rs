@@ -147,7 +147,8 @@ pub enum BulkOutcome {
 /// At most this many requests are decided at once.
 pub const BULK_LIMIT: usize = 200;
 
-#[derive(Debug, Default, serde::Serialize)]
+#[derive(Debug, Default, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = TrialCounts)]
 pub struct Counts {
     pub pending: i64,
     pub approved: i64,

@@ -130,6 +130,15 @@ pub const PAGE_WITH_FRAMES_POLICY: &str = "default-src 'none'; style-src 'self';
     script-src 'self'; img-src 'self' https: data:; frame-src 'self'; form-action 'self'; \
     frame-ancestors 'none'; base-uri 'none'";
 
+/// The API browser (Swagger UI at `/api/docs/`): its own scripts and
+/// stylesheets, the one `<style>` element its script adds (by its hash),
+/// the `data:` icons they draw, and requests to this site for the
+/// description and the calls tried from the page.
+pub const DOCS_POLICY: &str = "default-src 'none'; \
+    style-src 'self' 'sha256-RL3ie0nH+Lzz2YNqQN83mnU0J1ot4QL7b99vMdIX99w='; script-src 'self'; \
+    img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
+    base-uri 'none'";
+
 /// The headers of every response; pages get a content security policy that
 /// allows nothing inline.
 pub fn add_headers<B>(response: &mut ServiceResponse<B>, https: bool) {
@@ -138,6 +147,15 @@ pub fn add_headers<B>(response: &mut ServiceResponse<B>, https: bool) {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/html"));
+    let policy = if response
+        .request()
+        .path()
+        .starts_with(crate::openapi::DOCS_PATH)
+    {
+        DOCS_POLICY
+    } else {
+        PAGE_POLICY
+    };
     let headers = response.headers_mut();
     let mut set_default = |name: HeaderName, value: &'static str| {
         if !headers.contains_key(&name) {
@@ -148,7 +166,7 @@ pub fn add_headers<B>(response: &mut ServiceResponse<B>, https: bool) {
     set_default(header::X_FRAME_OPTIONS, "DENY");
     set_default(header::REFERRER_POLICY, "strict-origin-when-cross-origin");
     if is_html {
-        set_default(header::CONTENT_SECURITY_POLICY, PAGE_POLICY);
+        set_default(header::CONTENT_SECURITY_POLICY, policy);
     }
     if https {
         set_default(

@@ -29,6 +29,7 @@ mod logs;
 mod mail;
 mod newsletter;
 mod newsletter_pages;
+mod openapi;
 mod outbox_privacy;
 mod proxies;
 mod security;
