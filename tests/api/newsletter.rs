@@ -817,3 +817,37 @@ async fn unconfirmed_sign_ups_are_purged_by_the_worker() {
         .await;
     assert_problem(confirmed, StatusCode::UNPROCESSABLE_ENTITY, Some("token")).await;
 }
+
+/// Concurrent sign-ups each write in a transaction; on SQLite they queue for
+/// the one writer instead of waiting in SQLite's busy handler, so none fails
+/// even when that handler would give up at once.
+#[tokio::test]
+async fn concurrent_sign_ups_all_land_even_without_a_busy_wait() {
+    let app = TestApp::spawn_with(|settings| {
+        crate::helpers::without_form_limits(settings);
+        settings.database.busy_timeout_ms = 0;
+        settings.database.pool_size = 8;
+    })
+    .await;
+    let sign_ups = (0..48).map(|n| {
+        let app = &app;
+        async move {
+            app.api
+                .post(app.url(SIGN_UP))
+                .json(&json!({ "email": format!("crowd{n}@example.com") }))
+                .send()
+                .await
+                .expect("the request is answered")
+                .status()
+        }
+    });
+    let statuses = futures_util::future::join_all(sign_ups).await;
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::ACCEPTED),
+        "{statuses:?}"
+    );
+    for n in 0..48 {
+        let subscriber = app.subscriber(&format!("crowd{n}@example.com"));
+        assert!(subscriber.is_some(), "crowd{n} was stored");
+    }
+}
