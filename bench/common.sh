@@ -8,10 +8,12 @@ BIN="$CARGO_TARGET_DIR/release/masthead"
 PG_ADMIN_URL="${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 WORK="$(mktemp -d)"
 SERVER_PID=""
+SINK_PID=""
 PG_DB=""
 
 cleanup() {
   if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+  if [ -n "$SINK_PID" ]; then kill "$SINK_PID" 2>/dev/null || true; fi
   if [ -n "$PG_DB" ]; then psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null 2>&1 || true; fi
   rm -rf "$WORK"
 }
@@ -56,17 +58,27 @@ start_server() {
   exit 1
 }
 
-# wrk against one URL; prints "name backend=… rps=… p99_ms=…".
+# CPU seconds (user + system) the server has used so far.
+server_cpu() {
+  python3 -c "import os; f=open('/proc/$SERVER_PID/stat').read().rsplit(')',1)[1].split(); print((int(f[11])+int(f[12]))/os.sysconf('SC_CLK_TCK'))"
+}
+
+# wrk against one URL; prints "name backend=… rps=… p50_ms=… p99_ms=…
+# non_2xx=… cpu_ms_per_req=…", the last the server's CPU time per request.
 measure() {
   local name="$1" backend="$2" url="$3"; shift 3
-  local out
+  local out cpu_before cpu_after
+  cpu_before="$(server_cpu)"
   out="$(wrk --latency -t "${THREADS:-2}" -c "${CONNECTIONS:-32}" -d "${DURATION:-15}s" "$@" "$url")"
+  cpu_after="$(server_cpu)"
   echo "$out" >"$WORK/$name.wrk"
-  python3 - "$name" "$backend" "$WORK/$name.wrk" <<'PY'
+  python3 - "$name" "$backend" "$WORK/$name.wrk" "$cpu_before" "$cpu_after" <<'PY'
 import re, sys
-name, backend, path = sys.argv[1:]
+name, backend, path = sys.argv[1:4]
+cpu = float(sys.argv[5]) - float(sys.argv[4])
 text = open(path).read()
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+requests = int(re.search(r"(\d+) requests in", text).group(1))
 def ms(value):
     match = re.match(r"([\d.]+)(us|ms|s|m)$", value)
     if not match:
@@ -74,9 +86,47 @@ def ms(value):
     number, unit = match.groups()
     return float(number) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
 # Anchored: "72.99%" in the thread stats must not be taken for the 99th percentile.
+p50 = ms(re.search(r"^\s*50%\s+(\S+)", text, re.M).group(1))
 p99 = ms(re.search(r"^\s*99%\s+(\S+)", text, re.M).group(1))
 errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
 bad = int(errors.group(1)) if errors else 0
-print(f"{name} backend={backend} rps={rps:.0f} p99_ms={p99:.2f} non_2xx={bad}")
+per_request = cpu * 1000 / requests if requests else 0.0
+print(f"{name} backend={backend} rps={rps:.0f} p50_ms={p50:.2f} p99_ms={p99:.2f} non_2xx={bad} "
+      f"cpu_ms_per_req={per_request:.3f}")
 PY
+}
+
+stop_server() {
+  kill "$SERVER_PID" 2>/dev/null || true
+  wait "$SERVER_PID" 2>/dev/null || true
+  SERVER_PID=""
+}
+
+# Postfix's smtp-sink and smtp-source, from Debian's postfix package with
+# the "No configuration" choice (no system mail server is set up).
+need_postfix_tools() {
+  postfix_tool() {
+    for dir in /usr/sbin /usr/lib/postfix/sbin /usr/bin; do
+      [ -x "$dir/$1" ] && { echo "$dir/$1"; return 0; }
+    done
+    return 1
+  }
+  if ! postfix_tool smtp-sink >/dev/null || ! postfix_tool smtp-source >/dev/null; then
+    echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix >/dev/null
+  fi
+  SMTP_SINK="$(postfix_tool smtp-sink)"
+  SMTP_SOURCE="$(postfix_tool smtp-source)"
+}
+
+# smtp-sink on a loopback port, stopped on exit with the rest.
+start_sink() {
+  "$SMTP_SINK" -u postfix "127.0.0.1:$1" 1024 >"$WORK/sink.log" 2>&1 &
+  SINK_PID=$!
+  for _ in $(seq 1 50); do
+    python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', int(sys.argv[1]))).close()" "$1" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "smtp-sink did not start" >&2
+  exit 1
 }

@@ -52,7 +52,7 @@ pub enum DatabaseUrl {
 impl DatabaseUrl {
     pub fn parse(url: &str) -> anyhow::Result<Self> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(Self::Postgres(url.to_owned()))
+            Ok(Self::Postgres(plain_on_loopback(url)))
         } else if let Some(path) = url.strip_prefix("sqlite://") {
             anyhow::ensure!(!path.is_empty(), "database.url `sqlite://` names no file");
             Ok(Self::Sqlite(PathBuf::from(path)))
@@ -69,6 +69,37 @@ impl DatabaseUrl {
             Self::Postgres(_) => "postgres",
             Self::Sqlite(_) => "sqlite",
         }
+    }
+}
+
+/// libpq's default (`sslmode=prefer`) encrypts a connection to the same
+/// machine too, which then costs both ends CPU on every statement for no
+/// gain; a loopback host is reached in the clear unless the URL names an
+/// `sslmode` itself. Other hosts keep libpq's default.
+fn plain_on_loopback(url: &str) -> String {
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    if query.split('&').any(|pair| pair.starts_with("sslmode=")) {
+        return url.to_owned();
+    }
+    let authority = base
+        .split_once("://")
+        .map_or(base, |(_, rest)| rest)
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host_port.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => host_port.split(':').next().unwrap_or_default(),
+    };
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match (loopback, query.is_empty()) {
+        (false, _) => url.to_owned(),
+        (true, true) => format!("{base}?sslmode=disable"),
+        (true, false) => format!("{url}&sslmode=disable"),
     }
 }
 
@@ -277,4 +308,38 @@ pub fn contains_pattern(text: &str) -> String {
     }
     pattern.push('%');
     pattern
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plain_on_loopback;
+
+    #[test]
+    fn a_loopback_database_is_reached_without_tls_unless_the_url_asks() {
+        for (url, expected) in [
+            (
+                "postgres://postgres@127.0.0.1:5432/db",
+                "postgres://postgres@127.0.0.1:5432/db?sslmode=disable",
+            ),
+            (
+                "postgresql://u:p@localhost/db?application_name=m",
+                "postgresql://u:p@localhost/db?application_name=m&sslmode=disable",
+            ),
+            (
+                "postgres://[::1]:5433/db",
+                "postgres://[::1]:5433/db?sslmode=disable",
+            ),
+            (
+                "postgres://u@127.0.0.1/db?sslmode=require",
+                "postgres://u@127.0.0.1/db?sslmode=require",
+            ),
+            (
+                "postgres://u@db.internal:5432/db",
+                "postgres://u@db.internal:5432/db",
+            ),
+            ("postgres://u@10.0.0.5/db", "postgres://u@10.0.0.5/db"),
+        ] {
+            assert_eq!(plain_on_loopback(url), expected, "{url}");
+        }
+    }
 }

@@ -375,3 +375,35 @@ async fn a_search_past_its_time_limit_is_answered_503_with_retry_after() {
         assert_eq!(search().await.status(), StatusCode::OK);
     }
 }
+
+/// The page a limited form answers with, in a real browser: it says what
+/// happened and when to try again, and passes axe.
+#[tokio::test]
+async fn a_limited_form_shows_a_page_that_says_when_to_try_again() {
+    let app = TestApp::spawn_with(|s| {
+        s.abuse.newsletter = FormLimit {
+            per_ip: 1,
+            per_address: 1,
+            window_secs: 3600,
+        };
+    })
+    .await;
+    let Some(browser) = crate::browser::Browser::start(
+        "a_limited_form_shows_a_page_that_says_when_to_try_again",
+        &app,
+    )
+    .await
+    else {
+        return;
+    };
+    for email in ["first@example.com", "second@example.com"] {
+        browser.goto("/newsletter").await;
+        browser.fill_label("Email address", email).await;
+        browser.click_button("Sign up").await;
+    }
+    let page = browser.wait_for_text("Too many attempts").await;
+    assert!(page.contains("Please try again in"), "{page}");
+    assert!(app.subscriber("second@example.com").is_none());
+    browser.screenshot("too-many-attempts").await;
+    browser.axe("the too-many-attempts page").await;
+}

@@ -664,6 +664,17 @@ impl Element<'_> {
             .await;
     }
 
+    /// Chooses a file for an `<input type="file">`, as a reader picking it
+    /// in the dialogue would.
+    pub async fn choose_file(&self, file: &Path) {
+        self.browser
+            .post(
+                &self.path("/value"),
+                json!({ "text": file.to_string_lossy() }),
+            )
+            .await;
+    }
+
     pub async fn text(&self) -> String {
         self.browser
             .get(&self.path("/text"))

@@ -731,3 +731,82 @@ async fn the_console_downloads_the_lists_as_csv() {
         reqwest::StatusCode::NOT_FOUND
     );
 }
+
+/// The import in a real browser: the form, a dry run's report, the upload
+/// and the progress page, each checked with axe and photographed.
+#[tokio::test]
+async fn an_admin_imports_a_list_in_the_browser() {
+    let app = TestApp::spawn().await;
+    let Some(browser) =
+        crate::browser::Browser::start("an_admin_imports_a_list_in_the_browser", &app).await
+    else {
+        return;
+    };
+    app.add_sections(&["Patents"]);
+    let folder = tempfile::tempdir().expect("a folder");
+    let list = folder.path().join("list.csv");
+    std::fs::write(
+        &list,
+        "email,name,status,confirmed_at\n\
+         ada@example.com,Ada,confirmed,2024-01-02T03:04:05Z\n\
+         nobody,,,\n\
+         grace@example.com,Grace,,\n",
+    )
+    .expect("the list is written");
+    let admin_email = "importer@example.com";
+    app.privileged(&TestApp::browser(), admin_email, "admin")
+        .await;
+    browser.goto("/login?next=/admin/subscribers/import").await;
+    browser.fill_label("Email address", admin_email).await;
+    browser
+        .fill_label("Password", crate::helpers::PASSWORD)
+        .await;
+    browser.click_button("Log in").await;
+    browser.wait_for_text("A CSV file in UTF-8").await;
+    browser.screenshot("console-import").await;
+    browser.axe("the import form").await;
+
+    let ticked = || async {
+        browser
+            .execute("return document.getElementById('dry_run').checked;", vec![])
+            .await
+    };
+    assert_eq!(
+        ticked().await,
+        true,
+        "a dry run comes first unless unticked"
+    );
+    browser.find("#file").await.choose_file(&list).await;
+    browser.click_button("Upload").await;
+    let report = browser.wait_for_text("What the import would do").await;
+    assert!(
+        report.contains("`nobody` is not an email address"),
+        "{report}"
+    );
+    assert!(app.subscriber("ada@example.com").is_none());
+    browser.screenshot("console-import-dry-run").await;
+    browser.axe("a dry run's report").await;
+
+    browser.find("#file").await.choose_file(&list).await;
+    assert_eq!(ticked().await, true, "still ticked after a dry run");
+    browser.find("label[for=dry_run]").await.click().await;
+    assert_eq!(ticked().await, false);
+    browser.click_button("Upload").await;
+    browser.wait_for_text("Import of subscribers").await;
+    for _ in 0..100 {
+        if browser.text().await.contains("Done: 3 rows.") {
+            break;
+        }
+        browser
+            .find("main a[href^='/admin/subscribers/imports/']")
+            .await
+            .click()
+            .await;
+    }
+    let done = browser.wait_for_text("Done: 3 rows.").await;
+    assert!(done.contains("New\n2"), "{done}");
+    browser.screenshot("console-import-done").await;
+    browser.axe("a finished import").await;
+    let ada = app.subscriber("ada@example.com").expect("imported");
+    assert_eq!(ada.status, SubscriberStatus::Confirmed);
+}
