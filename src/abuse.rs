@@ -62,6 +62,10 @@ impl From<Limited> for AppError {
     }
 }
 
+fn window(secs: u64) -> Duration {
+    Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX / 1000))
+}
+
 struct FormLimiters {
     by_ip: WindowLimiter,
     by_address: WindowLimiter,
@@ -69,10 +73,9 @@ struct FormLimiters {
 
 impl FormLimiters {
     fn new(limit: FormLimit) -> Self {
-        let window = Duration::seconds(i64::try_from(limit.window_secs).unwrap_or(i64::MAX / 1000));
         Self {
-            by_ip: WindowLimiter::new(limit.per_ip, window),
-            by_address: WindowLimiter::new(limit.per_address, window),
+            by_ip: WindowLimiter::new(limit.per_ip, window(limit.window_secs)),
+            by_address: WindowLimiter::new(limit.per_address, window(limit.window_secs)),
         }
     }
 }
@@ -86,7 +89,17 @@ pub struct AbuseGuard {
     inquiry: FormLimiters,
     trial: FormLimiters,
     login: FormLimiters,
+    guesses: WindowLimiter,
     mails: WindowLimiter,
+}
+
+/// One token guess, counted as wrong until `AbuseGuard::guessed_right`
+/// takes it back: counted only after the lookup, a parallel flood would
+/// pass the check before the first miss was counted.
+#[must_use]
+pub struct Guess {
+    client: Option<String>,
+    at: DateTime<Utc>,
 }
 
 impl AbuseGuard {
@@ -100,6 +113,10 @@ impl AbuseGuard {
             inquiry: FormLimiters::new(settings.inquiry),
             trial: FormLimiters::new(settings.trial),
             login: FormLimiters::new(settings.login),
+            guesses: WindowLimiter::new(
+                settings.token_guesses.per_ip,
+                window(settings.token_guesses.window_secs),
+            ),
             mails: WindowLimiter::new(settings.mails_per_address_per_day, Duration::days(1)),
         }
     }
@@ -143,6 +160,30 @@ impl AbuseGuard {
             }
         }
         Ok(())
+    }
+
+    /// Counts a token about to be looked up as a wrong guess from
+    /// `client`, or refuses it when the client has guessed wrong too often.
+    pub fn guess(&self, client: Option<IpAddr>) -> Result<Guess, Limited> {
+        let at = self.clock.now();
+        let client = client.map(client_key);
+        if let Some(key) = &client {
+            self.guesses.reserve(key, at).map_err(|retry_after| {
+                tracing::debug!(
+                    retry_after_secs = retry_after.num_seconds(),
+                    "token guess limit reached"
+                );
+                Limited { retry_after }
+            })?;
+        }
+        Ok(Guess { client, at })
+    }
+
+    /// Takes back a guess whose token was right.
+    pub fn guessed_right(&self, guess: Guess) {
+        if let Some(key) = &guess.client {
+            self.guesses.release(key, guess.at);
+        }
     }
 
     /// Puts a message that an anonymous form caused in the outbox, in the
@@ -242,6 +283,10 @@ mod tests {
             inquiry: limit,
             trial: limit,
             login: limit,
+            token_guesses: crate::config::GuessLimit {
+                per_ip: 1,
+                window_secs: 60,
+            },
         };
         let clock = Arc::new(ManualClock::new(Utc::now()));
         let guard = AbuseGuard::new(&settings, clock.clone());

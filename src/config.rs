@@ -40,6 +40,15 @@ pub struct AbuseSettings {
     pub inquiry: FormLimit,
     pub trial: FormLimit,
     pub login: FormLimit,
+    pub token_guesses: GuessLimit,
+}
+
+/// Wrong tokens (a password-reset or verification link that matches
+/// nothing) allowed from one client address per window.
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct GuessLimit {
+    pub per_ip: u32,
+    pub window_secs: u64,
 }
 
 /// Submissions of one form allowed per window, from one client address

@@ -207,10 +207,20 @@ struct TokenBody {
 
 /// Verifies the account's address with the token from the emailed link.
 #[utoipa::path(post, path = "/accounts/verify", tag = "accounts", request_body = TokenBody,
-    responses((status = 200, body = Done, description = "`verified`")))]
+    responses(
+        (status = 200, body = Done, description = "`verified`"),
+        (status = 429, response = RateLimited),
+    ))]
 #[tracing::instrument(skip_all)]
-async fn verify(state: Data<AppState>, body: ApiJson<TokenBody>) -> Result<HttpResponse, AppError> {
-    state.accounts.verify_email(&body.0.token).await?;
+async fn verify(
+    req: HttpRequest,
+    state: Data<AppState>,
+    body: ApiJson<TokenBody>,
+) -> Result<HttpResponse, AppError> {
+    state
+        .accounts
+        .verify_email(&body.0.token, client_ip(&req))
+        .await?;
     Ok(HttpResponse::Ok().json(Done { status: "verified" }))
 }
 
@@ -415,13 +425,14 @@ struct ConfirmResetBody {
     ))]
 #[tracing::instrument(skip_all)]
 async fn confirm_reset(
+    req: HttpRequest,
     state: Data<AppState>,
     body: ApiJson<ConfirmResetBody>,
 ) -> Result<HttpResponse, AppError> {
     let body = body.0;
     state
         .accounts
-        .confirm_password_reset(&body.token, body.password)
+        .confirm_password_reset(&body.token, body.password, client_ip(&req))
         .await?;
     Ok(HttpResponse::Ok().json(Done {
         status: "password_changed",

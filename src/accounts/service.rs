@@ -264,10 +264,15 @@ impl AccountService {
     }
 
     #[tracing::instrument(skip_all)]
-    pub async fn verify_email(&self, token: &str) -> Result<(), AccountError> {
+    pub async fn verify_email(
+        &self,
+        token: &str,
+        client: Option<IpAddr>,
+    ) -> Result<(), AccountError> {
+        let guess = self.abuse.guess(client)?;
         let token = Token::parse(token).map_err(|_| AccountError::InvalidToken)?;
         let now = self.clock.now();
-        db::run(&self.pool, move |conn| {
+        let verified = db::run(&self.pool, move |conn| {
             db::transaction(conn, |conn| {
                 let id = store::spend_token(
                     conn,
@@ -281,7 +286,11 @@ impl AccountService {
                 Ok(())
             })
         })
-        .await
+        .await;
+        if verified.is_ok() {
+            self.abuse.guessed_right(guess);
+        }
+        verified
     }
 
     /// Checks the credentials and opens a session. Attempts are limited per
@@ -488,7 +497,9 @@ impl AccountService {
         &self,
         token: &str,
         password: SecretString,
+        client: Option<IpAddr>,
     ) -> Result<(), AccountError> {
+        let guess = self.abuse.guess(client)?;
         let mut fields = Fields::default();
         let token = fields.take("token", Token::parse(token));
         let password = fields.take("password", Password::parse(password));
@@ -514,6 +525,7 @@ impl AccountService {
         if !live {
             return Err(AccountError::InvalidToken);
         }
+        self.abuse.guessed_right(guess);
         let hash = self
             .hasher
             .hash(&password)

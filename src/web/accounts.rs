@@ -309,12 +309,17 @@ async fn verify_email_page(
 
 #[tracing::instrument(skip_all)]
 async fn verify_email(
+    req: HttpRequest,
     state: Data<AppState>,
     site: Data<Site>,
     visitor: Visitor,
     posted: Posted,
 ) -> Result<HttpResponse, AppError> {
-    match state.accounts.verify_email(&posted.value("token")).await {
+    match state
+        .accounts
+        .verify_email(&posted.value("token"), client_ip(&req))
+        .await
+    {
         Ok(()) if visitor.account.is_some() => Ok(see_other_with(
             &site,
             "/account",
@@ -471,6 +476,7 @@ fn show_password_reset(
 
 #[tracing::instrument(skip_all)]
 async fn password_reset(
+    req: HttpRequest,
     state: Data<AppState>,
     site: Data<Site>,
     visitor: Visitor,
@@ -480,7 +486,7 @@ async fn password_reset(
     let password = SecretString::from(posted.value("password"));
     match state
         .accounts
-        .confirm_password_reset(&token, password)
+        .confirm_password_reset(&token, password, client_ip(&req))
         .await
     {
         // The account's sessions have ended; a cookie left in this browser

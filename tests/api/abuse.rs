@@ -407,3 +407,65 @@ async fn a_limited_form_shows_a_page_that_says_when_to_try_again() {
     browser.screenshot("too-many-attempts").await;
     browser.axe("the too-many-attempts page").await;
 }
+
+/// Wrong reset and verification tokens from one client are limited
+/// together; a right one is not counted, and the window passes.
+#[tokio::test]
+async fn wrong_tokens_are_limited_per_client_and_a_right_one_is_not_counted() {
+    const WINDOW: i64 = 900;
+    let app = TestApp::spawn_with(|s| {
+        s.abuse.token_guesses = masthead::config::GuessLimit {
+            per_ip: 2,
+            window_secs: 900,
+        };
+    })
+    .await;
+    let email = "ada@example.com";
+    assert_eq!(
+        app.register(email, PASSWORD).await.status(),
+        StatusCode::ACCEPTED
+    );
+    let token = app.mailbox.nth(email, 1).await.token();
+    let wrong = "0".repeat(64);
+    let reset = |token: String| {
+        let app = &app;
+        async move {
+            app.post(
+                &app.api,
+                "/api/v1/password-resets/confirm",
+                json!({ "token": token, "password": "a brand new passphrase" }),
+            )
+            .await
+        }
+    };
+    let verify = |token: String| {
+        let app = &app;
+        async move {
+            app.post(
+                &app.api,
+                "/api/v1/accounts/verify",
+                json!({ "token": token }),
+            )
+            .await
+        }
+    };
+
+    assert_eq!(verify(token).await.status(), StatusCode::OK);
+    assert_problem(
+        reset(wrong.clone()).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        None,
+    )
+    .await;
+    assert_problem(
+        verify(wrong.clone()).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        None,
+    )
+    .await;
+    assert_limited_json(reset(wrong.clone()).await, WINDOW).await;
+    assert_limited_json(verify(wrong.clone()).await, WINDOW).await;
+
+    app.clock.advance(Duration::seconds(WINDOW));
+    assert_problem(reset(wrong).await, StatusCode::UNPROCESSABLE_ENTITY, None).await;
+}
