@@ -137,7 +137,7 @@ impl DigestSender {
         let settings = &core.settings;
         let mut mail = settings.mail.clone();
         mail.smtp.pool_size = u32::try_from(settings.digest.concurrency.max(1)).unwrap_or(u32::MAX);
-        let transport = Transport::for_bulk(&mail)?;
+        let transport = Transport::new(&mail)?;
         let dkim = settings
             .mail
             .dkim

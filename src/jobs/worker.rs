@@ -41,7 +41,7 @@ impl Worker {
                     .with_context(|| format!("mail.reply_to `{r}` is not a mailbox"))
             })
             .transpose()?;
-        let transport = Transport::from_settings(&settings.mail)?;
+        let transport = Transport::new(&settings.mail)?;
         Ok(Self {
             digest: DigestLoop {
                 service: DigestService::new(core),

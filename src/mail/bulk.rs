@@ -1,4 +1,4 @@
-//! SMTP connections for bulk sending, with TCP_NODELAY. lettre writes a
+//! SMTP connections with TCP_NODELAY, for the digest and the outbox. lettre writes a
 //! message body and its closing `.` in two writes; with Nagle's algorithm
 //! on, the small second write waits for the receiver's delayed ACK (about
 //! 40 ms on Linux), which capped each connection at some 25 messages a

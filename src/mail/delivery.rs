@@ -3,21 +3,30 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use futures_util::StreamExt;
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::Message;
 
 use super::compose::Stream;
-use super::model::OutboxMessage;
+use super::model::{OutboxId, OutboxMessage};
 use super::store::{self, Outcome};
 use super::transport::{SendError, Transport};
 use crate::clock::SharedClock;
 use crate::config::WorkerSettings;
 use crate::db::{self, Pool, StorageError};
+use crate::domain::EmailAddress;
 use crate::newsletter;
 use crate::newsletter::model::SuppressionKey;
+
+/// What became of one message, to be recorded with the rest of its batch.
+struct Attempt {
+    id: OutboxId,
+    at: DateTime<Utc>,
+    outcome: Outcome,
+    bounced: Option<(EmailAddress, String)>,
+}
 
 /// Rung whenever a message enters the outbox, so that a worker in the same
 /// process sends it at once rather than at its next poll. It rings inside the
@@ -76,6 +85,8 @@ impl Deliverer {
     }
 
     /// Sends one batch of due messages; returns how many were attempted.
+    /// The outcomes are written together when the batch is done: one write
+    /// transaction per batch rather than one per message.
     pub async fn deliver_due(&self) -> Result<usize, StorageError> {
         let now = self.clock.now();
         let lease_until = now + Duration::seconds(self.settings.lease_secs);
@@ -86,26 +97,29 @@ impl Deliverer {
         })
         .await?;
         let count = claimed.len();
-        futures_util::stream::iter(claimed)
-            .for_each_concurrent(self.settings.concurrency.max(1), |message| {
-                self.deliver_one(message)
-            })
+        let attempts: Vec<Attempt> = futures_util::stream::iter(claimed)
+            .map(|message| self.attempt(message))
+            .buffer_unordered(self.settings.concurrency.max(1))
+            .filter_map(std::future::ready)
+            .collect()
             .await;
+        self.record(attempts).await;
         Ok(count)
     }
 
+    /// Tries to send one message; `None` when it could not be tried, and
+    /// then its lease runs out and it is claimed again.
     #[tracing::instrument(skip_all, fields(outbox_id = %message.id, template = %message.template, to_domain = %message.to_address.domain(), attempt = message.attempts))]
-    async fn deliver_one(&self, message: OutboxMessage) {
+    async fn attempt(&self, message: OutboxMessage) -> Option<Attempt> {
         let result = match self.suppressed(&message).await {
             Ok(true) => Err(Refusal::Suppressed),
             Ok(false) => match self.build(&message) {
                 Ok(email) => self.transport.send(email).await.map_err(Refusal::Send),
                 Err(error) => Err(Refusal::Unbuildable(error)),
             },
-            // The lease runs out and the message is claimed again.
             Err(error) => {
                 tracing::error!(error = ?error, "could not check the suppression list");
-                return;
+                return None;
             }
         };
         let now = self.clock.now();
@@ -155,28 +169,38 @@ impl Deliverer {
                 }
             }
         };
-        let id = message.id;
+        Some(Attempt {
+            id: message.id,
+            at: now,
+            outcome,
+            bounced,
+        })
+    }
+
+    async fn record(&self, attempts: Vec<Attempt>) {
+        if attempts.is_empty() {
+            return;
+        }
         let key = self.suppression_key.clone();
         let recorded = db::run(&self.pool, move |conn| {
-            store::record_outcome(conn, id, &outcome, now.naive_utc())?;
-            if let Some((address, detail)) = &bounced {
-                // A permanent refusal is a hard bounce: no newsletter goes
-                // to the address again until an admin lifts it.
-                newsletter::service::suppress_hard_bounce(
-                    conn,
-                    &key,
-                    address,
-                    detail,
-                    now.naive_utc(),
-                )?;
-            }
-            Ok::<_, StorageError>(())
+            db::transaction(conn, |conn| {
+                for attempt in &attempts {
+                    let at = attempt.at.naive_utc();
+                    store::record_outcome(conn, attempt.id, &attempt.outcome, at)?;
+                    if let Some((address, detail)) = &attempt.bounced {
+                        // A permanent refusal is a hard bounce: no newsletter
+                        // goes to the address again until an admin lifts it.
+                        newsletter::service::suppress_hard_bounce(conn, &key, address, detail, at)?;
+                    }
+                }
+                Ok::<_, StorageError>(())
+            })
         })
         .await;
         if let Err(error) = recorded {
-            // The lease runs out and the message is claimed again: at worst
-            // it is sent twice, never lost.
-            tracing::error!(error = ?error, "could not record the delivery outcome");
+            // The leases run out and the messages are claimed again: at
+            // worst they are sent twice, never lost.
+            tracing::error!(error = ?error, "could not record the delivery outcomes");
         }
     }
 

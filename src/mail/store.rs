@@ -134,65 +134,64 @@ pub enum Outcome {
 /// bodies in the same update: they carry verification, reset, join and
 /// manage links whose tokens are stored elsewhere only as hashes, and no
 /// attempt is left to read them. A message given up on may still hold a
-/// live link too; its error and attempts say what went wrong.
+/// live link too; its error and attempts say what went wrong. Two writes:
+/// call it inside the caller's transaction.
 pub fn record_outcome(
     conn: &mut DbConnection,
     id: OutboxId,
     outcome: &Outcome,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
-    db::transaction(conn, |conn| {
-        let target = outbox::table.filter(outbox::id.eq(id));
-        let (attempt, detail) = match outcome {
-            Outcome::Sent => {
-                diesel::update(target)
-                    .set((
-                        outbox::status.eq(OutboxStatus::Sent),
-                        outbox::sent_at.eq(Some(now)),
-                        outbox::last_error.eq(None::<String>),
-                        outbox::text_body.eq(""),
-                        outbox::html_body.eq(""),
-                    ))
-                    .execute(conn)?;
-                (AttemptOutcome::Sent, None)
-            }
-            Outcome::RetryAt { at, error } => {
-                diesel::update(target)
-                    .set((
-                        outbox::next_attempt_at.eq(*at),
-                        outbox::last_error.eq(Some(error)),
-                    ))
-                    .execute(conn)?;
-                (AttemptOutcome::TransientFailure, Some(error.as_str()))
-            }
-            Outcome::Failed { error, transient } => {
-                diesel::update(target)
-                    .set((
-                        outbox::status.eq(OutboxStatus::Failed),
-                        outbox::last_error.eq(Some(error)),
-                        outbox::text_body.eq(""),
-                        outbox::html_body.eq(""),
-                    ))
-                    .execute(conn)?;
-                let kind = if *transient {
-                    AttemptOutcome::TransientFailure
-                } else {
-                    AttemptOutcome::PermanentFailure
-                };
-                (kind, Some(error.as_str()))
-            }
-        };
-        diesel::insert_into(outbox_attempts::table)
-            .values(NewAttempt {
-                id: AttemptId::new(),
-                outbox_id: id,
-                attempted_at: now,
-                outcome: attempt,
-                detail,
-            })
-            .execute(conn)?;
-        Ok(())
-    })
+    let target = outbox::table.filter(outbox::id.eq(id));
+    let (attempt, detail) = match outcome {
+        Outcome::Sent => {
+            diesel::update(target)
+                .set((
+                    outbox::status.eq(OutboxStatus::Sent),
+                    outbox::sent_at.eq(Some(now)),
+                    outbox::last_error.eq(None::<String>),
+                    outbox::text_body.eq(""),
+                    outbox::html_body.eq(""),
+                ))
+                .execute(conn)?;
+            (AttemptOutcome::Sent, None)
+        }
+        Outcome::RetryAt { at, error } => {
+            diesel::update(target)
+                .set((
+                    outbox::next_attempt_at.eq(*at),
+                    outbox::last_error.eq(Some(error)),
+                ))
+                .execute(conn)?;
+            (AttemptOutcome::TransientFailure, Some(error.as_str()))
+        }
+        Outcome::Failed { error, transient } => {
+            diesel::update(target)
+                .set((
+                    outbox::status.eq(OutboxStatus::Failed),
+                    outbox::last_error.eq(Some(error)),
+                    outbox::text_body.eq(""),
+                    outbox::html_body.eq(""),
+                ))
+                .execute(conn)?;
+            let kind = if *transient {
+                AttemptOutcome::TransientFailure
+            } else {
+                AttemptOutcome::PermanentFailure
+            };
+            (kind, Some(error.as_str()))
+        }
+    };
+    diesel::insert_into(outbox_attempts::table)
+        .values(NewAttempt {
+            id: AttemptId::new(),
+            outbox_id: id,
+            attempted_at: now,
+            outcome: attempt,
+            detail,
+        })
+        .execute(conn)?;
+    Ok(())
 }
 
 /// Deletes the messages sent before `before` (their attempts go by the

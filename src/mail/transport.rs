@@ -29,9 +29,11 @@ pub enum SendError {
 }
 
 impl Transport {
-    /// For many messages at once: SMTP connections with TCP_NODELAY where
-    /// the settings allow (see `bulk`), otherwise as `from_settings`.
-    pub fn for_bulk(settings: &MailSettings) -> anyhow::Result<Self> {
+    /// SMTP connections with TCP_NODELAY where the settings allow (see
+    /// `bulk`: lettre's own pool waits ~40 ms on a delayed ACK per message,
+    /// which held the outbox to some 150 messages a second), otherwise
+    /// lettre's transport for the settings.
+    pub fn new(settings: &MailSettings) -> anyhow::Result<Self> {
         if settings.transport == MailTransportKind::Smtp {
             if let Some(bulk) = BulkSmtp::new(&settings.smtp).context("mail.smtp")? {
                 return Ok(Self::Bulk(bulk));
@@ -40,7 +42,7 @@ impl Transport {
         Self::from_settings(settings)
     }
 
-    pub fn from_settings(settings: &MailSettings) -> anyhow::Result<Self> {
+    fn from_settings(settings: &MailSettings) -> anyhow::Result<Self> {
         match settings.transport {
             MailTransportKind::File => {
                 std::fs::create_dir_all(&settings.outbox_dir).with_context(|| {
