@@ -286,8 +286,12 @@ pub struct MailSettings {
     /// A folder whose templates replace the built-in ones.
     pub templates_dir: Option<PathBuf>,
     pub smtp: SmtpSettings,
-    /// Signs digest mail when set.
+    /// Signs every outgoing message when set.
     pub dkim: Option<DkimSettings>,
+    /// The domain of the return paths (`bounces+…@domain`); unset, the
+    /// sender's own domain.
+    #[serde(default)]
+    pub bounce_domain: Option<String>,
     /// Sent messages (their bodies already blanked) are deleted after this
     /// many days.
     pub keep_sent_days: u32,
@@ -395,6 +399,9 @@ pub struct NewsletterSettings {
     /// When set, `POST /api/v1/admin/bounces` also accepts
     /// `Authorization: Bearer <this>`, for an MTA hook without a session.
     pub bounce_hook_token: Option<SecretString>,
+    /// Soft bounces on this many different days in a row suppress the
+    /// address, as a hard bounce does at once.
+    pub soft_bounce_limit: u32,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]

@@ -150,6 +150,16 @@ pub enum BounceKind {
     Complaint,
 }
 
+impl BounceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::HardBounce => "hard_bounce",
+            Self::SoftBounce => "soft_bounce",
+            Self::Complaint => "complaint",
+        }
+    }
+}
+
 /// Who posts a bounce report: an admin, or an MTA hook with the shared token.
 #[derive(Debug)]
 pub enum Reporter {
@@ -787,6 +797,7 @@ impl NewsletterService {
             db::transaction(conn, |conn| {
                 let suppression = store::suppression_by_hash(conn, &hash)?
                     .ok_or(NewsletterError::NoSuchSuppression)?;
+                store::clear_soft_bounces(conn, &hash)?;
                 // Another admin may have lifted it since it was read.
                 if !store::lift(conn, &hash)? {
                     return Err(NewsletterError::NoSuchSuppression);
@@ -866,10 +877,8 @@ impl NewsletterService {
         .await
     }
 
-    /// Takes a bounce or complaint report. Hard bounces and complaints
-    /// suppress the address (a complaint also unsubscribes it); soft
-    /// bounces are left to the outbox's retries. Returns whether the
-    /// address is now suppressed.
+    /// Takes a bounce or complaint report, and applies `record_bounce`'s
+    /// policy. Returns whether the address is now suppressed.
     #[tracing::instrument(skip_all, fields(kind = ?kind))]
     pub async fn report_bounce(
         &self,
@@ -898,26 +907,13 @@ impl NewsletterService {
         }
         let email = EmailAddress::parse(email)
             .map_err(|e| NewsletterError::Invalid(vec![e.on("email")]))?;
-        let reason = match kind {
-            BounceKind::SoftBounce => {
-                tracing::info!(email_domain = email.domain(), "soft bounce noted");
-                return Ok(false);
-            }
-            BounceKind::HardBounce => SuppressionReason::HardBounce,
-            BounceKind::Complaint => SuppressionReason::Complaint,
-        };
         let now = self.clock.now().naive_utc();
         let key = self.key().clone();
+        let policy = BouncePolicy::from(self.settings.as_ref());
         db::run(&self.pool, move |conn| {
             db::transaction(conn, |conn| {
-                store::suppress(conn, &key, &email, reason, detail.as_deref(), now)?;
-                if reason == SuppressionReason::Complaint {
-                    if let Some(subscriber) = store::find_by_email(conn, &email)? {
-                        store::unsubscribe(conn, subscriber.id, now)?;
-                    }
-                }
-                tracing::info!(email_domain = email.domain(), reason = %reason, "address suppressed");
-                Ok(true)
+                record_bounce(conn, &key, policy, &email, kind, detail.as_deref(), now)
+                    .map_err(NewsletterError::from)
             })
         })
         .await
@@ -947,6 +943,77 @@ pub(super) fn require(actor: &Account, role: Role) -> Result<(), NewsletterError
     } else {
         Err(NewsletterError::Forbidden(role))
     }
+}
+
+/// When soft bounces add up to a suppression.
+#[derive(Debug, Clone, Copy)]
+pub struct BouncePolicy {
+    /// Soft bounces on this many different days in a row suppress.
+    pub soft_bounce_limit: u32,
+}
+
+impl From<&NewsletterSettings> for BouncePolicy {
+    fn from(settings: &NewsletterSettings) -> Self {
+        Self {
+            soft_bounce_limit: settings.soft_bounce_limit.max(1),
+        }
+    }
+}
+
+/// A week without a soft bounce ends a run of them: the mailbox was
+/// full, or its server down, for a while and is not any more.
+const SOFT_BOUNCE_GAP_DAYS: i64 = 7;
+
+/// The one policy for bounces and complaints, whoever reports them: a hard
+/// bounce or a complaint suppresses at once (a complaint also unsubscribes,
+/// as the reader asked to hear no more); soft bounces suppress once they
+/// came on `soft_bounce_limit` different days in a row. `detail` is kept
+/// on the suppression as its evidence. Returns whether the address is now
+/// suppressed. Call it in a transaction.
+pub fn record_bounce(
+    conn: &mut DbConnection,
+    key: &SuppressionKey,
+    policy: BouncePolicy,
+    email: &EmailAddress,
+    kind: BounceKind,
+    detail: Option<&str>,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    let hash = EmailHash::of(key, email);
+    let (reason, detail) = match kind {
+        BounceKind::HardBounce => (SuppressionReason::HardBounce, detail.map(str::to_owned)),
+        BounceKind::Complaint => (SuppressionReason::Complaint, detail.map(str::to_owned)),
+        BounceKind::SoftBounce => {
+            let days = store::note_soft_bounce(conn, &hash, detail, now, SOFT_BOUNCE_GAP_DAYS)?;
+            let limit = i32::try_from(policy.soft_bounce_limit).unwrap_or(i32::MAX);
+            if days < limit {
+                tracing::info!(email_domain = email.domain(), days, "soft bounce noted");
+                return Ok(false);
+            }
+            let evidence = format!(
+                "soft bounces on {days} different days; the last: {}",
+                detail.unwrap_or("no detail")
+            );
+            (SuppressionReason::SoftBounces, Some(evidence))
+        }
+    };
+    store::suppress(conn, key, email, reason, detail.as_deref(), now)?;
+    store::clear_soft_bounces(conn, &hash)?;
+    if reason == SuppressionReason::Complaint {
+        if let Some(subscriber) = store::find_by_email(conn, email)? {
+            store::unsubscribe(conn, subscriber.id, now)?;
+        }
+    }
+    tracing::info!(email_domain = email.domain(), reason = %reason, "address suppressed");
+    Ok(true)
+}
+
+/// The address of a subscriber, for a bounce that names the subscriber.
+pub fn subscriber_email(
+    conn: &mut DbConnection,
+    id: SubscriberId,
+) -> QueryResult<Option<EmailAddress>> {
+    Ok(store::find(conn, id)?.map(|s| s.email))
 }
 
 /// Records a permanent refusal by the receiving server as a hard bounce.
