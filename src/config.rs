@@ -402,6 +402,13 @@ pub struct NewsletterSettings {
     /// Soft bounces on this many different days in a row suppress the
     /// address, as a hard bounce does at once.
     pub soft_bounce_limit: u32,
+    /// Mailgun's webhook signing key: turns on `POST /api/v1/webhooks/mailgun`.
+    #[serde(default)]
+    pub mailgun_signing_key: Option<SecretString>,
+    /// The credential Postmark's webhook sends: turns on
+    /// `POST /api/v1/webhooks/postmark`.
+    #[serde(default)]
+    pub postmark_webhook_token: Option<SecretString>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]

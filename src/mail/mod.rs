@@ -12,6 +12,7 @@ pub mod service;
 pub mod store;
 pub mod transport;
 pub mod verp;
+pub mod webhooks;
 
 pub use compose::{ComposedEmail, Composer, Email, Stream};
 pub use dkim::DkimSigner;

@@ -26,6 +26,7 @@ use crate::config::NewsletterSettings;
 use crate::db::{self, DbConnection, Pool, StorageError};
 use crate::domain::{EmailAddress, FieldError, Fields, Token};
 use crate::mail::compose::ComposeError;
+use crate::mail::webhooks::{self, MailgunWebhook, PostmarkWebhook, WebhookError};
 use crate::mail::{store as outbox, Composer, Email, Stream};
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +47,10 @@ pub enum NewsletterError {
     Forbidden(Role),
     #[error("no valid credentials for the bounce hook")]
     HookUnauthorized,
+    #[error("this provider's webhook is not configured")]
+    WebhookNotConfigured,
+    #[error("the webhook's signature or credentials do not match")]
+    WebhookUnauthorized,
     #[error(transparent)]
     Limited(#[from] Limited),
     #[error(transparent)]
@@ -158,6 +163,16 @@ impl BounceKind {
             Self::Complaint => "complaint",
         }
     }
+}
+
+/// A provider's webhook, as posted.
+#[derive(Debug)]
+pub enum ProviderReport {
+    Mailgun(MailgunWebhook),
+    Postmark {
+        authorization: Option<String>,
+        hook: PostmarkWebhook,
+    },
 }
 
 /// Who posts a bounce report: an admin, or an MTA hook with the shared token.
@@ -907,6 +922,54 @@ impl NewsletterService {
         }
         let email = EmailAddress::parse(email)
             .map_err(|e| NewsletterError::Invalid(vec![e.on("email")]))?;
+        self.record_report(email, kind, detail).await
+    }
+
+    /// Takes a provider's webhook: checks its signature or credentials,
+    /// and records the bounce or complaint it reports as `report_bounce`
+    /// does. None when it reports something else (a delivery, an open).
+    #[tracing::instrument(skip_all)]
+    pub async fn provider_report(
+        &self,
+        report: ProviderReport,
+    ) -> Result<Option<bool>, NewsletterError> {
+        let settings = &self.settings;
+        let event = match &report {
+            ProviderReport::Mailgun(hook) => webhooks::mailgun(
+                settings.mailgun_signing_key.as_ref(),
+                hook,
+                self.clock.now(),
+            ),
+            ProviderReport::Postmark {
+                authorization,
+                hook,
+            } => webhooks::postmark(
+                settings.postmark_webhook_token.as_ref(),
+                authorization.as_deref(),
+                hook,
+            ),
+        }
+        .map_err(|e| match e {
+            WebhookError::NotConfigured => NewsletterError::WebhookNotConfigured,
+            WebhookError::Unauthorized => NewsletterError::WebhookUnauthorized,
+        })?;
+        let Some(event) = event else {
+            tracing::info!("provider event that is no bounce or complaint ignored");
+            return Ok(None);
+        };
+        let email = EmailAddress::parse(&event.email)
+            .map_err(|e| NewsletterError::Invalid(vec![e.on("email")]))?;
+        self.record_report(email, event.kind, Some(event.detail))
+            .await
+            .map(Some)
+    }
+
+    async fn record_report(
+        &self,
+        email: EmailAddress,
+        kind: BounceKind,
+        detail: Option<String>,
+    ) -> Result<bool, NewsletterError> {
         let now = self.clock.now().naive_utc();
         let key = self.key().clone();
         let policy = BouncePolicy::from(self.settings.as_ref());

@@ -36,3 +36,4 @@ mod outbox_privacy;
 mod proxies;
 mod security;
 mod trials;
+mod webhooks;
