@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::TestApp;
 
-fn sample(name: &str, return_path: &str, recipient: &str) -> String {
+pub fn sample(name: &str, return_path: &str, recipient: &str) -> String {
     let path = format!("{}/tests/mail/samples/{name}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_to_string(&path)
         .expect("a sample")
@@ -18,7 +18,7 @@ fn sample(name: &str, return_path: &str, recipient: &str) -> String {
 }
 
 /// Runs `masthead mail ingest` on `message`; returns what it printed.
-fn ingest(app: &TestApp, args: &[&str], message: &str) -> String {
+pub fn ingest(app: &TestApp, args: &[&str], message: &str) -> String {
     let mut all = vec!["mail", "ingest"];
     all.extend_from_slice(args);
     let out = app.cli(&all, message);
