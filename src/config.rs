@@ -409,6 +409,10 @@ pub struct NewsletterSettings {
     /// `POST /api/v1/webhooks/postmark`.
     #[serde(default)]
     pub postmark_webhook_token: Option<SecretString>,
+    /// SendGrid's signed event webhook verification key (base64 DER, as
+    /// SendGrid shows it): turns on `POST /api/v1/webhooks/sendgrid`.
+    #[serde(default)]
+    pub sendgrid_verification_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]

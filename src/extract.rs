@@ -23,6 +23,33 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
     type Future = LocalBoxFuture<'static, Result<Self, AppError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let body = json_body(req, payload);
+        Box::pin(async move { decode(&body.await?).map(ApiJson) })
+    }
+}
+
+/// A JSON body kept as sent, for a signature over its bytes: the same
+/// checks of type and size as `ApiJson`, and no decoding.
+#[derive(Debug)]
+pub struct RawJson(pub Vec<u8>);
+
+impl FromRequest for RawJson {
+    type Error = AppError;
+    type Future = LocalBoxFuture<'static, Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let body = json_body(req, payload);
+        Box::pin(async move { Ok(RawJson(body.await?.to_vec())) })
+    }
+}
+
+/// The body of a JSON request: only `application/json`, only up to
+/// `server.body_limit_bytes`.
+fn json_body(
+    req: &HttpRequest,
+    payload: &mut Payload,
+) -> LocalBoxFuture<'static, Result<BytesMut, AppError>> {
+    {
         let limit = req
             .app_data::<Data<AppState>>()
             .map_or(64 * 1024, |state| state.settings.server.body_limit_bytes);
@@ -44,8 +71,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
             if declared_length.is_some_and(|n| n > limit) {
                 return Err(AppError::PayloadTooLarge { limit });
             }
-            let body = read_body(payload, limit).await?;
-            decode(&body).map(ApiJson)
+            read_body(payload, limit).await
         })
     }
 }

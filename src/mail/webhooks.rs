@@ -13,9 +13,9 @@ use utoipa::ToSchema;
 
 use crate::newsletter::service::BounceKind;
 
-/// How far a Mailgun timestamp may be from our clock: a captured request
+/// How far a signed timestamp may be from our clock: a captured request
 /// cannot be replayed after this.
-const MAILGUN_MAX_SKEW_SECS: i64 = 15 * 60;
+const MAX_SKEW_SECS: i64 = 15 * 60;
 
 /// What a provider reported, about one address.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +31,8 @@ pub enum WebhookError {
     NotConfigured,
     #[error("the signature or credentials do not match")]
     Unauthorized,
+    #[error("the body is not a list of events: {0}")]
+    Malformed(String),
 }
 
 /// A Mailgun webhook (`failed` and `complained` events).
@@ -101,7 +103,7 @@ pub fn mailgun(
         .timestamp
         .parse()
         .map_err(|_| WebhookError::Unauthorized)?;
-    if (now.timestamp() - timestamp).abs() > MAILGUN_MAX_SKEW_SECS {
+    if (now.timestamp() - timestamp).abs() > MAX_SKEW_SECS {
         return Err(WebhookError::Unauthorized);
     }
     let offered =
@@ -207,4 +209,108 @@ fn credential(header: &str) -> Option<String> {
     decoded
         .split_once(':')
         .map(|(_, password)| password.to_owned())
+}
+
+/// One event of SendGrid's event webhook, which posts a JSON array of them.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SendgridEvent {
+    pub email: String,
+    /// `bounce`, `deferred` or `spamreport`; others are ignored.
+    pub event: String,
+    /// For `bounce`: `bounce` (permanent) or `blocked`.
+    #[serde(rename = "type", default)]
+    pub bounce_type: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub status: Option<serde_json::Value>,
+}
+
+/// What SendGrid's signed event webhook sent: its two headers and the
+/// body exactly as received, since the signature covers the raw bytes.
+#[derive(Debug)]
+pub struct SendgridPost {
+    pub signature: Option<String>,
+    pub timestamp: Option<String>,
+    pub body: Vec<u8>,
+}
+
+/// Checks a SendGrid signed event webhook (ECDSA P-256 over the timestamp
+/// and the raw body, under the verification key SendGrid shows as base64
+/// DER); returns its bounces and complaints.
+pub fn sendgrid(
+    verification_key: Option<&str>,
+    post: &SendgridPost,
+    now: DateTime<Utc>,
+) -> Result<Vec<ProviderEvent>, WebhookError> {
+    use base64::Engine;
+    use p256::ecdsa::signature::Verifier;
+    use p256::ecdsa::{Signature, VerifyingKey};
+    use p256::pkcs8::DecodePublicKey;
+
+    let key = verification_key
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .ok_or(WebhookError::NotConfigured)?;
+    let base64 = &base64::engine::general_purpose::STANDARD;
+    let key = base64
+        .decode(key)
+        .ok()
+        .and_then(|der| VerifyingKey::from_public_key_der(&der).ok())
+        .ok_or_else(|| {
+            tracing::error!("newsletter.sendgrid_verification_key is not a base64 DER P-256 key");
+            WebhookError::NotConfigured
+        })?;
+    let timestamp = post
+        .timestamp
+        .as_deref()
+        .ok_or(WebhookError::Unauthorized)?;
+    let at: i64 = timestamp
+        .trim()
+        .parse()
+        .map_err(|_| WebhookError::Unauthorized)?;
+    if (now.timestamp() - at).abs() > MAX_SKEW_SECS {
+        return Err(WebhookError::Unauthorized);
+    }
+    let signature = post
+        .signature
+        .as_deref()
+        .and_then(|s| base64.decode(s.trim()).ok())
+        .and_then(|der| Signature::from_der(&der).ok())
+        .ok_or(WebhookError::Unauthorized)?;
+    let mut signed = timestamp.as_bytes().to_vec();
+    signed.extend_from_slice(&post.body);
+    key.verify(&signed, &signature)
+        .map_err(|_| WebhookError::Unauthorized)?;
+
+    let events: Vec<SendgridEvent> =
+        serde_json::from_slice(&post.body).map_err(|e| WebhookError::Malformed(e.to_string()))?;
+    Ok(events
+        .into_iter()
+        .filter_map(|event| {
+            let kind = match (event.event.as_str(), event.bounce_type.as_deref()) {
+                ("bounce", Some("blocked")) | ("deferred", _) => BounceKind::SoftBounce,
+                ("bounce", _) => BounceKind::HardBounce,
+                ("spamreport", _) => BounceKind::Complaint,
+                _ => return None,
+            };
+            let status = event
+                .status
+                .as_ref()
+                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned));
+            let detail = [status, event.reason]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" ");
+            Some(ProviderEvent {
+                email: event.email,
+                kind,
+                detail: format!("SendGrid {}: {detail}", event.event)
+                    .trim()
+                    .to_owned(),
+            })
+        })
+        .collect())
 }

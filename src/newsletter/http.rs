@@ -19,8 +19,8 @@ use super::store::SubscriberFilter;
 use crate::accounts::http::{Accepted, Done};
 use crate::accounts::{AccountId, CurrentAccount, Role};
 use crate::error::AppError;
-use crate::extract::{client_ip, parse_id, ApiJson, Paging};
-use crate::mail::webhooks::{MailgunWebhook, PostmarkWebhook};
+use crate::extract::{client_ip, parse_id, ApiJson, Paging, RawJson};
+use crate::mail::webhooks::{MailgunWebhook, PostmarkWebhook, SendgridEvent, SendgridPost};
 use crate::openapi::{Conflict, Forbidden, NotFound, RateLimited, Unauthorized};
 use crate::state::AppState;
 
@@ -38,7 +38,8 @@ use crate::state::AppState;
     lift_suppression,
     report_bounce,
     mailgun_webhook,
-    postmark_webhook
+    postmark_webhook,
+    sendgrid_webhook
 ))]
 pub struct Api;
 
@@ -67,7 +68,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .route("/admin/bounces", web::post().to(report_bounce))
         .route("/webhooks/mailgun", web::post().to(mailgun_webhook))
-        .route("/webhooks/postmark", web::post().to(postmark_webhook));
+        .route("/webhooks/postmark", web::post().to(postmark_webhook))
+        .route("/webhooks/sendgrid", web::post().to(sendgrid_webhook));
 }
 
 impl From<NewsletterError> for AppError {
@@ -99,6 +101,7 @@ impl From<NewsletterError> for AppError {
                 detail: "log in as an admin or send the bounce hook token",
             },
             NewsletterError::WebhookNotConfigured => AppError::NotFound,
+            NewsletterError::WebhookMalformed(detail) => AppError::MalformedBody { detail },
             NewsletterError::WebhookUnauthorized => AppError::Unauthorized {
                 detail: "the webhook's signature or credentials do not match",
             },
@@ -659,6 +662,45 @@ async fn postmark_webhook(
             authorization,
             hook: body.0,
         })
+        .await?;
+    Ok(provider_outcome(recorded))
+}
+
+/// SendGrid's signed event webhook, verified with
+/// `newsletter.sendgrid_verification_key` over the timestamp and the raw
+/// body: `bounce` is a hard bounce (`blocked` a soft one), `deferred` a soft
+/// bounce, `spamreport` a complaint; other events are ignored.
+#[utoipa::path(post, path = "/webhooks/sendgrid", tag = "newsletter",
+    request_body = Vec<SendgridEvent>,
+    params(
+        ("X-Twilio-Email-Event-Webhook-Signature" = Option<String>, Header, description = "base64 DER ECDSA signature"),
+        ("X-Twilio-Email-Event-Webhook-Timestamp" = Option<String>, Header, description = "Unix time the signature covers"),
+    ),
+    responses(
+        (status = 200, body = BounceOutcome),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+    ))]
+#[tracing::instrument(skip_all)]
+async fn sendgrid_webhook(
+    state: Data<AppState>,
+    req: HttpRequest,
+    body: RawJson,
+) -> Result<HttpResponse, AppError> {
+    let header_value = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let post = SendgridPost {
+        signature: header_value("X-Twilio-Email-Event-Webhook-Signature"),
+        timestamp: header_value("X-Twilio-Email-Event-Webhook-Timestamp"),
+        body: body.0,
+    };
+    let recorded = state
+        .newsletter
+        .provider_report(ProviderReport::Sendgrid(post))
         .await?;
     Ok(provider_outcome(recorded))
 }

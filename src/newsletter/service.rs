@@ -26,7 +26,9 @@ use crate::config::NewsletterSettings;
 use crate::db::{self, DbConnection, Pool, StorageError};
 use crate::domain::{EmailAddress, FieldError, Fields, Token};
 use crate::mail::compose::ComposeError;
-use crate::mail::webhooks::{self, MailgunWebhook, PostmarkWebhook, WebhookError};
+use crate::mail::webhooks::{
+    self, MailgunWebhook, PostmarkWebhook, ProviderEvent, SendgridPost, WebhookError,
+};
 use crate::mail::{store as outbox, Composer, Email, Stream};
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +53,8 @@ pub enum NewsletterError {
     WebhookNotConfigured,
     #[error("the webhook's signature or credentials do not match")]
     WebhookUnauthorized,
+    #[error("the webhook's body cannot be read: {0}")]
+    WebhookMalformed(String),
     #[error(transparent)]
     Limited(#[from] Limited),
     #[error(transparent)]
@@ -173,6 +177,7 @@ pub enum ProviderReport {
         authorization: Option<String>,
         hook: PostmarkWebhook,
     },
+    Sendgrid(SendgridPost),
 }
 
 /// Who posts a bounce report: an admin, or an MTA hook with the shared token.
@@ -934,12 +939,12 @@ impl NewsletterService {
         report: ProviderReport,
     ) -> Result<Option<bool>, NewsletterError> {
         let settings = &self.settings;
-        let event = match &report {
-            ProviderReport::Mailgun(hook) => webhooks::mailgun(
-                settings.mailgun_signing_key.as_ref(),
-                hook,
-                self.clock.now(),
-            ),
+        let now = self.clock.now();
+        let events = match &report {
+            ProviderReport::Mailgun(hook) => {
+                webhooks::mailgun(settings.mailgun_signing_key.as_ref(), hook, now)
+                    .map(|e| e.into_iter().collect())
+            }
             ProviderReport::Postmark {
                 authorization,
                 hook,
@@ -947,21 +952,42 @@ impl NewsletterService {
                 settings.postmark_webhook_token.as_ref(),
                 authorization.as_deref(),
                 hook,
-            ),
+            )
+            .map(|e| e.into_iter().collect()),
+            ProviderReport::Sendgrid(post) => {
+                webhooks::sendgrid(settings.sendgrid_verification_key.as_deref(), post, now)
+            }
         }
         .map_err(|e| match e {
             WebhookError::NotConfigured => NewsletterError::WebhookNotConfigured,
             WebhookError::Unauthorized => NewsletterError::WebhookUnauthorized,
+            WebhookError::Malformed(detail) => NewsletterError::WebhookMalformed(detail),
         })?;
-        let Some(event) = event else {
-            tracing::info!("provider event that is no bounce or complaint ignored");
-            return Ok(None);
-        };
-        let email = EmailAddress::parse(&event.email)
-            .map_err(|e| NewsletterError::Invalid(vec![e.on("email")]))?;
-        self.record_report(email, event.kind, Some(event.detail))
-            .await
-            .map(Some)
+        // One event names its address: an invalid one refuses the request.
+        // A batch (SendGrid's) skips what it cannot read, keeping the rest.
+        let single = events.len() == 1;
+        let mut recorded = None;
+        for ProviderEvent {
+            email,
+            kind,
+            detail,
+        } in events
+        {
+            let email = match EmailAddress::parse(&email) {
+                Ok(email) => email,
+                Err(e) if single => return Err(NewsletterError::Invalid(vec![e.on("email")])),
+                Err(_) => {
+                    tracing::warn!("provider event with an invalid address skipped");
+                    continue;
+                }
+            };
+            let suppressed = self.record_report(email, kind, Some(detail)).await?;
+            recorded = Some(recorded.unwrap_or(false) || suppressed);
+        }
+        if recorded.is_none() {
+            tracing::info!("provider report with no bounce or complaint ignored");
+        }
+        Ok(recorded)
     }
 
     async fn record_report(

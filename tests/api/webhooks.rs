@@ -159,3 +159,122 @@ async fn an_unconfigured_webhook_is_not_there() {
     let (status, _) = post(&app, "/api/v1/webhooks/mailgun", None, signed).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+/// A SendGrid signing key for the tests, and its public half as SendGrid
+/// shows it (base64 DER).
+fn sendgrid_keys() -> (p256::ecdsa::SigningKey, String) {
+    use base64::Engine;
+    // SubjectPublicKeyInfo of an id-ecPublicKey on prime256v1, then the
+    // uncompressed point.
+    const SPKI_PREFIX: &str = "3059301306072a8648ce3d020106082a8648ce3d030107034200";
+    let key = p256::ecdsa::SigningKey::from_slice(&[0x5a; 32]).expect("a key");
+    let mut der = hex::decode(SPKI_PREFIX).expect("hex");
+    der.extend_from_slice(key.verifying_key().to_encoded_point(false).as_bytes());
+    (key, base64::engine::general_purpose::STANDARD.encode(der))
+}
+
+async fn post_sendgrid(
+    app: &TestApp,
+    key: &p256::ecdsa::SigningKey,
+    timestamp: i64,
+    body: &str,
+) -> (StatusCode, Value) {
+    use base64::Engine;
+    use p256::ecdsa::signature::Signer;
+    let signed = format!("{timestamp}{body}");
+    let signature: p256::ecdsa::Signature = key.sign(signed.as_bytes());
+    let response = app
+        .api
+        .post(app.url("/api/v1/webhooks/sendgrid"))
+        .header("content-type", "application/json")
+        .header(
+            "X-Twilio-Email-Event-Webhook-Signature",
+            base64::engine::general_purpose::STANDARD.encode(signature.to_der().as_bytes()),
+        )
+        .header(
+            "X-Twilio-Email-Event-Webhook-Timestamp",
+            timestamp.to_string(),
+        )
+        .body(body.to_owned())
+        .send()
+        .await
+        .expect("request");
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn sendgrid_batches_are_verified_with_their_ecdsa_signature() {
+    let now = Utc
+        .with_ymd_and_hms(2027, 1, 12, 9, 0, 0)
+        .single()
+        .expect("an instant");
+    let (key, public) = sendgrid_keys();
+    let app = TestApp::spawn_at(now, |settings| {
+        settings.newsletter.sendgrid_verification_key = Some(public);
+    })
+    .await;
+    app.confirmed_subscriber("lin@example.com", 0).await;
+    let body = json!([
+        { "email": "ada@example.com", "event": "bounce", "type": "bounce", "status": "5.1.1",
+          "reason": "550 5.1.1 unknown user" },
+        { "email": "kay@example.com", "event": "deferred", "reason": "452 mailbox full" },
+        { "email": "lin@example.com", "event": "spamreport" },
+        { "email": "not an address", "event": "bounce" },
+        { "email": "max@example.com", "event": "delivered" },
+    ])
+    .to_string();
+
+    // Signed by another key, over another body, or long ago: refused.
+    let other = p256::ecdsa::SigningKey::from_slice(&[0x17; 32]).expect("a key");
+    let (status, _) = post_sendgrid(&app, &other, now.timestamp(), &body).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = post_sendgrid(&app, &key, now.timestamp() - 3600, &body).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let tampered = app
+        .api
+        .post(app.url("/api/v1/webhooks/sendgrid"))
+        .header("content-type", "application/json")
+        .header("X-Twilio-Email-Event-Webhook-Signature", "MEUCIQ==")
+        .header(
+            "X-Twilio-Email-Event-Webhook-Timestamp",
+            now.timestamp().to_string(),
+        )
+        .body(body.clone())
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(tampered.status(), StatusCode::UNAUTHORIZED);
+    assert!(app.suppression("ada@example.com").is_none());
+
+    let (status, answer) = post_sendgrid(&app, &key, now.timestamp(), &body).await;
+    assert_eq!(
+        (status, answer["status"].as_str()),
+        (StatusCode::OK, Some("suppressed"))
+    );
+    let ada = app.suppression("ada@example.com").expect("suppressed");
+    assert_eq!(ada.reason, SuppressionReason::HardBounce);
+    assert_eq!(
+        ada.detail.as_deref(),
+        Some("SendGrid bounce: 5.1.1 550 5.1.1 unknown user")
+    );
+    assert!(
+        app.suppression("kay@example.com").is_none(),
+        "a soft bounce is counted"
+    );
+    assert_eq!(
+        app.suppression("lin@example.com")
+            .expect("suppressed")
+            .reason,
+        SuppressionReason::Complaint
+    );
+    assert_eq!(
+        app.subscriber("lin@example.com").expect("kept").status,
+        SubscriberStatus::Unsubscribed
+    );
+    assert!(app.suppression("max@example.com").is_none());
+
+    // Signed but not a list of events: 400.
+    let (status, _) = post_sendgrid(&app, &key, now.timestamp(), "{\"not\": \"a list\"}").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
