@@ -413,6 +413,13 @@ pub struct NewsletterSettings {
     /// SendGrid shows it): turns on `POST /api/v1/webhooks/sendgrid`.
     #[serde(default)]
     pub sendgrid_verification_key: Option<String>,
+    /// The SNS topic that carries SES's bounce and complaint notifications:
+    /// with `ses_signing_cert`, turns on `POST /api/v1/webhooks/ses`.
+    #[serde(default)]
+    pub ses_topic_arn: Option<String>,
+    /// A PEM file of SNS's signing certificate.
+    #[serde(default)]
+    pub ses_signing_cert: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]

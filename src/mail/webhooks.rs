@@ -314,3 +314,184 @@ pub fn sendgrid(
         })
         .collect())
 }
+
+/// An Amazon SNS message: SES publishes its bounce and complaint
+/// notifications to an SNS topic, which posts them here.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct SnsMessage {
+    /// `Notification`, `SubscriptionConfirmation` or `UnsubscribeConfirmation`.
+    #[serde(rename = "Type")]
+    pub kind: String,
+    pub message_id: String,
+    pub topic_arn: String,
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// For a notification: SES's JSON, as a string.
+    pub message: String,
+    pub timestamp: String,
+    /// `1` (SHA1withRSA) or `2` (SHA256withRSA).
+    pub signature_version: String,
+    pub signature: String,
+    #[serde(rename = "SubscribeURL", default)]
+    pub subscribe_url: Option<String>,
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
+/// Checks an SNS message's signature with the certificate in
+/// `certificate_file` (SNS's signing certificate, downloaded once from its
+/// `SigningCertURL`: masthead fetches nothing) and that it comes from
+/// `topic_arn` (anyone can have SNS sign messages of their own topics);
+/// returns the SES bounces and complaints it carries. A subscription
+/// confirmation is logged with the address that confirms it.
+pub fn ses(
+    topic_arn: Option<&str>,
+    certificate_file: Option<&std::path::Path>,
+    message: &SnsMessage,
+) -> Result<Vec<ProviderEvent>, WebhookError> {
+    use base64::Engine;
+    use rsa::pkcs1v15::{Signature, VerifyingKey};
+    use rsa::signature::Verifier;
+
+    let topic_arn = topic_arn
+        .filter(|t| !t.is_empty())
+        .ok_or(WebhookError::NotConfigured)?;
+    let key = certificate_file
+        .ok_or(WebhookError::NotConfigured)
+        .and_then(|path| {
+            signing_key(path).map_err(|error| {
+                tracing::error!(%error, path = %path.display(), "newsletter.ses_signing_cert cannot be read");
+                WebhookError::NotConfigured
+            })
+        })?;
+    if message.topic_arn != topic_arn {
+        return Err(WebhookError::Unauthorized);
+    }
+    let signed = sns_string_to_sign(message).ok_or(WebhookError::Unauthorized)?;
+    let signature = base64::engine::general_purpose::STANDARD
+        .decode(message.signature.trim())
+        .ok()
+        .and_then(|bytes| Signature::try_from(bytes.as_slice()).ok())
+        .ok_or(WebhookError::Unauthorized)?;
+    let verified = match message.signature_version.as_str() {
+        "1" => VerifyingKey::<sha1::Sha1>::new(key).verify(signed.as_bytes(), &signature),
+        "2" => VerifyingKey::<Sha256>::new(key).verify(signed.as_bytes(), &signature),
+        _ => return Err(WebhookError::Unauthorized),
+    };
+    verified.map_err(|_| WebhookError::Unauthorized)?;
+
+    match message.kind.as_str() {
+        "Notification" => Ok(ses_events(&message.message)),
+        "SubscriptionConfirmation" => {
+            tracing::warn!(
+                subscribe_url = message.subscribe_url.as_deref().unwrap_or(""),
+                "SNS asks to confirm the subscription: open the SubscribeURL once"
+            );
+            Ok(Vec::new())
+        }
+        _ => Ok(Vec::new()),
+    }
+}
+
+fn signing_key(path: &std::path::Path) -> anyhow::Result<rsa::RsaPublicKey> {
+    use rsa::pkcs8::DecodePublicKey;
+    use x509_cert::der::{DecodePem, Encode};
+    let pem = std::fs::read(path)?;
+    let certificate = x509_cert::Certificate::from_pem(&pem)?;
+    let spki = certificate
+        .tbs_certificate
+        .subject_public_key_info
+        .to_der()?;
+    Ok(rsa::RsaPublicKey::from_public_key_der(&spki)?)
+}
+
+/// The text SNS signs: some of the message's fields, in this order, each
+/// as its name and value on lines of their own.
+fn sns_string_to_sign(message: &SnsMessage) -> Option<String> {
+    let fields: Vec<(&str, Option<&str>)> = match message.kind.as_str() {
+        "Notification" => vec![
+            ("Message", Some(&message.message)),
+            ("MessageId", Some(&message.message_id)),
+            ("Subject", message.subject.as_deref()),
+            ("Timestamp", Some(&message.timestamp)),
+            ("TopicArn", Some(&message.topic_arn)),
+            ("Type", Some(&message.kind)),
+        ],
+        "SubscriptionConfirmation" | "UnsubscribeConfirmation" => vec![
+            ("Message", Some(&message.message)),
+            ("MessageId", Some(&message.message_id)),
+            ("SubscribeURL", Some(message.subscribe_url.as_deref()?)),
+            ("Timestamp", Some(&message.timestamp)),
+            ("Token", Some(message.token.as_deref()?)),
+            ("TopicArn", Some(&message.topic_arn)),
+            ("Type", Some(&message.kind)),
+        ],
+        _ => return None,
+    };
+    Some(
+        fields
+            .into_iter()
+            .filter_map(|(name, value)| value.map(|v| format!("{name}\n{v}\n")))
+            .collect(),
+    )
+}
+
+/// The bounces and complaints of one SES notification (or event).
+fn ses_events(message: &str) -> Vec<ProviderEvent> {
+    let Ok(notification) = serde_json::from_str::<serde_json::Value>(message) else {
+        return Vec::new();
+    };
+    let text = |value: &serde_json::Value| value.as_str().unwrap_or_default().to_owned();
+    let kind = notification
+        .get("notificationType")
+        .or_else(|| notification.get("eventType"));
+    let (kind, recipients, detail) = match kind.and_then(|k| k.as_str()) {
+        Some("Bounce") => {
+            let bounce = &notification["bounce"];
+            let kind = match bounce["bounceType"].as_str() {
+                Some("Permanent") => BounceKind::HardBounce,
+                _ => BounceKind::SoftBounce,
+            };
+            (
+                kind,
+                &bounce["bouncedRecipients"],
+                text(&bounce["reportingMTA"]),
+            )
+        }
+        Some("Complaint") => {
+            let complaint = &notification["complaint"];
+            if complaint["complaintFeedbackType"] == "not-spam" {
+                return Vec::new();
+            }
+            (
+                BounceKind::Complaint,
+                &complaint["complainedRecipients"],
+                text(&complaint["complaintFeedbackType"]),
+            )
+        }
+        _ => return Vec::new(),
+    };
+    recipients
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|recipient| {
+            let email = recipient["emailAddress"].as_str()?.to_owned();
+            let said = [
+                text(&recipient["status"]),
+                text(&recipient["diagnosticCode"]),
+                detail.clone(),
+            ]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+            Some(ProviderEvent {
+                email,
+                kind,
+                detail: format!("Amazon SES: {said}").trim().to_owned(),
+            })
+        })
+        .collect()
+}

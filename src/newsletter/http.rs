@@ -19,8 +19,10 @@ use super::store::SubscriberFilter;
 use crate::accounts::http::{Accepted, Done};
 use crate::accounts::{AccountId, CurrentAccount, Role};
 use crate::error::AppError;
-use crate::extract::{client_ip, parse_id, ApiJson, Paging, RawJson};
-use crate::mail::webhooks::{MailgunWebhook, PostmarkWebhook, SendgridEvent, SendgridPost};
+use crate::extract::{client_ip, parse_id, ApiJson, Paging, RawJson, SnsJson};
+use crate::mail::webhooks::{
+    MailgunWebhook, PostmarkWebhook, SendgridEvent, SendgridPost, SnsMessage,
+};
 use crate::openapi::{Conflict, Forbidden, NotFound, RateLimited, Unauthorized};
 use crate::state::AppState;
 
@@ -39,7 +41,8 @@ use crate::state::AppState;
     report_bounce,
     mailgun_webhook,
     postmark_webhook,
-    sendgrid_webhook
+    sendgrid_webhook,
+    ses_webhook
 ))]
 pub struct Api;
 
@@ -69,7 +72,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/admin/bounces", web::post().to(report_bounce))
         .route("/webhooks/mailgun", web::post().to(mailgun_webhook))
         .route("/webhooks/postmark", web::post().to(postmark_webhook))
-        .route("/webhooks/sendgrid", web::post().to(sendgrid_webhook));
+        .route("/webhooks/sendgrid", web::post().to(sendgrid_webhook))
+        .route("/webhooks/ses", web::post().to(ses_webhook));
 }
 
 impl From<NewsletterError> for AppError {
@@ -701,6 +705,30 @@ async fn sendgrid_webhook(
     let recorded = state
         .newsletter
         .provider_report(ProviderReport::Sendgrid(post))
+        .await?;
+    Ok(provider_outcome(recorded))
+}
+
+/// Amazon SES's bounce and complaint notifications, through the SNS topic
+/// `newsletter.ses_topic_arn`, each checked against SNS's signing
+/// certificate (`newsletter.ses_signing_cert`). SNS posts JSON as
+/// `text/plain`. A subscription confirmation is logged with the address
+/// that confirms it.
+#[utoipa::path(post, path = "/webhooks/ses", tag = "newsletter",
+    request_body(content = SnsMessage, content_type = "text/plain"),
+    responses(
+        (status = 200, body = BounceOutcome),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+    ))]
+#[tracing::instrument(skip_all)]
+async fn ses_webhook(
+    state: Data<AppState>,
+    body: SnsJson<SnsMessage>,
+) -> Result<HttpResponse, AppError> {
+    let recorded = state
+        .newsletter
+        .provider_report(ProviderReport::Ses(body.0))
         .await?;
     Ok(provider_outcome(recorded))
 }

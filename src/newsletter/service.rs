@@ -27,7 +27,7 @@ use crate::db::{self, DbConnection, Pool, StorageError};
 use crate::domain::{EmailAddress, FieldError, Fields, Token};
 use crate::mail::compose::ComposeError;
 use crate::mail::webhooks::{
-    self, MailgunWebhook, PostmarkWebhook, ProviderEvent, SendgridPost, WebhookError,
+    self, MailgunWebhook, PostmarkWebhook, ProviderEvent, SendgridPost, SnsMessage, WebhookError,
 };
 use crate::mail::{store as outbox, Composer, Email, Stream};
 
@@ -178,6 +178,7 @@ pub enum ProviderReport {
         hook: PostmarkWebhook,
     },
     Sendgrid(SendgridPost),
+    Ses(SnsMessage),
 }
 
 /// Who posts a bounce report: an admin, or an MTA hook with the shared token.
@@ -957,6 +958,11 @@ impl NewsletterService {
             ProviderReport::Sendgrid(post) => {
                 webhooks::sendgrid(settings.sendgrid_verification_key.as_deref(), post, now)
             }
+            ProviderReport::Ses(message) => webhooks::ses(
+                settings.ses_topic_arn.as_deref(),
+                settings.ses_signing_cert.as_deref(),
+                message,
+            ),
         }
         .map_err(|e| match e {
             WebhookError::NotConfigured => NewsletterError::WebhookNotConfigured,

@@ -278,3 +278,122 @@ async fn sendgrid_batches_are_verified_with_their_ecdsa_signature() {
     let (status, _) = post_sendgrid(&app, &key, now.timestamp(), "{\"not\": \"a list\"}").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
+
+const SES_TOPIC: &str = "arn:aws:sns:eu-west-1:123456789012:masthead-ses";
+
+/// An SNS notification of `ses` (SES's JSON), signed as SNS signs with the
+/// test certificate's key (`tests/mail/sns`), in signature version `version`.
+fn sns_notification(ses: &Value, topic: &str, version: &str) -> Value {
+    use base64::Engine;
+    use rsa::pkcs8::DecodePrivateKey;
+    use rsa::signature::{SignatureEncoding, Signer};
+    let message = ses.to_string();
+    let (id, timestamp) = (
+        "5e4c2bd5-4a3e-5b0a-9a7f-1f0e9c8d7b6a",
+        "2027-01-12T09:00:00.000Z",
+    );
+    let signed = format!(
+        "Message\n{message}\nMessageId\n{id}\nTimestamp\n{timestamp}\nTopicArn\n{topic}\nType\nNotification\n"
+    );
+    let pem = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/mail/sns/signing-key.pem"
+    ))
+    .expect("the test key");
+    let key = rsa::RsaPrivateKey::from_pkcs8_pem(&pem).expect("an RSA key");
+    let signature = match version {
+        "1" => rsa::pkcs1v15::SigningKey::<sha1::Sha1>::new(key)
+            .sign(signed.as_bytes())
+            .to_vec(),
+        _ => rsa::pkcs1v15::SigningKey::<Sha256>::new(key)
+            .sign(signed.as_bytes())
+            .to_vec(),
+    };
+    json!({
+        "Type": "Notification", "MessageId": id, "TopicArn": topic, "Message": message,
+        "Timestamp": timestamp, "SignatureVersion": version,
+        "Signature": base64::engine::general_purpose::STANDARD.encode(signature),
+        "SigningCertURL": "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-0000.pem",
+    })
+}
+
+async fn post_sns(app: &TestApp, body: &Value) -> (StatusCode, Value) {
+    let response = app
+        .api
+        .post(app.url("/api/v1/webhooks/ses"))
+        .header("content-type", "text/plain; charset=UTF-8")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("request");
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn ses_notifications_are_checked_against_the_sns_certificate_and_topic() {
+    let app = TestApp::spawn_with(|settings| {
+        settings.newsletter.ses_topic_arn = Some(SES_TOPIC.to_owned());
+        settings.newsletter.ses_signing_cert = Some(
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/mail/sns/signing-cert.pem"
+            )
+            .into(),
+        );
+    })
+    .await;
+    app.confirmed_subscriber("lin@example.com", 0).await;
+    let bounce = json!({
+        "notificationType": "Bounce",
+        "bounce": { "bounceType": "Permanent", "reportingMTA": "dsn; a1-2.smtp-out.amazonses.com",
+            "bouncedRecipients": [{ "emailAddress": "ada@example.com", "status": "5.1.1",
+                "diagnosticCode": "smtp; 550 5.1.1 user unknown" }] },
+        "mail": { "source": "hello@masthead.example" },
+    });
+
+    // Another topic (signed by SNS all the same), or a tampered message.
+    let (status, _) = post_sns(
+        &app,
+        &sns_notification(&bounce, "arn:aws:sns:eu-west-1:999:other", "2"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let mut tampered = sns_notification(&bounce, SES_TOPIC, "2");
+    tampered["Message"] = json!(bounce.to_string().replace("ada@", "kay@"));
+    let (status, _) = post_sns(&app, &tampered).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(app.suppression("ada@example.com").is_none());
+    assert!(app.suppression("kay@example.com").is_none());
+
+    let (status, body) = post_sns(&app, &sns_notification(&bounce, SES_TOPIC, "2")).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("suppressed"))
+    );
+    let ada = app.suppression("ada@example.com").expect("suppressed");
+    assert_eq!(ada.reason, SuppressionReason::HardBounce);
+    assert_eq!(
+        ada.detail.as_deref(),
+        Some("Amazon SES: 5.1.1 smtp; 550 5.1.1 user unknown dsn; a1-2.smtp-out.amazonses.com")
+    );
+
+    // Signature version 1 (SHA1withRSA), a complaint.
+    let complaint = json!({
+        "notificationType": "Complaint",
+        "complaint": { "complaintFeedbackType": "abuse",
+            "complainedRecipients": [{ "emailAddress": "lin@example.com" }] },
+    });
+    let (status, body) = post_sns(&app, &sns_notification(&complaint, SES_TOPIC, "1")).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("suppressed"))
+    );
+    assert_eq!(
+        app.subscriber("lin@example.com").expect("kept").status,
+        SubscriberStatus::Unsubscribed
+    );
+    let delivery = json!({ "notificationType": "Delivery", "delivery": {} });
+    let (_, body) = post_sns(&app, &sns_notification(&delivery, SES_TOPIC, "2")).await;
+    assert_eq!(body["status"], "ignored");
+}
