@@ -1126,7 +1126,8 @@ pub fn suppress_hard_bounce(
         SuppressionReason::HardBounce,
         Some(detail),
         now,
-    )
+    )?;
+    store::clear_soft_bounces(conn, &EmailHash::of(key, email))
 }
 
 /// The sections a subscriber can choose: the site's sections, the same
