@@ -19,6 +19,7 @@ use crate::db;
 use crate::digest::store::Outcome;
 use crate::digest::{DigestSender, DigestService};
 use crate::jobs::Worker;
+use crate::mail::bounces::{Ingested, Ingester};
 use crate::newsletter::import::{
     ImportProgress, ImportReport, ImportWatch, SubscriberImport, SuppressionImport, UpdateField,
 };
@@ -65,6 +66,11 @@ enum Command {
         #[command(subcommand)]
         command: ImportCommand,
     },
+    /// Mail that comes back: bounces and complaints.
+    Mail {
+        #[command(subcommand)]
+        command: MailCommand,
+    },
     /// Write a list as CSV, in the columns the import reads.
     Export {
         #[arg(value_enum)]
@@ -74,6 +80,28 @@ enum Command {
         output: Option<PathBuf>,
     },
 }
+
+#[derive(Debug, Subcommand)]
+enum MailCommand {
+    /// Read one message on standard input, as Postfix's `pipe` transport
+    /// or a `.forward` gives it: a delivery status notification becomes a
+    /// hard or soft bounce, a feedback report (ARF) a complaint, and
+    /// anything else is ignored. Exits 75 (try again later) only when the
+    /// database cannot be reached.
+    Ingest {
+        /// The address the message was delivered to (Postfix:
+        /// `${recipient}`), to find the VERP return path by.
+        #[arg(long)]
+        recipient: Option<String>,
+    },
+}
+
+/// The most of a message `mail ingest` reads: reports are small, and the
+/// parts that matter come first.
+const INGEST_MAX_BYTES: u64 = 10 * 1024 * 1024;
+
+/// sysexits' EX_TEMPFAIL: the mail system keeps the message and retries.
+const EX_TEMPFAIL: u8 = 75;
 
 #[derive(Debug, Subcommand)]
 enum ImportCommand {
@@ -181,6 +209,10 @@ enum PrivilegedRole {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    let failure = match cli.command {
+        Command::Mail { .. } => ExitCode::from(EX_TEMPFAIL),
+        _ => ExitCode::FAILURE,
+    };
     let result = Settings::load().and_then(|settings| {
         crate::telemetry::init(&settings.log, crate::telemetry::stderr);
         tokio::runtime::Builder::new_multi_thread()
@@ -193,7 +225,7 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
-            ExitCode::FAILURE
+            failure
         }
     }
 }
@@ -286,6 +318,41 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Import { command } => {
             let core = Core::start(settings, Arc::new(SystemClock)).await?;
             import(&core, command).await
+        }
+        Command::Mail {
+            command: MailCommand::Ingest { recipient },
+        } => {
+            use std::io::Read;
+            let mut raw = Vec::new();
+            std::io::stdin()
+                .take(INGEST_MAX_BYTES)
+                .read_to_end(&mut raw)
+                .context("reading the message")?;
+            let core = Core::start(settings, Arc::new(SystemClock)).await?;
+            let ingested = Ingester::new(&core).ingest(raw, recipient).await?;
+            match ingested {
+                Ingested::Ignored(why) => println!("ignored: {why}"),
+                Ingested::Reported(events) => {
+                    for event in events {
+                        println!(
+                            "{} at {}{}{}",
+                            event.kind.as_str(),
+                            event.domain,
+                            if event.attributed {
+                                " (by its return path)"
+                            } else {
+                                ""
+                            },
+                            if event.suppressed {
+                                ": suppressed"
+                            } else {
+                                ": noted"
+                            }
+                        );
+                    }
+                }
+            }
+            Ok(())
         }
         Command::Export { list, output } => {
             let core = Core::start(settings, Arc::new(SystemClock)).await?;

@@ -295,8 +295,12 @@ pub struct MailSettings {
     /// A folder whose templates replace the built-in ones.
     pub templates_dir: Option<PathBuf>,
     pub smtp: SmtpSettings,
-    /// Signs digest mail when set.
+    /// Signs every outgoing message when set.
     pub dkim: Option<DkimSettings>,
+    /// The domain of the return paths (`bounces+…@domain`); unset, the
+    /// sender's own domain.
+    #[serde(default)]
+    pub bounce_domain: Option<String>,
     /// Sent messages (their bodies already blanked) are deleted after this
     /// many days.
     pub keep_sent_days: u32,
@@ -404,6 +408,27 @@ pub struct NewsletterSettings {
     /// When set, `POST /api/v1/admin/bounces` also accepts
     /// `Authorization: Bearer <this>`, for an MTA hook without a session.
     pub bounce_hook_token: Option<SecretString>,
+    /// Soft bounces on this many different days in a row suppress the
+    /// address, as a hard bounce does at once.
+    pub soft_bounce_limit: u32,
+    /// Mailgun's webhook signing key: turns on `POST /api/v1/webhooks/mailgun`.
+    #[serde(default)]
+    pub mailgun_signing_key: Option<SecretString>,
+    /// The credential Postmark's webhook sends: turns on
+    /// `POST /api/v1/webhooks/postmark`.
+    #[serde(default)]
+    pub postmark_webhook_token: Option<SecretString>,
+    /// SendGrid's signed event webhook verification key (base64 DER, as
+    /// SendGrid shows it): turns on `POST /api/v1/webhooks/sendgrid`.
+    #[serde(default)]
+    pub sendgrid_verification_key: Option<String>,
+    /// The SNS topic that carries SES's bounce and complaint notifications:
+    /// with `ses_signing_cert`, turns on `POST /api/v1/webhooks/ses`.
+    #[serde(default)]
+    pub ses_topic_arn: Option<String>,
+    /// A PEM file of SNS's signing certificate.
+    #[serde(default)]
+    pub ses_signing_cert: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]

@@ -23,14 +23,73 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
     type Future = LocalBoxFuture<'static, Result<Self, AppError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let body = json_body(req, payload);
+        Box::pin(async move { decode(&body.await?).map(ApiJson) })
+    }
+}
+
+/// A JSON body kept as sent, for a signature over its bytes: the same
+/// checks of type and size as `ApiJson`, and no decoding.
+#[derive(Debug)]
+pub struct RawJson(pub Vec<u8>);
+
+impl FromRequest for RawJson {
+    type Error = AppError;
+    type Future = LocalBoxFuture<'static, Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let body = json_body(req, payload);
+        Box::pin(async move { Ok(RawJson(body.await?.to_vec())) })
+    }
+}
+
+/// A JSON body that Amazon SNS posts as `text/plain`: `ApiJson`'s checks
+/// with that type allowed too.
+#[derive(Debug)]
+pub struct SnsJson<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for SnsJson<T> {
+    type Error = AppError;
+    type Future = LocalBoxFuture<'static, Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let is_text = matches!(
+            req.mime_type(),
+            Ok(Some(mime)) if mime.type_() == "text" && mime.subtype() == "plain"
+        );
+        let body = if is_text {
+            body_of_type(req, payload, true)
+        } else {
+            json_body(req, payload)
+        };
+        Box::pin(async move { decode(&body.await?).map(SnsJson) })
+    }
+}
+
+/// The body of a JSON request: only `application/json`, only up to
+/// `server.body_limit_bytes`.
+fn json_body(
+    req: &HttpRequest,
+    payload: &mut Payload,
+) -> LocalBoxFuture<'static, Result<BytesMut, AppError>> {
+    let is_json = matches!(
+        req.mime_type(),
+        Ok(Some(mime)) if mime.type_() == "application"
+            && (mime.subtype() == "json" || mime.suffix().is_some_and(|s| s == "json"))
+    );
+    body_of_type(req, payload, is_json)
+}
+
+/// The body, up to `server.body_limit_bytes`, if its type is right.
+fn body_of_type(
+    req: &HttpRequest,
+    payload: &mut Payload,
+    is_json: bool,
+) -> LocalBoxFuture<'static, Result<BytesMut, AppError>> {
+    {
         let limit = req
             .app_data::<Data<AppState>>()
             .map_or(64 * 1024, |state| state.settings.server.body_limit_bytes);
-        let is_json = matches!(
-            req.mime_type(),
-            Ok(Some(mime)) if mime.type_() == "application"
-                && (mime.subtype() == "json" || mime.suffix().is_some_and(|s| s == "json"))
-        );
         let declared_length = req
             .headers()
             .get(actix_web::http::header::CONTENT_LENGTH)
@@ -44,8 +103,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
             if declared_length.is_some_and(|n| n > limit) {
                 return Err(AppError::PayloadTooLarge { limit });
             }
-            let body = read_body(payload, limit).await?;
-            decode(&body).map(ApiJson)
+            read_body(payload, limit).await
         })
     }
 }

@@ -19,7 +19,7 @@ use crate::db::{self, Pool};
 use crate::digest::DigestService;
 use crate::inquiries::InquiryService;
 use crate::mail::service::OutboxService;
-use crate::mail::Composer;
+use crate::mail::{Composer, DkimSigner, ReturnPaths};
 use crate::newsletter::links::LinkSigner;
 use crate::newsletter::NewsletterService;
 use crate::organizations::OrganizationService;
@@ -112,6 +112,10 @@ pub struct Core {
     pub site_key: SecretString,
     /// The limits on anonymous forms, shared by the services they reach.
     pub abuse: Arc<AbuseGuard>,
+    /// Signs every outgoing message, when `[mail.dkim]` is set.
+    pub dkim: Option<Arc<DkimSigner>>,
+    /// The envelope senders that attribute bounces to their message.
+    pub return_paths: Arc<ReturnPaths>,
 }
 
 impl Core {
@@ -142,6 +146,11 @@ impl Core {
             tracing::info!(rekeyed, "suppression hashes keyed");
         }
         let abuse = Arc::new(AbuseGuard::new(&settings.abuse, Arc::clone(&clock)));
+        let dkim = DkimSigner::from_settings(settings.mail.dkim.as_ref())?.map(Arc::new);
+        let return_paths = Arc::new(ReturnPaths::new(
+            &site_key,
+            settings.mail.bounce_domain.clone(),
+        ));
         Ok(Self {
             settings: Arc::new(settings),
             pool,
@@ -150,6 +159,8 @@ impl Core {
             links,
             site_key,
             abuse,
+            dkim,
+            return_paths,
         })
     }
 }

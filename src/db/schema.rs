@@ -199,6 +199,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    newsletter_soft_bounces (email_hash) {
+        email_hash -> Text,
+        days -> Integer,
+        first_at -> Timestamp,
+        last_at -> Timestamp,
+        detail -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     newsletter_suppressions (email_hash) {
         email_hash -> Text,
         email -> Nullable<Text>,
@@ -375,6 +385,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     newsletter_subscribers,
     newsletter_tokens,
     newsletter_suppressions,
+    newsletter_soft_bounces,
     newsletter_imports,
     digest_runs,
     digest_deliveries,

@@ -152,6 +152,14 @@ macro_rules! id_type {
             pub fn new() -> Self {
                 Self(uuid::Uuid::new_v4())
             }
+
+            pub fn as_uuid(&self) -> uuid::Uuid {
+                self.0
+            }
+
+            pub fn from_uuid(id: uuid::Uuid) -> Self {
+                Self(id)
+            }
         }
 
         impl Default for $name {

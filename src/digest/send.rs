@@ -4,17 +4,12 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use anyhow::Context;
 use chrono::{DateTime, Duration, Utc};
 use futures_util::StreamExt;
-use lettre::message::dkim::{
-    DkimCanonicalization, DkimCanonicalizationType, DkimConfig, DkimSigningAlgorithm,
-    DkimSigningKey,
-};
-use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, HeaderValue};
+use lettre::address::Envelope;
+use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName};
 use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use lettre::Message;
-use secrecy::ExposeSecret;
 use tokio::sync::{mpsc, watch};
 
 use super::model::{Claimed, DigestRun, RunId};
@@ -22,10 +17,11 @@ use super::render::{greeting, Personal, Rendered, Template};
 use super::service::{Content, DigestError};
 use super::store::{self, Outcome, Recorded};
 use crate::clock::SharedClock;
-use crate::config::{DigestSettings, DkimAlgorithm, DkimSettings, NewsletterSettings};
+use crate::config::{DigestSettings, NewsletterSettings};
 use crate::db::{self, Pool, StorageError};
+use crate::mail::compose::unfolded;
 use crate::mail::transport::SendError;
-use crate::mail::{Composer, Transport};
+use crate::mail::{Composer, DkimSigner, ReturnPaths, SentMessage, Transport};
 use crate::newsletter::links::LinkSigner;
 use crate::newsletter::model::EmailHash;
 use crate::newsletter::{Sections, SubscriberId, SubscriberStatus};
@@ -70,56 +66,10 @@ pub struct DigestSender {
     links: Arc<LinkSigner>,
     settings: DigestSettings,
     newsletter: Arc<NewsletterSettings>,
-    dkim: Option<Arc<DkimConfig>>,
+    dkim: Option<Arc<DkimSigner>>,
+    return_paths: Arc<ReturnPaths>,
     sender_domain: String,
     runs: Mutex<HashMap<String, RunCache>>,
-}
-
-/// The headers a DKIM signature covers: RFC 8058 asks that it include
-/// List-Unsubscribe and List-Unsubscribe-Post.
-const SIGNED_HEADERS: [&str; 8] = [
-    "From",
-    "To",
-    "Subject",
-    "Date",
-    "Message-ID",
-    "List-Id",
-    "List-Unsubscribe",
-    "List-Unsubscribe-Post",
-];
-
-fn dkim_config(settings: &DkimSettings) -> anyhow::Result<DkimConfig> {
-    let algorithm = match settings.algorithm {
-        DkimAlgorithm::Rsa => DkimSigningAlgorithm::Rsa,
-        DkimAlgorithm::Ed25519 => DkimSigningAlgorithm::Ed25519,
-    };
-    let key = DkimSigningKey::new(settings.private_key.expose_secret().trim(), algorithm)
-        .map_err(|e| anyhow::anyhow!("mail.dkim.private_key: {e}"))?;
-    Ok(DkimConfig::new(
-        settings.selector.clone(),
-        settings.domain.clone(),
-        key,
-        SIGNED_HEADERS
-            .iter()
-            .map(|h| HeaderName::new_from_ascii_str(h))
-            .collect(),
-        DkimCanonicalization {
-            header: DkimCanonicalizationType::Relaxed,
-            body: DkimCanonicalizationType::Relaxed,
-        },
-    ))
-}
-
-/// A header written as given, never folded: RFC 8058 receivers parse
-/// List-Unsubscribe and List-Unsubscribe-Post as one line. Only printable
-/// ASCII is written this way; anything else is encoded as usual.
-fn unfolded(name: &'static str, value: String) -> HeaderValue {
-    let name = HeaderName::new_from_ascii_str(name);
-    if value.bytes().all(|b| (0x20..0x7f).contains(&b)) {
-        HeaderValue::dangerous_new_pre_encoded(name, value.clone(), value)
-    } else {
-        HeaderValue::new(name, value)
-    }
 }
 
 /// A body part the variant's template has already encoded.
@@ -138,14 +88,6 @@ impl DigestSender {
         let mut mail = settings.mail.clone();
         mail.smtp.pool_size = u32::try_from(settings.digest.concurrency.max(1)).unwrap_or(u32::MAX);
         let transport = Transport::new(&mail)?;
-        let dkim = settings
-            .mail
-            .dkim
-            .as_ref()
-            .map(dkim_config)
-            .transpose()
-            .context("mail.dkim")?
-            .map(Arc::new);
         let sender_domain = core.composer.newsletter_from().email.domain().to_owned();
         Ok(Self {
             pool: core.pool.clone(),
@@ -155,7 +97,8 @@ impl DigestSender {
             links: Arc::clone(&core.links),
             settings: settings.digest.clone(),
             newsletter: Arc::new(settings.newsletter.clone()),
-            dkim,
+            dkim: core.dkim.clone(),
+            return_paths: Arc::clone(&core.return_paths),
             sender_domain,
             runs: Mutex::new(HashMap::new()),
         })
@@ -517,7 +460,17 @@ impl DigestSender {
             .as_str()
             .parse()
             .map_err(|e| format!("recipient address: {e}"))?;
+        let return_path = self
+            .return_paths
+            .address(
+                &SentMessage::digest(delivery.run_id, delivery.subscriber_id),
+                &self.sender_domain,
+            )
+            .ok_or("mail.bounce_domain is not a domain")?;
+        let envelope = Envelope::new(Some(return_path), vec![to.email.clone()])
+            .map_err(|e| format!("envelope: {e}"))?;
         let mut message = Message::builder()
+            .envelope(envelope)
             .from(self.composer.newsletter_from().clone())
             .to(to)
             .subject(rendered.subject.clone())
@@ -527,16 +480,19 @@ impl DigestSender {
                 "<digest.{}.{}@{}>",
                 delivery.run_id, delivery.subscriber_id, self.sender_domain
             )))
-            .raw_header(unfolded("List-Id", self.newsletter.list_id.clone()))
             .raw_header(unfolded(
-                "List-Unsubscribe",
+                HeaderName::new_from_ascii_str("List-Id"),
+                self.newsletter.list_id.clone(),
+            ))
+            .raw_header(unfolded(
+                HeaderName::new_from_ascii_str("List-Unsubscribe"),
                 format!(
                     "<{unsubscribe}>, <mailto:{}?subject=unsubscribe%20{token}>",
                     self.newsletter.unsubscribe_mailto
                 ),
             ))
             .raw_header(unfolded(
-                "List-Unsubscribe-Post",
+                HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
                 "List-Unsubscribe=One-Click".to_owned(),
             ))
             .multipart(
@@ -552,7 +508,7 @@ impl DigestSender {
             )
             .map_err(|e| format!("building the message: {e}"))?;
         if let Some(dkim) = &self.dkim {
-            message.sign(dkim);
+            dkim.sign(&mut message);
         }
         Ok(message)
     }

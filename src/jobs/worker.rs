@@ -8,7 +8,7 @@ use crate::clock::SharedClock;
 use crate::config::{DigestSettings, TrialSettings};
 use crate::db::Pool;
 use crate::digest::{DigestSender, DigestService};
-use crate::mail::delivery::{self, Deliverer};
+use crate::mail::delivery::{self, Deliverer, Signing};
 use crate::mail::{Composer, Transport};
 use crate::state::Core;
 
@@ -57,7 +57,11 @@ impl Worker {
                     Arc::new(transport),
                     Arc::clone(&core.clock),
                     settings.worker.clone(),
-                    reply_to,
+                    Signing {
+                        reply_to,
+                        dkim: core.dkim.clone(),
+                        return_paths: Arc::clone(&core.return_paths),
+                    },
                     core.links.suppression_key().clone(),
                 ),
                 poll_interval: settings.worker.poll_interval(),

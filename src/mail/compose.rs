@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::Context;
+use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::Mailbox;
 use minijinja::{context, Environment, Value};
 use serde::Serialize;
@@ -325,5 +326,17 @@ impl Composer {
             stream: E::STREAM,
             headers: BTreeMap::new(),
         })
+    }
+}
+
+/// A header written as given, never folded: RFC 8058 receivers parse
+/// List-Unsubscribe and List-Unsubscribe-Post as one line. Only printable
+/// ASCII is written this way (so no line break can inject a header);
+/// anything else is encoded and folded as usual.
+pub fn unfolded(name: HeaderName, value: String) -> HeaderValue {
+    if value.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        HeaderValue::dangerous_new_pre_encoded(name, value.clone(), value)
+    } else {
+        HeaderValue::new(name, value)
     }
 }

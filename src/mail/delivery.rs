@@ -5,14 +5,17 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use futures_util::StreamExt;
-use lettre::message::header::{HeaderName, HeaderValue};
+use lettre::address::Envelope;
+use lettre::message::header::HeaderName;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::Message;
 
-use super::compose::Stream;
+use super::compose::{unfolded, Stream};
+use super::dkim::DkimSigner;
 use super::model::{OutboxId, OutboxMessage};
 use super::store::{self, Outcome};
 use super::transport::{SendError, Transport};
+use super::verp::{ReturnPaths, SentMessage};
 use crate::clock::SharedClock;
 use crate::config::WorkerSettings;
 use crate::db::{self, Pool, StorageError};
@@ -63,6 +66,16 @@ pub struct Deliverer {
     settings: WorkerSettings,
     reply_to: Option<Mailbox>,
     suppression_key: SuppressionKey,
+    dkim: Option<Arc<DkimSigner>>,
+    return_paths: Arc<ReturnPaths>,
+}
+
+/// How the outbox's messages leave: who replies, and how they are signed
+/// and given a return path.
+pub struct Signing {
+    pub reply_to: Option<Mailbox>,
+    pub dkim: Option<Arc<DkimSigner>>,
+    pub return_paths: Arc<ReturnPaths>,
 }
 
 impl Deliverer {
@@ -71,7 +84,7 @@ impl Deliverer {
         transport: Arc<Transport>,
         clock: SharedClock,
         settings: WorkerSettings,
-        reply_to: Option<Mailbox>,
+        signing: Signing,
         suppression_key: SuppressionKey,
     ) -> Self {
         Self {
@@ -79,8 +92,10 @@ impl Deliverer {
             transport,
             clock,
             settings,
-            reply_to,
+            reply_to: signing.reply_to,
             suppression_key,
+            dkim: signing.dkim,
+            return_paths: signing.return_paths,
         }
     }
 
@@ -242,7 +257,14 @@ impl Deliverer {
             .parse()
             .map_err(|e| format!("recipient address: {e}"))?;
         let sender_domain = from.email.domain().to_owned();
+        let return_path = self
+            .return_paths
+            .address(&SentMessage::Outbox(message.id), &sender_domain)
+            .ok_or("mail.bounce_domain is not a domain")?;
+        let envelope = Envelope::new(Some(return_path), vec![to.email.clone()])
+            .map_err(|e| format!("envelope: {e}"))?;
         let mut builder = Message::builder()
+            .envelope(envelope)
             .from(from)
             .to(to)
             .subject(message.subject.clone())
@@ -256,15 +278,17 @@ impl Deliverer {
         for (name, value) in headers {
             let name =
                 HeaderName::new_from_ascii(name).map_err(|e| format!("stored header name: {e}"))?;
-            // `HeaderValue::new` encodes and folds the value, so a stored
-            // line break cannot inject a header.
-            builder = builder.raw_header(HeaderValue::new(name, value));
+            builder = builder.raw_header(unfolded(name, value));
         }
-        builder
+        let mut email = builder
             .multipart(MultiPart::alternative_plain_html(
                 message.text_body.clone(),
                 message.html_body.clone(),
             ))
-            .map_err(|e| format!("building the message: {e}"))
+            .map_err(|e| format!("building the message: {e}"))?;
+        if let Some(dkim) = &self.dkim {
+            dkim.sign(&mut email);
+        }
+        Ok(email)
     }
 }

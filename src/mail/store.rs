@@ -286,3 +286,12 @@ pub fn list(
         .get_result(conn)?;
     Ok((page, total))
 }
+
+/// The recipient of one message, while the outbox still holds it.
+pub fn recipient(conn: &mut DbConnection, id: OutboxId) -> QueryResult<Option<EmailAddress>> {
+    outbox::table
+        .find(id)
+        .select(outbox::to_address)
+        .first(conn)
+        .optional()
+}

@@ -13,13 +13,16 @@ use super::model::{
 };
 use super::service::{
     BounceKind, Export, ExportedMessage, Holder, NewsletterError, PreferenceChanges, Preferences,
-    Reporter, SignUp,
+    ProviderReport, Reporter, SignUp,
 };
 use super::store::SubscriberFilter;
 use crate::accounts::http::{Accepted, Done};
 use crate::accounts::{AccountId, CurrentAccount, Role};
 use crate::error::AppError;
-use crate::extract::{client_ip, parse_id, ApiJson, Paging};
+use crate::extract::{client_ip, parse_id, ApiJson, Paging, RawJson, SnsJson};
+use crate::mail::webhooks::{
+    MailgunWebhook, PostmarkWebhook, SendgridEvent, SendgridPost, SnsMessage,
+};
 use crate::openapi::{Conflict, Forbidden, NotFound, RateLimited, Unauthorized};
 use crate::state::AppState;
 
@@ -35,7 +38,11 @@ use crate::state::AppState;
     subscriber_record,
     list_suppressions,
     lift_suppression,
-    report_bounce
+    report_bounce,
+    mailgun_webhook,
+    postmark_webhook,
+    sendgrid_webhook,
+    ses_webhook
 ))]
 pub struct Api;
 
@@ -62,7 +69,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/admin/newsletter/suppressions/{id}",
             web::delete().to(lift_suppression),
         )
-        .route("/admin/bounces", web::post().to(report_bounce));
+        .route("/admin/bounces", web::post().to(report_bounce))
+        .route("/webhooks/mailgun", web::post().to(mailgun_webhook))
+        .route("/webhooks/postmark", web::post().to(postmark_webhook))
+        .route("/webhooks/sendgrid", web::post().to(sendgrid_webhook))
+        .route("/webhooks/ses", web::post().to(ses_webhook));
 }
 
 impl From<NewsletterError> for AppError {
@@ -92,6 +103,11 @@ impl From<NewsletterError> for AppError {
             },
             NewsletterError::HookUnauthorized => AppError::Unauthorized {
                 detail: "log in as an admin or send the bounce hook token",
+            },
+            NewsletterError::WebhookNotConfigured => AppError::NotFound,
+            NewsletterError::WebhookMalformed(detail) => AppError::MalformedBody { detail },
+            NewsletterError::WebhookUnauthorized => AppError::Unauthorized {
+                detail: "the webhook's signature or credentials do not match",
             },
             NewsletterError::Limited(limited) => limited.into(),
             NewsletterError::Storage(e) => e.into(),
@@ -589,4 +605,130 @@ async fn report_bounce(
     Ok(HttpResponse::Accepted().json(BounceOutcome {
         status: if suppressed { "suppressed" } else { "noted" },
     }))
+}
+
+fn provider_outcome(recorded: Option<bool>) -> HttpResponse {
+    HttpResponse::Ok().json(BounceOutcome {
+        status: match recorded {
+            Some(true) => "suppressed",
+            Some(false) => "noted",
+            None => "ignored",
+        },
+    })
+}
+
+/// Mailgun's webhook for `failed` and `complained` events, signed with
+/// `newsletter.mailgun_signing_key`: a permanent failure is a hard bounce,
+/// a temporary one a soft bounce. Other events are answered `ignored`.
+#[utoipa::path(post, path = "/webhooks/mailgun", tag = "newsletter",
+    request_body = MailgunWebhook,
+    responses(
+        (status = 200, body = BounceOutcome),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+    ))]
+#[tracing::instrument(skip_all)]
+async fn mailgun_webhook(
+    state: Data<AppState>,
+    body: ApiJson<MailgunWebhook>,
+) -> Result<HttpResponse, AppError> {
+    let recorded = state
+        .newsletter
+        .provider_report(ProviderReport::Mailgun(body.0))
+        .await?;
+    Ok(provider_outcome(recorded))
+}
+
+/// Postmark's bounce and spam-complaint webhook, with
+/// `newsletter.postmark_webhook_token` as the password of its basic auth
+/// (or as a bearer token). Other record types are answered `ignored`.
+#[utoipa::path(post, path = "/webhooks/postmark", tag = "newsletter",
+    request_body = PostmarkWebhook,
+    responses(
+        (status = 200, body = BounceOutcome),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+    ))]
+#[tracing::instrument(skip_all)]
+async fn postmark_webhook(
+    state: Data<AppState>,
+    req: HttpRequest,
+    body: ApiJson<PostmarkWebhook>,
+) -> Result<HttpResponse, AppError> {
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let recorded = state
+        .newsletter
+        .provider_report(ProviderReport::Postmark {
+            authorization,
+            hook: body.0,
+        })
+        .await?;
+    Ok(provider_outcome(recorded))
+}
+
+/// SendGrid's signed event webhook, verified with
+/// `newsletter.sendgrid_verification_key` over the timestamp and the raw
+/// body: `bounce` is a hard bounce (`blocked` a soft one), `deferred` a soft
+/// bounce, `spamreport` a complaint; other events are ignored.
+#[utoipa::path(post, path = "/webhooks/sendgrid", tag = "newsletter",
+    request_body = Vec<SendgridEvent>,
+    params(
+        ("X-Twilio-Email-Event-Webhook-Signature" = Option<String>, Header, description = "base64 DER ECDSA signature"),
+        ("X-Twilio-Email-Event-Webhook-Timestamp" = Option<String>, Header, description = "Unix time the signature covers"),
+    ),
+    responses(
+        (status = 200, body = BounceOutcome),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+    ))]
+#[tracing::instrument(skip_all)]
+async fn sendgrid_webhook(
+    state: Data<AppState>,
+    req: HttpRequest,
+    body: RawJson,
+) -> Result<HttpResponse, AppError> {
+    let header_value = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let post = SendgridPost {
+        signature: header_value("X-Twilio-Email-Event-Webhook-Signature"),
+        timestamp: header_value("X-Twilio-Email-Event-Webhook-Timestamp"),
+        body: body.0,
+    };
+    let recorded = state
+        .newsletter
+        .provider_report(ProviderReport::Sendgrid(post))
+        .await?;
+    Ok(provider_outcome(recorded))
+}
+
+/// Amazon SES's bounce and complaint notifications, through the SNS topic
+/// `newsletter.ses_topic_arn`, each checked against SNS's signing
+/// certificate (`newsletter.ses_signing_cert`). SNS posts JSON as
+/// `text/plain`. A subscription confirmation is logged with the address
+/// that confirms it.
+#[utoipa::path(post, path = "/webhooks/ses", tag = "newsletter",
+    request_body(content = SnsMessage, content_type = "text/plain"),
+    responses(
+        (status = 200, body = BounceOutcome),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+    ))]
+#[tracing::instrument(skip_all)]
+async fn ses_webhook(
+    state: Data<AppState>,
+    body: SnsJson<SnsMessage>,
+) -> Result<HttpResponse, AppError> {
+    let recorded = state
+        .newsletter
+        .provider_report(ProviderReport::Ses(body.0))
+        .await?;
+    Ok(provider_outcome(recorded))
 }

@@ -830,8 +830,9 @@ fn parse_reason(input: &str) -> Result<SuppressionReason, String> {
         "hard_bounce" | "bounce" | "bounced" | "cleaned" => Ok(SuppressionReason::HardBounce),
         "complaint" | "spam" | "abuse" | "blocklisted" => Ok(SuppressionReason::Complaint),
         "erased" => Ok(SuppressionReason::Erased),
+        "soft_bounces" => Ok(SuppressionReason::SoftBounces),
         _ => Err(format!(
-            "reason `{}` is not one of unsubscribed, hard_bounce, complaint, erased",
+            "reason `{}` is not one of unsubscribed, hard_bounce, complaint, erased, soft_bounces",
             input.chars().take(40).collect::<String>()
         )),
     }

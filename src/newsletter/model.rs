@@ -44,6 +44,7 @@ crate::text_enum! {
         HardBounce => "hard_bounce",
         Complaint => "complaint",
         Erased => "erased",
+        SoftBounces => "soft_bounces",
     }
 }
 
@@ -53,7 +54,7 @@ impl SuppressionReason {
     /// unsubscribe or an erasure stops newsletter mail but lets the person
     /// opt in again, which lifts it.
     pub fn blocks_opt_in(self) -> bool {
-        matches!(self, Self::HardBounce | Self::Complaint)
+        matches!(self, Self::HardBounce | Self::Complaint | Self::SoftBounces)
     }
 }
 

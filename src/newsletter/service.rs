@@ -26,6 +26,9 @@ use crate::config::NewsletterSettings;
 use crate::db::{self, DbConnection, Pool, StorageError};
 use crate::domain::{EmailAddress, FieldError, Fields, Token};
 use crate::mail::compose::ComposeError;
+use crate::mail::webhooks::{
+    self, MailgunWebhook, PostmarkWebhook, ProviderEvent, SendgridPost, SnsMessage, WebhookError,
+};
 use crate::mail::{store as outbox, Composer, Email, Stream};
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +49,12 @@ pub enum NewsletterError {
     Forbidden(Role),
     #[error("no valid credentials for the bounce hook")]
     HookUnauthorized,
+    #[error("this provider's webhook is not configured")]
+    WebhookNotConfigured,
+    #[error("the webhook's signature or credentials do not match")]
+    WebhookUnauthorized,
+    #[error("the webhook's body cannot be read: {0}")]
+    WebhookMalformed(String),
     #[error(transparent)]
     Limited(#[from] Limited),
     #[error(transparent)]
@@ -148,6 +157,28 @@ pub enum BounceKind {
     HardBounce,
     SoftBounce,
     Complaint,
+}
+
+impl BounceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::HardBounce => "hard_bounce",
+            Self::SoftBounce => "soft_bounce",
+            Self::Complaint => "complaint",
+        }
+    }
+}
+
+/// A provider's webhook, as posted.
+#[derive(Debug)]
+pub enum ProviderReport {
+    Mailgun(MailgunWebhook),
+    Postmark {
+        authorization: Option<String>,
+        hook: PostmarkWebhook,
+    },
+    Sendgrid(SendgridPost),
+    Ses(SnsMessage),
 }
 
 /// Who posts a bounce report: an admin, or an MTA hook with the shared token.
@@ -787,6 +818,7 @@ impl NewsletterService {
             db::transaction(conn, |conn| {
                 let suppression = store::suppression_by_hash(conn, &hash)?
                     .ok_or(NewsletterError::NoSuchSuppression)?;
+                store::clear_soft_bounces(conn, &hash)?;
                 // Another admin may have lifted it since it was read.
                 if !store::lift(conn, &hash)? {
                     return Err(NewsletterError::NoSuchSuppression);
@@ -866,10 +898,8 @@ impl NewsletterService {
         .await
     }
 
-    /// Takes a bounce or complaint report. Hard bounces and complaints
-    /// suppress the address (a complaint also unsubscribes it); soft
-    /// bounces are left to the outbox's retries. Returns whether the
-    /// address is now suppressed.
+    /// Takes a bounce or complaint report, and applies `record_bounce`'s
+    /// policy. Returns whether the address is now suppressed.
     #[tracing::instrument(skip_all, fields(kind = ?kind))]
     pub async fn report_bounce(
         &self,
@@ -898,26 +928,87 @@ impl NewsletterService {
         }
         let email = EmailAddress::parse(email)
             .map_err(|e| NewsletterError::Invalid(vec![e.on("email")]))?;
-        let reason = match kind {
-            BounceKind::SoftBounce => {
-                tracing::info!(email_domain = email.domain(), "soft bounce noted");
-                return Ok(false);
+        self.record_report(email, kind, detail).await
+    }
+
+    /// Takes a provider's webhook: checks its signature or credentials,
+    /// and records the bounce or complaint it reports as `report_bounce`
+    /// does. None when it reports something else (a delivery, an open).
+    #[tracing::instrument(skip_all)]
+    pub async fn provider_report(
+        &self,
+        report: ProviderReport,
+    ) -> Result<Option<bool>, NewsletterError> {
+        let settings = &self.settings;
+        let now = self.clock.now();
+        let events = match &report {
+            ProviderReport::Mailgun(hook) => {
+                webhooks::mailgun(settings.mailgun_signing_key.as_ref(), hook, now)
+                    .map(|e| e.into_iter().collect())
             }
-            BounceKind::HardBounce => SuppressionReason::HardBounce,
-            BounceKind::Complaint => SuppressionReason::Complaint,
-        };
+            ProviderReport::Postmark {
+                authorization,
+                hook,
+            } => webhooks::postmark(
+                settings.postmark_webhook_token.as_ref(),
+                authorization.as_deref(),
+                hook,
+            )
+            .map(|e| e.into_iter().collect()),
+            ProviderReport::Sendgrid(post) => {
+                webhooks::sendgrid(settings.sendgrid_verification_key.as_deref(), post, now)
+            }
+            ProviderReport::Ses(message) => webhooks::ses(
+                settings.ses_topic_arn.as_deref(),
+                settings.ses_signing_cert.as_deref(),
+                message,
+            ),
+        }
+        .map_err(|e| match e {
+            WebhookError::NotConfigured => NewsletterError::WebhookNotConfigured,
+            WebhookError::Unauthorized => NewsletterError::WebhookUnauthorized,
+            WebhookError::Malformed(detail) => NewsletterError::WebhookMalformed(detail),
+        })?;
+        // One event names its address: an invalid one refuses the request.
+        // A batch (SendGrid's) skips what it cannot read, keeping the rest.
+        let single = events.len() == 1;
+        let mut recorded = None;
+        for ProviderEvent {
+            email,
+            kind,
+            detail,
+        } in events
+        {
+            let email = match EmailAddress::parse(&email) {
+                Ok(email) => email,
+                Err(e) if single => return Err(NewsletterError::Invalid(vec![e.on("email")])),
+                Err(_) => {
+                    tracing::warn!("provider event with an invalid address skipped");
+                    continue;
+                }
+            };
+            let suppressed = self.record_report(email, kind, Some(detail)).await?;
+            recorded = Some(recorded.unwrap_or(false) || suppressed);
+        }
+        if recorded.is_none() {
+            tracing::info!("provider report with no bounce or complaint ignored");
+        }
+        Ok(recorded)
+    }
+
+    async fn record_report(
+        &self,
+        email: EmailAddress,
+        kind: BounceKind,
+        detail: Option<String>,
+    ) -> Result<bool, NewsletterError> {
         let now = self.clock.now().naive_utc();
         let key = self.key().clone();
+        let policy = BouncePolicy::from(self.settings.as_ref());
         db::run(&self.pool, move |conn| {
             db::transaction(conn, |conn| {
-                store::suppress(conn, &key, &email, reason, detail.as_deref(), now)?;
-                if reason == SuppressionReason::Complaint {
-                    if let Some(subscriber) = store::find_by_email(conn, &email)? {
-                        store::unsubscribe(conn, subscriber.id, now)?;
-                    }
-                }
-                tracing::info!(email_domain = email.domain(), reason = %reason, "address suppressed");
-                Ok(true)
+                record_bounce(conn, &key, policy, &email, kind, detail.as_deref(), now)
+                    .map_err(NewsletterError::from)
             })
         })
         .await
@@ -949,6 +1040,77 @@ pub(super) fn require(actor: &Account, role: Role) -> Result<(), NewsletterError
     }
 }
 
+/// When soft bounces add up to a suppression.
+#[derive(Debug, Clone, Copy)]
+pub struct BouncePolicy {
+    /// Soft bounces on this many different days in a row suppress.
+    pub soft_bounce_limit: u32,
+}
+
+impl From<&NewsletterSettings> for BouncePolicy {
+    fn from(settings: &NewsletterSettings) -> Self {
+        Self {
+            soft_bounce_limit: settings.soft_bounce_limit.max(1),
+        }
+    }
+}
+
+/// A week without a soft bounce ends a run of them: the mailbox was
+/// full, or its server down, for a while and is not any more.
+const SOFT_BOUNCE_GAP_DAYS: i64 = 7;
+
+/// The one policy for bounces and complaints, whoever reports them: a hard
+/// bounce or a complaint suppresses at once (a complaint also unsubscribes,
+/// as the reader asked to hear no more); soft bounces suppress once they
+/// came on `soft_bounce_limit` different days in a row. `detail` is kept
+/// on the suppression as its evidence. Returns whether the address is now
+/// suppressed. Call it in a transaction.
+pub fn record_bounce(
+    conn: &mut DbConnection,
+    key: &SuppressionKey,
+    policy: BouncePolicy,
+    email: &EmailAddress,
+    kind: BounceKind,
+    detail: Option<&str>,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    let hash = EmailHash::of(key, email);
+    let (reason, detail) = match kind {
+        BounceKind::HardBounce => (SuppressionReason::HardBounce, detail.map(str::to_owned)),
+        BounceKind::Complaint => (SuppressionReason::Complaint, detail.map(str::to_owned)),
+        BounceKind::SoftBounce => {
+            let days = store::note_soft_bounce(conn, &hash, detail, now, SOFT_BOUNCE_GAP_DAYS)?;
+            let limit = i32::try_from(policy.soft_bounce_limit).unwrap_or(i32::MAX);
+            if days < limit {
+                tracing::info!(email_domain = email.domain(), days, "soft bounce noted");
+                return Ok(false);
+            }
+            let evidence = format!(
+                "soft bounces on {days} different days; the last: {}",
+                detail.unwrap_or("no detail")
+            );
+            (SuppressionReason::SoftBounces, Some(evidence))
+        }
+    };
+    store::suppress(conn, key, email, reason, detail.as_deref(), now)?;
+    store::clear_soft_bounces(conn, &hash)?;
+    if reason == SuppressionReason::Complaint {
+        if let Some(subscriber) = store::find_by_email(conn, email)? {
+            store::unsubscribe(conn, subscriber.id, now)?;
+        }
+    }
+    tracing::info!(email_domain = email.domain(), reason = %reason, "address suppressed");
+    Ok(true)
+}
+
+/// The address of a subscriber, for a bounce that names the subscriber.
+pub fn subscriber_email(
+    conn: &mut DbConnection,
+    id: SubscriberId,
+) -> QueryResult<Option<EmailAddress>> {
+    Ok(store::find(conn, id)?.map(|s| s.email))
+}
+
 /// Records a permanent refusal by the receiving server as a hard bounce.
 pub fn suppress_hard_bounce(
     conn: &mut DbConnection,
@@ -964,7 +1126,8 @@ pub fn suppress_hard_bounce(
         SuppressionReason::HardBounce,
         Some(detail),
         now,
-    )
+    )?;
+    store::clear_soft_bounces(conn, &EmailHash::of(key, email))
 }
 
 /// The sections a subscriber can choose: the site's sections, the same

@@ -11,7 +11,8 @@ use super::model::{
 use crate::accounts::AccountId;
 use crate::db::contains_pattern;
 use crate::db::schema::{
-    newsletter_imports, newsletter_subscribers, newsletter_suppressions, newsletter_tokens,
+    newsletter_imports, newsletter_soft_bounces, newsletter_subscribers, newsletter_suppressions,
+    newsletter_tokens,
 };
 use crate::db::{DbConnection, MultiBackend};
 use crate::domain::{EmailAddress, TokenHash};
@@ -606,4 +607,64 @@ pub fn rekey_suppressions(conn: &mut DbConnection, key: &SuppressionKey) -> Quer
             Ok::<_, diesel::result::Error>(())
         })?;
     }
+}
+
+/// Notes a soft bounce of the address behind `hash` at `now`: a new day
+/// adds one to its run of soft bounces, a second one the same day does
+/// not, and one after a gap of more than `gap_days` starts a new run.
+/// Returns the run's length in days.
+pub fn note_soft_bounce(
+    conn: &mut DbConnection,
+    hash: &EmailHash,
+    detail: Option<&str>,
+    now: NaiveDateTime,
+    gap_days: i64,
+) -> QueryResult<i32> {
+    let previous: Option<(i32, NaiveDateTime)> = newsletter_soft_bounces::table
+        .find(hash)
+        .select((
+            newsletter_soft_bounces::days,
+            newsletter_soft_bounces::last_at,
+        ))
+        .first(conn)
+        .optional()?;
+    let days = match previous {
+        Some((_, last)) if (now.date() - last.date()).num_days() > gap_days => {
+            diesel::delete(newsletter_soft_bounces::table.find(hash)).execute(conn)?;
+            1
+        }
+        Some((days, last)) => {
+            let days = if now.date() > last.date() {
+                days + 1
+            } else {
+                days
+            };
+            diesel::update(newsletter_soft_bounces::table.find(hash))
+                .set((
+                    newsletter_soft_bounces::days.eq(days),
+                    newsletter_soft_bounces::last_at.eq(now),
+                    newsletter_soft_bounces::detail.eq(detail),
+                ))
+                .execute(conn)?;
+            return Ok(days);
+        }
+        None => 1,
+    };
+    diesel::insert_into(newsletter_soft_bounces::table)
+        .values((
+            newsletter_soft_bounces::email_hash.eq(hash),
+            newsletter_soft_bounces::days.eq(days),
+            newsletter_soft_bounces::first_at.eq(now),
+            newsletter_soft_bounces::last_at.eq(now),
+            newsletter_soft_bounces::detail.eq(detail),
+        ))
+        .execute(conn)?;
+    Ok(days)
+}
+
+/// Ends the run of soft bounces of the address behind `hash`.
+pub fn clear_soft_bounces(conn: &mut DbConnection, hash: &EmailHash) -> QueryResult<()> {
+    diesel::delete(newsletter_soft_bounces::table.find(hash))
+        .execute(conn)
+        .map(drop)
 }

@@ -846,3 +846,53 @@ async fn an_interrupted_send_gives_back_what_it_did_not_try_and_mails_nobody_twi
         assert_eq!(received.get(email), Some(&1), "{email}");
     }
 }
+
+#[tokio::test]
+async fn a_digest_that_bounces_later_is_not_sent_the_next_day() {
+    let app = TestApp::spawn_at(utc(2027, 1, 12, 6, 0), london_at_seven).await;
+    let admin = app.admin().await;
+    let editor = app.sections_and_editor().await;
+    app.published(&editor, "Patent ruling", "patents").await;
+    app.subscriber_of("ada@example.com", &["patents"]).await;
+    app.subscriber_of("lin@example.com", &["patents"]).await;
+
+    app.set_time(utc(2027, 1, 12, 7, 0));
+    let run = app.wait_until_done(&admin, "2027-01-12").await;
+    assert_eq!(run["counts"]["sent"], 2, "{run}");
+    let digest = app.mailbox.with_subject("ada@example.com", "Daily").await;
+
+    // The relay took it; the report comes back later, naming an address
+    // the mail was forwarded to. Its return path says whose digest it was.
+    let report = crate::ingest::sample(
+        "postfix_hard.eml",
+        &digest.sender,
+        "ada.old@forwarder.example",
+    );
+    let said = crate::ingest::ingest(&app, &[], &report);
+    assert_eq!(
+        said.trim(),
+        "hard_bounce at example.com (by its return path): suppressed"
+    );
+    let detail = app
+        .suppression("ada@example.com")
+        .expect("suppressed")
+        .detail
+        .expect("evidence");
+    assert!(detail.contains("digest run"), "{detail}");
+
+    app.set_time(utc(2027, 1, 12, 12, 0));
+    app.published(&editor, "Second patent story", "patents")
+        .await;
+    app.set_time(utc(2027, 1, 13, 7, 0));
+    app.wait_until_done(&admin, "2027-01-13").await;
+    assert_eq!(
+        app.mailbox.to("lin@example.com").len(),
+        4,
+        "lin: two digests"
+    );
+    assert_eq!(
+        app.mailbox.to("ada@example.com").len(),
+        3,
+        "ada: sign-up mail and the first digest only"
+    );
+}

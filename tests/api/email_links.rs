@@ -3,7 +3,8 @@
 //! List-Unsubscribe) is opened by a fresh browser, as a mail scanner or a
 //! link preview would, and must show a page or ask for a login, and change
 //! nothing. Every template in `email_templates/` must have been seen, so a
-//! template added without a flow here fails this test by name.
+//! template added without a flow here fails this test by name. Each email
+//! also passes the checks of `deliverability` (parts, headers, DKIM, VERP).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -13,6 +14,7 @@ use masthead::newsletter::SubscriberStatus;
 use reqwest::StatusCode;
 use serde_json::json;
 
+use crate::deliverability;
 use crate::helpers::{article, html_unescape, location, ReceivedEmail, TestApp, PASSWORD};
 
 fn utc(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
@@ -143,6 +145,9 @@ impl LinkCheck {
 
     async fn check_one(&mut self, app: &TestApp, mail: &ReceivedEmail) {
         let template = self.template_of(app, mail);
+        for problem in deliverability::problems(app, mail, &template) {
+            self.failures.push(format!("{template}: {problem}"));
+        }
         let to = mail.recipients.first().expect("a recipient").clone();
         let public_url = app.settings.server.public_url.trim_end_matches('/');
         let mut urls = urls_in(&mail.text());
@@ -285,7 +290,7 @@ async fn reader(app: &TestApp, links: &mut LinkCheck, email: &str) -> reqwest::C
 async fn every_link_in_every_email_lands_on_a_page() {
     // A Tuesday in January: London is on UTC, the admins' summary is due at
     // 08:00 and the digest's send time (07:00) has passed by then.
-    let app = TestApp::spawn_at(utc(2027, 1, 12, 6, 0), |_| {}).await;
+    let app = TestApp::spawn_at(utc(2027, 1, 12, 6, 0), deliverability::with_dkim).await;
     let mut links = LinkCheck::new();
 
     let admin_email = "admin@example.com";
@@ -494,7 +499,7 @@ async fn every_link_in_every_email_lands_on_a_page() {
     println!("{report}");
     assert!(
         links.failures.is_empty(),
-        "links that do not land on a page:\n{}",
+        "emails that fail their checks, or links that do not land on a page:\n{}",
         links.failures.join("\n")
     );
     let missing: Vec<String> = templates_on_disk()

@@ -123,6 +123,8 @@ impl Drop for LogCapture {
 /// One email as the SMTP server received it.
 #[derive(Debug, Clone)]
 pub struct ReceivedEmail {
+    /// The envelope sender (`MAIL FROM`).
+    pub sender: String,
     pub recipients: Vec<String>,
     pub raw: Vec<u8>,
 }
@@ -184,6 +186,7 @@ impl ReceivedEmail {
 #[derive(Clone)]
 struct Collector {
     received: Arc<Mutex<Vec<ReceivedEmail>>>,
+    sender: String,
     recipients: Vec<String>,
     data: Vec<u8>,
     /// How often each `busy…` address has been refused so far.
@@ -213,7 +216,8 @@ impl Handler for Collector {
         response::OK
     }
 
-    fn data_start(&mut self, _domain: &str, _from: &str, _is8bit: bool, to: &[String]) -> Response {
+    fn data_start(&mut self, _domain: &str, from: &str, _is8bit: bool, to: &[String]) -> Response {
+        self.sender = from.to_owned();
         self.recipients = to.to_vec();
         self.data.clear();
         response::OK
@@ -233,6 +237,7 @@ impl Handler for Collector {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(ReceivedEmail {
+                sender: std::mem::take(&mut self.sender),
                 recipients: std::mem::take(&mut self.recipients),
                 raw: std::mem::take(&mut self.data),
             });
@@ -272,6 +277,7 @@ impl Mailbox {
         let delay = Arc::new(Mutex::new(Duration::ZERO));
         let mut server = Server::new(Collector {
             received: Arc::clone(&received),
+            sender: String::new(),
             recipients: Vec::new(),
             data: Vec::new(),
             refusals: Arc::default(),

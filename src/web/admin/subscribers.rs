@@ -179,6 +179,7 @@ fn reason_words(reason: SuppressionReason) -> &'static str {
     match reason {
         SuppressionReason::Unsubscribed => "Unsubscribed",
         SuppressionReason::HardBounce => "Bounced",
+        SuppressionReason::SoftBounces => "Bounced on several days",
         SuppressionReason::Complaint => "Reported as spam",
         SuppressionReason::Erased => "Erased at their request",
     }
