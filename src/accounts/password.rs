@@ -29,6 +29,63 @@ struct Inner {
     /// Verified against when no account matches, so that an unknown address
     /// costs as much time as a known one.
     dummy_hash: String,
+    threads: HashingThreads,
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Hashing runs on threads of its own, one per permit, never on tokio's
+/// blocking pool: each run allocates `memory_kib`, and the allocator keeps
+/// what a thread freed in that thread's arena for the next allocation
+/// there. Spread over dozens of blocking threads, two hashes at a time held
+/// 900 MB (bench/http, 32 logins at once); on one thread per permit the
+/// memory they keep is bounded by permits × `memory_kib`. The threads end
+/// when the hasher is dropped.
+struct HashingThreads {
+    jobs: std::sync::mpsc::Sender<Job>,
+}
+
+/// More hashes at once than this wait their turn on the threads there are.
+const MAX_HASHING_THREADS: usize = 64;
+
+impl HashingThreads {
+    fn start(count: usize) -> anyhow::Result<Self> {
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let queue = Arc::new(std::sync::Mutex::new(queue));
+        for n in 0..count {
+            let queue = Arc::clone(&queue);
+            std::thread::Builder::new()
+                .name(format!("argon2-{n}"))
+                .spawn(move || loop {
+                    let next = queue
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .recv();
+                    match next {
+                        Ok(job) => job(),
+                        Err(_hasher_dropped) => break,
+                    }
+                })
+                .context("starting a password hashing thread")?;
+        }
+        Ok(Self { jobs })
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+    ) -> anyhow::Result<T> {
+        let (done, result) = tokio::sync::oneshot::channel();
+        let span = tracing::Span::current();
+        let job: Job = Box::new(move || {
+            // The caller may have gone away; the work is finished anyway.
+            let _ = done.send(span.in_scope(work));
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| anyhow::anyhow!("the password hashing threads stopped"))?;
+        result.await.context("password hashing task stopped")?
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +124,7 @@ impl PasswordHasher {
                 permits: Arc::new(Semaphore::new(permits)),
                 max_wait: Duration::from_millis(settings.max_wait_ms),
                 dummy_hash,
+                threads: HashingThreads::start(permits.min(MAX_HASHING_THREADS))?,
             }),
         })
     }
@@ -105,7 +163,7 @@ impl PasswordHasher {
         .await
     }
 
-    /// Runs `work` on a blocking thread once a permit is free. The thread
+    /// Runs `work` on a hashing thread once a permit is free. The thread
     /// holds the permit, so a caller that goes away does not free it before
     /// the work ends.
     async fn run<T: Send + 'static>(
@@ -121,12 +179,15 @@ impl PasswordHasher {
             .map_err(|_elapsed| busy())?
             // The semaphore is never closed.
             .map_err(|_closed| busy())?;
-        Ok(spawn_blocking_in_span(move || {
-            let result = work();
-            drop(permit);
-            result
-        })
-        .await?)
+        Ok(self
+            .inner
+            .threads
+            .run(move || {
+                let result = work();
+                drop(permit);
+                result
+            })
+            .await?)
     }
 }
 
@@ -145,15 +206,6 @@ fn is_current(hash: &PasswordHash<'_>, params: &Params) -> bool {
                 && used.t_cost() == params.t_cost()
                 && used.p_cost() == params.p_cost()
         })
-}
-
-async fn spawn_blocking_in_span<T: Send + 'static>(
-    work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
-) -> anyhow::Result<T> {
-    let span = tracing::Span::current();
-    tokio::task::spawn_blocking(move || span.in_scope(work))
-        .await
-        .context("password hashing task stopped")?
 }
 
 #[cfg(test)]
