@@ -31,22 +31,31 @@ fn mailgun_body(key: &str, timestamp: i64, event: Value) -> Value {
     })
 }
 
+/// The status and JSON body (null when there is none) of an answer.
+async fn answer(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// The time the signed test payloads are fresh at.
+fn a_morning() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2027, 1, 12, 9, 0, 0)
+        .single()
+        .expect("an instant")
+}
+
 async fn post(app: &TestApp, path: &str, auth: Option<&str>, body: Value) -> (StatusCode, Value) {
     let mut request = app.api.post(app.url(path)).json(&body);
     if let Some(auth) = auth {
         request = request.header("authorization", auth);
     }
     let response = request.send().await.expect("request");
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
+    answer(response).await
 }
 
 #[tokio::test]
 async fn mailgun_reports_suppress_only_when_signed_and_fresh() {
-    let now = Utc
-        .with_ymd_and_hms(2027, 1, 12, 9, 0, 0)
-        .single()
-        .expect("an instant");
+    let now = a_morning();
     let app = TestApp::spawn_at(now, with_webhooks).await;
     let failed = json!({
         "event": "failed", "severity": "permanent", "recipient": "ada@example.com",
@@ -199,16 +208,12 @@ async fn post_sendgrid(
         .send()
         .await
         .expect("request");
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
+    answer(response).await
 }
 
 #[tokio::test]
 async fn sendgrid_batches_are_verified_with_their_ecdsa_signature() {
-    let now = Utc
-        .with_ymd_and_hms(2027, 1, 12, 9, 0, 0)
-        .single()
-        .expect("an instant");
+    let now = a_morning();
     let (key, public) = sendgrid_keys();
     let app = TestApp::spawn_at(now, |settings| {
         settings.newsletter.sendgrid_verification_key = Some(public);
@@ -326,8 +331,7 @@ async fn post_sns(app: &TestApp, body: &Value) -> (StatusCode, Value) {
         .send()
         .await
         .expect("request");
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
+    answer(response).await
 }
 
 #[tokio::test]
