@@ -855,6 +855,10 @@ async fn an_admin_finds_a_subscriber_lifts_their_suppression_and_grants_a_month(
         .wait_for_text("Mail to this address is suppressed")
         .await;
     assert!(text.contains("Ada Lovelace"), "the linked account: {text}");
+    assert!(
+        text.contains("and a new sign-up is ignored"),
+        "a hard bounce blocks a new sign-up: {text}"
+    );
     browser.screenshot("console-subscriber").await;
     browser.axe("a subscriber's page").await;
 

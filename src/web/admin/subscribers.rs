@@ -373,8 +373,9 @@ fn history(record: &SubscriberRecord) -> Vec<Event> {
 struct SuppressionRow {
     id: String,
     email: Option<String>,
-    reason: SuppressionReason,
     reason_words: &'static str,
+    /// Whether a new sign-up from the address is ignored while it lasts.
+    blocks_sign_up: bool,
     detail: Option<String>,
     since: String,
 }
@@ -384,8 +385,8 @@ impl From<Suppression> for SuppressionRow {
         Self {
             id: s.email_hash.to_string(),
             email: s.email.map(|e| e.to_string()),
-            reason: s.reason,
             reason_words: reason_words(s.reason),
+            blocks_sign_up: s.reason.blocks_opt_in(),
             detail: s.detail,
             since: s.created_at.and_utc().to_rfc3339(),
         }
