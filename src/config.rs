@@ -157,6 +157,9 @@ pub struct ArticleSettings {
     /// PostgreSQL only: a search statement running longer is cancelled and
     /// answered 503 with `Retry-After`.
     pub search_timeout_ms: u64,
+    /// How long published listings and articles are served from memory
+    /// before the database is asked whether another instance changed them.
+    pub cache_recheck_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -11,7 +11,7 @@ use secrecy::SecretString;
 use crate::abuse::AbuseGuard;
 use crate::access::AccessService;
 use crate::accounts::AccountService;
-use crate::articles::ArticleService;
+use crate::articles::{ArticleService, ReaderCache};
 use crate::audit::AuditService;
 use crate::clock::SharedClock;
 use crate::config::Settings;
@@ -61,6 +61,7 @@ impl AppState {
                 core.pool.clone(),
                 Arc::clone(&core.clock),
                 settings.articles.clone(),
+                Arc::clone(&core.article_cache),
             ),
             trials: TrialService::new(
                 core.pool.clone(),
@@ -116,6 +117,9 @@ pub struct Core {
     pub dkim: Option<Arc<DkimSigner>>,
     /// The envelope senders that attribute bounces to their message.
     pub return_paths: Arc<ReturnPaths>,
+    /// Published listings and articles, shared by the handlers and the
+    /// worker that publishes scheduled ones.
+    pub article_cache: Arc<ReaderCache>,
 }
 
 impl Core {
@@ -151,6 +155,9 @@ impl Core {
             &site_key,
             settings.mail.bounce_domain.clone(),
         ));
+        let article_cache = Arc::new(ReaderCache::new(std::time::Duration::from_millis(
+            settings.articles.cache_recheck_ms,
+        )));
         Ok(Self {
             settings: Arc::new(settings),
             pool,
@@ -161,6 +168,7 @@ impl Core {
             abuse,
             dkim,
             return_paths,
+            article_cache,
         })
     }
 }

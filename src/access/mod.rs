@@ -7,4 +7,4 @@ pub mod service;
 pub mod store;
 
 pub use model::{Decision, EntitlementKind, Level, Reason};
-pub use service::{decide, AccessError, AccessService};
+pub use service::{decide, for_anonymous, AccessError, AccessService};

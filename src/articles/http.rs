@@ -1,13 +1,15 @@
 //! JSON endpoints for sections and articles.
 
+use actix_web::http::header::{ContentType, ETag, IfNoneMatch, VARY};
 use actix_web::web::{self, Data, Path, Query};
-use actix_web::HttpResponse;
+use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
+use super::cache::Json;
 use super::model::{ArticleId, ArticleStatus, Section};
-use super::service::{ArticleError, Draft, Edit, Entry, Listing};
+use super::service::{ArticleError, Draft, Edit, Entry, Listing, Reading};
 use crate::access::{Level, Reason};
 use crate::accounts::{AccountId, CurrentAccount};
 use crate::error::AppError;
@@ -249,11 +251,17 @@ struct ListView {
 }
 
 /// Published articles, newest first, paginated; editors may list other
-/// states.
+/// states. Sent again with the `ETag` in `If-None-Match`, an unchanged
+/// listing is answered 304 without a body.
 #[utoipa::path(get, path = "/articles", tag = "articles", security((), ("session" = [])),
     params(ListQuery),
-    responses((status = 200, body = ListView), (status = 403, response = Forbidden)))]
+    responses(
+        (status = 200, body = ListView, headers(("ETag" = String))),
+        (status = 304, description = "Unchanged since the `ETag` sent in `If-None-Match`"),
+        (status = 403, response = Forbidden),
+    ))]
 async fn list(
+    req: HttpRequest,
     state: Data<AppState>,
     viewer: Option<CurrentAccount>,
     query: Query<ListQuery>,
@@ -281,13 +289,45 @@ async fn list(
         .articles
         .list(viewer.as_ref().map(|v| &v.account), listing)
         .await?;
-    Ok(HttpResponse::Ok().json(ListView {
-        articles: found.entries.iter().map(Summary::from).collect(),
-        page: paging.page,
-        per_page: paging.per_page,
-        total: found.total,
-        as_of: found.as_of,
-    }))
+    let json = found.json(|found| {
+        to_json(&ListView {
+            articles: found.entries.iter().map(Summary::from).collect(),
+            page: paging.page,
+            per_page: paging.per_page,
+            total: found.total,
+            as_of: found.as_of,
+        })
+    });
+    Ok(answer_kept(&req, json))
+}
+
+/// The kept JSON, or 304 when the client holds it already.
+fn answer_kept(req: &HttpRequest, json: &Json) -> HttpResponse {
+    let held = req
+        .get_header::<IfNoneMatch>()
+        .is_some_and(|tags| match tags {
+            IfNoneMatch::Any => true,
+            IfNoneMatch::Items(tags) => tags.iter().any(|tag| tag.weak_eq(&json.etag)),
+        });
+    let mut response = if held {
+        HttpResponse::NotModified()
+    } else {
+        HttpResponse::Ok()
+    };
+    response
+        .insert_header(ETag(json.etag.clone()))
+        // The same address answers a logged-in reader differently.
+        .insert_header((VARY, "Cookie"));
+    if held {
+        return response.finish();
+    }
+    response
+        .content_type(ContentType::json())
+        .body(json.body.clone())
+}
+
+fn to_json(view: &impl Serialize) -> Vec<u8> {
+    serde_json::to_vec(view).expect("article views are plain structs that always serialise")
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -337,12 +377,18 @@ async fn create(
 }
 
 /// One published article: in full, or its teaser with the reason and what
-/// the site offers instead.
+/// the site offers instead. A reader who is not logged in gets an `ETag`,
+/// and 304 when sending it back in `If-None-Match` while it holds.
 #[utoipa::path(get, path = "/articles/{article}", tag = "articles",
     security((), ("session" = [])),
     params(("article" = String, Path, description = "The article's slug")),
-    responses((status = 200, body = ArticleView), (status = 404, response = NotFound)))]
+    responses(
+        (status = 200, body = ArticleView),
+        (status = 304, description = "Unchanged since the `ETag` sent in `If-None-Match`"),
+        (status = 404, response = NotFound),
+    ))]
 async fn read(
+    req: HttpRequest,
     state: Data<AppState>,
     viewer: Option<CurrentAccount>,
     slug: Path<String>,
@@ -351,16 +397,26 @@ async fn read(
         .articles
         .read(viewer.map(|v| v.account), &slug)
         .await?;
-    let teaser = reading.decision.level == Level::Teaser;
-    Ok(HttpResponse::Ok().json(ArticleView {
-        summary: Summary::from(&reading.entry),
-        access: reading.decision.level,
-        reason: reading.decision.reason,
-        access_until: reading.decision.until,
-        body_html: reading.body_html,
-        calls_to_action: if teaser { CALLS_TO_ACTION } else { &[] },
-        related: reading.related.iter().map(Summary::from).collect(),
-    }))
+    if reading.is_anonymous() {
+        let json = reading.story.json(|_| to_json(&ArticleView::of(&reading)));
+        return Ok(answer_kept(&req, json));
+    }
+    Ok(HttpResponse::Ok().json(ArticleView::of(&reading)))
+}
+
+impl ArticleView {
+    fn of(reading: &Reading) -> Self {
+        let teaser = reading.decision.level == Level::Teaser;
+        Self {
+            summary: Summary::from(reading.entry()),
+            access: reading.decision.level,
+            reason: reading.decision.reason,
+            access_until: reading.decision.until,
+            body_html: reading.body_html().to_owned(),
+            calls_to_action: if teaser { CALLS_TO_ACTION } else { &[] },
+            related: reading.related().iter().map(Summary::from).collect(),
+        }
+    }
 }
 
 /// Only the fields sent change.

@@ -1,6 +1,7 @@
 //! The publisher's articles: the editor's desk, reading, search, related
 //! stories and the paywall teaser.
 
+pub mod cache;
 pub mod diff;
 pub mod http;
 pub mod markdown;
@@ -8,5 +9,6 @@ pub mod model;
 pub mod service;
 pub mod store;
 
+pub use cache::ReaderCache;
 pub use model::{Article, ArticleId, ArticleStatus, Section};
 pub use service::{ArticleError, ArticleService};

@@ -1,18 +1,20 @@
 //! The editor's desk and the reader's view of articles.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::QueryResult;
 
+use super::cache::{Kept, ListingKey, ReaderCache};
 use super::markdown;
 use super::model::{
     Article, ArticleChanges, ArticleId, ArticleStatus, NewArticle, NewRevision, NewSection,
     Revision, RevisionId, Section, SectionId, Snapshot,
 };
 use super::store::{self, Filter, Order};
-use crate::access::{self, Decision, Level};
+use crate::access::{self, Decision, Level, Reason};
 use crate::accounts::service::require;
 use crate::accounts::{Account, AccountError, AccountId, Role};
 use crate::audit::{self, model::SubjectKind, Subject};
@@ -147,13 +149,42 @@ pub struct Page {
     pub as_of: DateTime<Utc>,
 }
 
+/// An article with what every reader of it is shown alike: the teaser
+/// beside the full body, and the related stories.
+pub struct Story {
+    pub entry: Entry,
+    pub teaser_html: String,
+    pub related: Vec<Entry>,
+}
+
 /// One article as a given reader may see it.
 pub struct Reading {
-    pub entry: Entry,
+    pub story: Arc<Kept<Story>>,
     pub decision: Decision,
+}
+
+impl Reading {
+    pub fn entry(&self) -> &Entry {
+        &self.story.entry
+    }
+
     /// The full body, or the teaser, as HTML.
-    pub body_html: String,
-    pub related: Vec<Entry>,
+    pub fn body_html(&self) -> &str {
+        match self.decision.level {
+            Level::Full => &self.story.entry.article.body_html,
+            Level::Teaser => &self.story.teaser_html,
+        }
+    }
+
+    pub fn related(&self) -> &[Entry] {
+        &self.story.related
+    }
+
+    /// Whether this is what every reader who is not logged in gets, and so
+    /// may be answered from what is kept for them.
+    pub fn is_anonymous(&self) -> bool {
+        self.decision.reason == Reason::NotLoggedIn
+    }
 }
 
 #[derive(Clone)]
@@ -161,15 +192,36 @@ pub struct ArticleService {
     pool: Pool,
     clock: SharedClock,
     settings: ArticleSettings,
+    cache: Arc<ReaderCache>,
 }
 
 impl ArticleService {
-    pub fn new(pool: Pool, clock: SharedClock, settings: ArticleSettings) -> Self {
+    pub fn new(
+        pool: Pool,
+        clock: SharedClock,
+        settings: ArticleSettings,
+        cache: Arc<ReaderCache>,
+    ) -> Self {
         Self {
             pool,
             clock,
             settings,
+            cache,
         }
+    }
+
+    /// Runs one write transaction, then drops what is kept for readers: the
+    /// next read sees the change.
+    async fn write<T, F>(&self, work: F) -> Result<T, ArticleError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, ArticleError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let written = db::run(&self.pool, move |conn| db::transaction(conn, work)).await;
+        if written.is_ok() {
+            self.cache.forget();
+        }
+        written
     }
 
     fn search_time_limit(&self) -> std::time::Duration {
@@ -232,26 +284,24 @@ impl ArticleService {
         };
         let now = self.clock.now();
         let actor = editor.id;
-        db::run(&self.pool, move |conn| {
-            db::transaction(conn, |conn| {
-                if store::section_by_slug(conn, &slug)?.is_some() {
-                    return Err(ArticleError::Conflict {
-                        reason: "section_exists",
-                        detail: "a section with this slug exists",
-                    });
-                }
-                let position = store::next_section_position(conn)?;
-                let section = add_section(conn, &slug, name.as_str(), position, now)?;
-                audit::record(
-                    conn,
-                    now,
-                    Some(actor),
-                    "section.create",
-                    &Subject::new(SubjectKind::Section, section.id),
-                    Some(&format!("{} ({})", section.name, section.slug)),
-                )?;
-                Ok(section)
-            })
+        self.write(move |conn| {
+            if store::section_by_slug(conn, &slug)?.is_some() {
+                return Err(ArticleError::Conflict {
+                    reason: "section_exists",
+                    detail: "a section with this slug exists",
+                });
+            }
+            let position = store::next_section_position(conn)?;
+            let section = add_section(conn, &slug, name.as_str(), position, now)?;
+            audit::record(
+                conn,
+                now,
+                Some(actor),
+                "section.create",
+                &Subject::new(SubjectKind::Section, section.id),
+                Some(&format!("{} ({})", section.name, section.slug)),
+            )?;
+            Ok(section)
         })
         .await
     }
@@ -284,8 +334,8 @@ impl ArticleService {
         };
         let now = self.clock.now();
         let author = editor.id;
-        let entry = db::run(&self.pool, move |conn| {
-            db::transaction(conn, |conn| {
+        let entry = self
+            .write(move |conn| {
                 let section = known_section(conn, &section_slug)?;
                 let id = ArticleId::new();
                 let slug = free_slug(conn, &Slug::from_title(title.as_str()), id)?;
@@ -318,8 +368,7 @@ impl ArticleService {
                 )?;
                 entry(conn, id)
             })
-        })
-        .await?;
+            .await?;
         tracing::info!(article_id = %entry.article.id, slug = %entry.article.slug, "article drafted");
         Ok(entry)
     }
@@ -362,63 +411,59 @@ impl ArticleService {
         fields.finish().map_err(ArticleError::Invalid)?;
         let now = self.clock.now();
         let editor_id = editor.id;
-        db::run(&self.pool, move |conn| {
-            db::transaction(conn, |conn| {
-                let before = entry(conn, id)?;
-                let mut changes = ArticleChanges {
-                    updated_at: Some(now.naive_utc()),
-                    ..ArticleChanges::default()
-                };
-                let mut changed = Vec::new();
-                if let Some(title) = title.filter(|t| t.as_str() != before.article.title) {
-                    if before.article.status == ArticleStatus::Draft {
-                        changes.slug =
-                            Some(free_slug(conn, &Slug::from_title(title.as_str()), id)?);
-                    }
-                    changes.title = Some(title.into_string());
-                    changed.push("title");
+        self.write(move |conn| {
+            let before = entry(conn, id)?;
+            let mut changes = ArticleChanges {
+                updated_at: Some(now.naive_utc()),
+                ..ArticleChanges::default()
+            };
+            let mut changed = Vec::new();
+            if let Some(title) = title.filter(|t| t.as_str() != before.article.title) {
+                if before.article.status == ArticleStatus::Draft {
+                    changes.slug = Some(free_slug(conn, &Slug::from_title(title.as_str()), id)?);
                 }
-                if let Some(standfirst) =
-                    standfirst.filter(|s| s.as_str() != before.article.standfirst)
-                {
-                    changes.standfirst = Some(standfirst.into_string());
-                    changed.push("standfirst");
-                }
-                if let Some(body) = body.filter(|b| *b != before.article.body_markdown) {
-                    changes.body_html = Some(markdown::to_html(&body));
-                    changes.body_markdown = Some(body);
-                    changed.push("body");
-                }
-                if let Some(section) = section.filter(|s| *s != before.section.slug) {
-                    changes.section_id = Some(known_section(conn, &section)?.id);
-                    changed.push("section");
-                }
-                if let Some(byline) = byline.filter(|b| b.as_str() != before.article.byline) {
-                    changes.byline = Some(byline.into_string());
-                    changed.push("byline");
-                }
-                if let Some(tags) = tags.filter(|t| *t != before.tags) {
-                    store::set_tags(conn, id, &tags)?;
-                    changed.push("tags");
-                }
-                if changed.is_empty() {
-                    return Ok(before);
-                }
-                store::update(conn, id, &changes)?;
-                if before.article.status != ArticleStatus::Draft {
-                    record_revision(conn, &before, &changed, editor_id, now)?;
-                }
-                audit::record(
-                    conn,
-                    now,
-                    Some(editor_id),
-                    "article.edit",
-                    &Subject::new(SubjectKind::Article, id),
-                    Some(&changed.join(", ")),
-                )?;
-                tracing::info!(changed = ?changed, "article edited");
-                entry(conn, id)
-            })
+                changes.title = Some(title.into_string());
+                changed.push("title");
+            }
+            if let Some(standfirst) = standfirst.filter(|s| s.as_str() != before.article.standfirst)
+            {
+                changes.standfirst = Some(standfirst.into_string());
+                changed.push("standfirst");
+            }
+            if let Some(body) = body.filter(|b| *b != before.article.body_markdown) {
+                changes.body_html = Some(markdown::to_html(&body));
+                changes.body_markdown = Some(body);
+                changed.push("body");
+            }
+            if let Some(section) = section.filter(|s| *s != before.section.slug) {
+                changes.section_id = Some(known_section(conn, &section)?.id);
+                changed.push("section");
+            }
+            if let Some(byline) = byline.filter(|b| b.as_str() != before.article.byline) {
+                changes.byline = Some(byline.into_string());
+                changed.push("byline");
+            }
+            if let Some(tags) = tags.filter(|t| *t != before.tags) {
+                store::set_tags(conn, id, &tags)?;
+                changed.push("tags");
+            }
+            if changed.is_empty() {
+                return Ok(before);
+            }
+            store::update(conn, id, &changes)?;
+            if before.article.status != ArticleStatus::Draft {
+                record_revision(conn, &before, &changed, editor_id, now)?;
+            }
+            audit::record(
+                conn,
+                now,
+                Some(editor_id),
+                "article.edit",
+                &Subject::new(SubjectKind::Article, id),
+                Some(&changed.join(", ")),
+            )?;
+            tracing::info!(changed = ?changed, "article edited");
+            entry(conn, id)
         })
         .await
     }
@@ -466,49 +511,47 @@ impl ArticleService {
         now: DateTime<Utc>,
     ) -> Result<Entry, ArticleError> {
         let scheduled = at.filter(|at| *at > now);
-        db::run(&self.pool, move |conn| {
-            db::transaction(conn, |conn| {
-                let article = store::find(conn, id)?.ok_or(ArticleError::NotFound)?;
-                if article.status == ArticleStatus::Published {
-                    return Err(ArticleError::Conflict {
-                        reason: "already_published",
-                        detail: "this article is already published",
-                    });
-                }
-                let (changes, action, detail) = match scheduled {
-                    Some(at) => (
-                        ArticleChanges {
-                            status: Some(ArticleStatus::Scheduled),
-                            published_at: Some(Some(at.naive_utc())),
-                            updated_at: Some(now.naive_utc()),
-                            ..ArticleChanges::default()
-                        },
-                        "article.schedule",
-                        Some(format!("for {}", at.to_rfc3339())),
-                    ),
-                    None => (
-                        ArticleChanges {
-                            status: Some(ArticleStatus::Published),
-                            published_at: Some(Some(now.naive_utc())),
-                            updated_at: Some(now.naive_utc()),
-                            ..ArticleChanges::default()
-                        },
-                        "article.publish",
-                        None,
-                    ),
-                };
-                store::update(conn, id, &changes)?;
-                audit::record(
-                    conn,
-                    now,
-                    Some(editor),
-                    action,
-                    &Subject::new(SubjectKind::Article, id),
-                    detail.as_deref(),
-                )?;
-                tracing::info!(scheduled_for = ?scheduled, "article published");
-                entry(conn, id)
-            })
+        self.write(move |conn| {
+            let article = store::find(conn, id)?.ok_or(ArticleError::NotFound)?;
+            if article.status == ArticleStatus::Published {
+                return Err(ArticleError::Conflict {
+                    reason: "already_published",
+                    detail: "this article is already published",
+                });
+            }
+            let (changes, action, detail) = match scheduled {
+                Some(at) => (
+                    ArticleChanges {
+                        status: Some(ArticleStatus::Scheduled),
+                        published_at: Some(Some(at.naive_utc())),
+                        updated_at: Some(now.naive_utc()),
+                        ..ArticleChanges::default()
+                    },
+                    "article.schedule",
+                    Some(format!("for {}", at.to_rfc3339())),
+                ),
+                None => (
+                    ArticleChanges {
+                        status: Some(ArticleStatus::Published),
+                        published_at: Some(Some(now.naive_utc())),
+                        updated_at: Some(now.naive_utc()),
+                        ..ArticleChanges::default()
+                    },
+                    "article.publish",
+                    None,
+                ),
+            };
+            store::update(conn, id, &changes)?;
+            audit::record(
+                conn,
+                now,
+                Some(editor),
+                action,
+                &Subject::new(SubjectKind::Article, id),
+                detail.as_deref(),
+            )?;
+            tracing::info!(scheduled_for = ?scheduled, "article published");
+            entry(conn, id)
         })
         .await
     }
@@ -518,54 +561,73 @@ impl ArticleService {
         require(editor, Role::Editor)?;
         let now = self.clock.now();
         let actor = editor.id;
-        db::run(&self.pool, move |conn| {
-            db::transaction(conn, |conn| {
-                let article = store::find(conn, id)?.ok_or(ArticleError::NotFound)?;
-                if !matches!(
-                    article.status,
-                    ArticleStatus::Published | ArticleStatus::Scheduled
-                ) {
-                    return Err(ArticleError::Conflict {
-                        reason: "not_published",
-                        detail: "only a published or scheduled article can be withdrawn",
-                    });
-                }
-                store::update(
-                    conn,
-                    id,
-                    &ArticleChanges {
-                        status: Some(ArticleStatus::Withdrawn),
-                        updated_at: Some(now.naive_utc()),
-                        ..ArticleChanges::default()
-                    },
-                )?;
-                audit::record(
-                    conn,
-                    now,
-                    Some(actor),
-                    "article.withdraw",
-                    &Subject::new(SubjectKind::Article, id),
-                    None,
-                )?;
-                tracing::info!("article withdrawn");
-                entry(conn, id)
-            })
+        self.write(move |conn| {
+            let article = store::find(conn, id)?.ok_or(ArticleError::NotFound)?;
+            if !matches!(
+                article.status,
+                ArticleStatus::Published | ArticleStatus::Scheduled
+            ) {
+                return Err(ArticleError::Conflict {
+                    reason: "not_published",
+                    detail: "only a published or scheduled article can be withdrawn",
+                });
+            }
+            store::update(
+                conn,
+                id,
+                &ArticleChanges {
+                    status: Some(ArticleStatus::Withdrawn),
+                    updated_at: Some(now.naive_utc()),
+                    ..ArticleChanges::default()
+                },
+            )?;
+            audit::record(
+                conn,
+                now,
+                Some(actor),
+                "article.withdraw",
+                &Subject::new(SubjectKind::Article, id),
+                None,
+            )?;
+            tracing::info!("article withdrawn");
+            entry(conn, id)
         })
         .await
     }
 
-    /// Published articles for everyone; other states for editors only.
+    /// Published articles for everyone, alike for every reader and so kept;
+    /// other states for editors only.
     pub async fn list(
         &self,
         viewer: Option<&Account>,
         listing: Listing,
-    ) -> Result<Page, ArticleError> {
+    ) -> Result<Arc<Kept<Page>>, ArticleError> {
         let status = listing.status.unwrap_or(ArticleStatus::Published);
         if status != ArticleStatus::Published {
             let viewer =
                 viewer.ok_or(ArticleError::Account(AccountError::Forbidden(Role::Editor)))?;
             require(viewer, Role::Editor)?;
+            return Ok(Arc::new(Kept::new(self.find(status, listing).await?)));
         }
+        let ticket = self.cache.check(&self.pool).await?;
+        let key = ListingKey {
+            section: listing.section.clone(),
+            tag: listing.tag.clone(),
+            search: listing.search.clone(),
+            published_from: listing.published_from,
+            published_to: listing.published_to,
+            as_of: listing.as_of,
+            limit: listing.limit,
+            offset: listing.offset,
+        };
+        if let Some(kept) = self.cache.listing(&key) {
+            return Ok(kept);
+        }
+        let page = self.find(status, listing).await?;
+        Ok(self.cache.keep_listing(ticket, key, page))
+    }
+
+    async fn find(&self, status: ArticleStatus, listing: Listing) -> Result<Page, ArticleError> {
         let as_of = listing.as_of.unwrap_or_else(|| self.clock.now());
         let section = listing.section.clone();
         let mut filter = Filter {
@@ -638,32 +700,48 @@ impl ArticleService {
     }
 
     /// One article by slug, in full or as a teaser depending on the reader,
-    /// with related stories. Editors may also read unpublished ones.
+    /// with related stories. Editors may also read unpublished ones, which
+    /// are never kept.
     pub async fn read(&self, viewer: Option<Account>, slug: &str) -> Result<Reading, ArticleError> {
         let slug = Slug::parse(slug).map_err(|_| ArticleError::NotFound)?;
-        let now = self.clock.now();
+        let ticket = self.cache.check(&self.pool).await?;
+        let story = match self.cache.article(&slug) {
+            Some(kept) => kept,
+            None => {
+                let is_staff = viewer
+                    .as_ref()
+                    .is_some_and(|v| v.role.includes(Role::Editor));
+                let story = self.story(slug.clone()).await?;
+                match story.entry.article.status {
+                    ArticleStatus::Published => self.cache.keep_article(ticket, slug, story),
+                    _ if is_staff => Arc::new(Kept::new(story)),
+                    _ => return Err(ArticleError::NotFound),
+                }
+            }
+        };
+        let decision = match viewer {
+            None => access::for_anonymous(),
+            Some(viewer) => {
+                let now = self.clock.now();
+                db::run(&self.pool, move |conn| {
+                    Ok::<_, ArticleError>(access::decide(conn, Some(&viewer), now)?)
+                })
+                .await?
+            }
+        };
+        Ok(Reading { story, decision })
+    }
+
+    async fn story(&self, slug: Slug) -> Result<Story, ArticleError> {
         let settings = self.settings.clone();
         db::run(&self.pool, move |conn| {
             let article = store::find_by_slug(conn, &slug)?.ok_or(ArticleError::NotFound)?;
-            let is_staff = viewer
-                .as_ref()
-                .is_some_and(|v| v.role.includes(Role::Editor));
-            if article.status != ArticleStatus::Published && !is_staff {
-                return Err(ArticleError::NotFound);
-            }
             let entry = entry(conn, article.id)?;
-            let decision = access::decide(conn, viewer.as_ref(), now)?;
-            let body_html = match decision.level {
-                Level::Full => entry.article.body_html.clone(),
-                Level::Teaser => {
-                    markdown::teaser(&entry.article.body_markdown, settings.teaser_chars)
-                }
-            };
+            let teaser_html = markdown::teaser(&entry.article.body_markdown, settings.teaser_chars);
             let related = related(conn, &entry, settings.related_count)?;
-            Ok(Reading {
+            Ok(Story {
                 entry,
-                decision,
-                body_html,
+                teaser_html,
                 related,
             })
         })
@@ -732,7 +810,11 @@ impl Names {
 }
 
 /// Publishes scheduled articles whose time has come; the worker calls this.
-pub async fn publish_due(pool: &Pool, now: DateTime<Utc>) -> Result<(), StorageError> {
+pub async fn publish_due(
+    pool: &Pool,
+    cache: &ReaderCache,
+    now: DateTime<Utc>,
+) -> Result<(), StorageError> {
     let published = db::run(pool, move |conn| {
         // Checked before taking the write lock: on most ticks nothing is due.
         if !store::any_due(conn, now.naive_utc())? {
@@ -755,6 +837,9 @@ pub async fn publish_due(pool: &Pool, now: DateTime<Utc>) -> Result<(), StorageE
         .map_err(StorageError::from)
     })
     .await?;
+    if !published.is_empty() {
+        cache.forget();
+    }
     for id in published {
         tracing::info!(article_id = %id, "scheduled article published");
     }

@@ -12,7 +12,7 @@ use super::model::{
     Article, ArticleChanges, ArticleId, ArticleStatus, NewArticle, NewRevision, NewSection,
     Revision, Section, SectionId,
 };
-use crate::db::schema::{article_revisions, article_tags, articles, sections};
+use crate::db::schema::{article_revisions, article_tags, articles, content_stamp, sections};
 use crate::db::{DbConnection, MultiBackend};
 use crate::domain::Slug;
 
@@ -407,4 +407,12 @@ pub fn revisions_of(conn: &mut DbConnection, id: ArticleId) -> QueryResult<Vec<R
         .order(article_revisions::changed_at.desc())
         .select(Revision::as_select())
         .load(conn)
+}
+
+/// The number the database moves on every change to articles, their tags
+/// and sections.
+pub fn content_stamp(conn: &mut DbConnection) -> QueryResult<i64> {
+    content_stamp::table
+        .select(content_stamp::version)
+        .first(conn)
 }

@@ -396,3 +396,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     organization_managers,
     organization_join_tokens,
 );
+
+diesel::table! {
+    content_stamp (id) {
+        id -> Integer,
+        version -> BigInt,
+    }
+}

@@ -4,6 +4,7 @@ use anyhow::Context;
 use lettre::message::Mailbox;
 use tokio::sync::watch;
 
+use crate::articles::ReaderCache;
 use crate::clock::SharedClock;
 use crate::config::{DigestSettings, TrialSettings};
 use crate::db::Pool;
@@ -20,6 +21,7 @@ pub struct Worker {
     outbox: OutboxLoop,
     digest: DigestLoop,
     pool: Pool,
+    article_cache: Arc<ReaderCache>,
     clock: SharedClock,
     composer: Arc<Composer>,
     trials: TrialSettings,
@@ -67,6 +69,7 @@ impl Worker {
                 poll_interval: settings.worker.poll_interval(),
             },
             pool: core.pool.clone(),
+            article_cache: Arc::clone(&core.article_cache),
             clock: Arc::clone(&core.clock),
             composer: Arc::clone(&core.composer),
             trials: settings.trials.clone(),
@@ -96,7 +99,9 @@ impl Worker {
                 _ = stop.changed() => break,
             }
             let now = self.clock.now();
-            if let Err(error) = crate::articles::service::publish_due(&self.pool, now).await {
+            if let Err(error) =
+                crate::articles::service::publish_due(&self.pool, &self.article_cache, now).await
+            {
                 tracing::error!(error = ?error, "publishing scheduled articles failed");
             }
             match crate::trials::service::send_summary_if_due(

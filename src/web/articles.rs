@@ -296,14 +296,14 @@ async fn article(
     let reading = state.articles.read(visitor.account.clone(), &slug).await?;
     let decision = reading.decision;
     let is_teaser = decision.level == Level::Teaser;
-    let card = Card::from(&reading.entry);
-    let related: Vec<Card> = reading.related.iter().map(Card::from).collect();
+    let card = Card::from(reading.entry());
+    let related: Vec<Card> = reading.related().iter().map(Card::from).collect();
     let page = Page::new(
         "article.html",
         context! {
             title => &card.title,
             article => card,
-            body_html => minijinja::Value::from_safe_string(reading.body_html),
+            body_html => minijinja::Value::from_safe_string(reading.body_html().to_owned()),
             is_teaser => is_teaser,
             reason => decision.reason,
             access_note => access_note(decision.reason),
@@ -312,11 +312,11 @@ async fn article(
             decision_hours => state.settings.trials.decision_hours,
             sales_email => &state.settings.mail.sales_email,
             related => related,
-            article_path => format!("/articles/{}", reading.entry.article.slug),
+            article_path => format!("/articles/{}", reading.entry().article.slug),
         },
     );
     // Drafts shown to editors are theirs alone.
-    let page = if reading.entry.article.published_at.is_some() {
+    let page = if reading.entry().article.published_at.is_some() {
         page.cacheable()
     } else {
         page

@@ -665,3 +665,151 @@ async fn demo_seed_fills_an_empty_site_once() {
         "added 0 sections and 0 articles"
     );
 }
+
+fn etag_of(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("etag")
+        .expect("an ETag")
+        .to_str()
+        .expect("ASCII")
+        .to_owned()
+}
+
+async fn revalidate(app: &TestApp, path: &str, etag: &str) -> reqwest::Response {
+    TestApp::browser()
+        .get(app.url(path))
+        .header("if-none-match", etag)
+        .send()
+        .await
+        .expect("request")
+}
+
+/// Readers are answered from memory: an unchanged answer is a 304, and
+/// every change an editor makes through this instance shows at once.
+#[tokio::test]
+async fn kept_answers_revalidate_and_follow_every_change() {
+    let app = TestApp::spawn().await;
+    let editor = app.editor().await;
+    app.create_section(&editor, "Trademarks").await;
+    let first = app
+        .draft(&editor, article("First mark", "trademarks", &[], LONG_BODY))
+        .await;
+    app.publish(&editor, &first).await;
+    let reader = TestApp::browser();
+    let list = "/api/v1/articles";
+    let path = "/api/v1/articles/first-mark";
+
+    let listed = app.get(&reader, list).await;
+    assert_eq!(listed.status(), StatusCode::OK);
+    let list_tag = etag_of(&listed);
+    let unchanged = revalidate(&app, list, &list_tag).await;
+    assert_eq!(unchanged.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(etag_of(&unchanged), list_tag);
+    assert!(unchanged.bytes().await.expect("body").is_empty());
+    let read = app.get(&reader, path).await;
+    let read_tag = etag_of(&read);
+    assert_eq!(
+        revalidate(&app, path, &read_tag).await.status(),
+        StatusCode::NOT_MODIFIED
+    );
+
+    let id = first["id"].as_str().expect("id");
+    let edited = editor
+        .patch(app.url(&format!("/api/v1/articles/{id}")))
+        .json(&json!({ "title": "First mark, amended" }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(edited.status(), StatusCode::OK);
+    let changed = revalidate(&app, path, &read_tag).await;
+    assert_eq!(changed.status(), StatusCode::OK);
+    assert_ne!(etag_of(&changed), read_tag);
+    let changed: Value = changed.json().await.expect("json");
+    assert_eq!(changed["title"], "First mark, amended");
+    let relisted = revalidate(&app, list, &list_tag).await;
+    assert_eq!(relisted.status(), StatusCode::OK);
+    let relisted: Value = relisted.json().await.expect("json");
+    assert_eq!(relisted["articles"][0]["title"], "First mark, amended");
+
+    let second = app
+        .draft(&editor, article("Second mark", "trademarks", &[], "Body."))
+        .await;
+    app.clock.advance(Duration::minutes(1));
+    app.publish(&editor, &second).await;
+    assert_eq!(
+        slugs(&app.get_json(&reader, list).await),
+        ["second-mark", "first-mark"]
+    );
+
+    let staff = app.get(&editor, path).await;
+    assert!(
+        staff.headers().get("etag").is_none(),
+        "kept for readers only"
+    );
+    let staff: Value = staff.json().await.expect("json");
+    assert_eq!(staff["reason"], "staff");
+    assert!(staff["body_html"]
+        .as_str()
+        .expect("html")
+        .contains("zebra-crossing"));
+
+    let withdraw = format!("/api/v1/articles/{id}/withdraw");
+    assert_eq!(
+        app.post(&editor, &withdraw, json!({})).await.status(),
+        StatusCode::OK
+    );
+    assert_problem(app.get(&reader, path).await, StatusCode::NOT_FOUND, None).await;
+    assert_eq!(slugs(&app.get_json(&reader, list).await), ["second-mark"]);
+}
+
+/// Another instance keeps its own copy: a change made through it reaches
+/// this one's readers once `articles.cache_recheck_ms` has passed.
+#[tokio::test]
+async fn a_change_through_another_instance_reaches_kept_answers() {
+    let app = TestApp::spawn_with(|s| s.articles.cache_recheck_ms = 100).await;
+    let other = app.another_instance(|_| {}).await;
+    let editor = app.editor().await;
+    app.create_section(&editor, "Copyright").await;
+    let first = app
+        .draft(&editor, article("Old work", "copyright", &[], "Body."))
+        .await;
+    app.publish(&editor, &first).await;
+    let reader = TestApp::browser();
+    assert_eq!(
+        slugs(&app.get_json(&reader, "/api/v1/articles").await),
+        ["old-work"]
+    );
+    assert_eq!(
+        app.get_json(&reader, "/api/v1/articles/old-work").await["title"],
+        "Old work"
+    );
+
+    let second = other
+        .draft(&editor, article("New work", "copyright", &[], "Body."))
+        .await;
+    app.clock.advance(Duration::minutes(1));
+    other.publish(&editor, &second).await;
+    let id = first["id"].as_str().expect("id");
+    let edited = editor
+        .patch(other.url(&format!("/api/v1/articles/{id}")))
+        .json(&json!({ "title": "Old work, revised" }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(edited.status(), StatusCode::OK);
+
+    let mut listed = Vec::new();
+    for _ in 0..200 {
+        listed = slugs(&app.get_json(&reader, "/api/v1/articles").await);
+        if listed.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(listed, ["new-work", "old-work"]);
+    assert_eq!(
+        app.get_json(&reader, "/api/v1/articles/old-work").await["title"],
+        "Old work, revised"
+    );
+}

@@ -1,0 +1,10 @@
+DROP TRIGGER sections_stamp_delete;
+DROP TRIGGER sections_stamp_update;
+DROP TRIGGER sections_stamp_insert;
+DROP TRIGGER article_tags_stamp_delete;
+DROP TRIGGER article_tags_stamp_update;
+DROP TRIGGER article_tags_stamp_insert;
+DROP TRIGGER articles_stamp_delete;
+DROP TRIGGER articles_stamp_update;
+DROP TRIGGER articles_stamp_insert;
+DROP TABLE content_stamp;
