@@ -13,7 +13,7 @@ use lettre::Message;
 use super::compose::{unfolded, Stream};
 use super::dkim::DkimSigner;
 use super::model::{OutboxId, OutboxMessage};
-use super::store::{self, Outcome};
+use super::store::{self, Outcome, Recorded};
 use super::transport::{SendError, Transport};
 use super::verp::{ReturnPaths, SentMessage};
 use crate::clock::SharedClock;
@@ -199,12 +199,20 @@ impl Deliverer {
         let key = self.suppression_key.clone();
         let recorded = db::run(&self.pool, move |conn| {
             db::transaction(conn, |conn| {
+                let recorded: Vec<Recorded> = attempts
+                    .iter()
+                    .map(|attempt| Recorded {
+                        id: attempt.id,
+                        at: attempt.at.naive_utc(),
+                        outcome: &attempt.outcome,
+                    })
+                    .collect();
+                store::record_outcomes(conn, &recorded)?;
                 for attempt in &attempts {
-                    let at = attempt.at.naive_utc();
-                    store::record_outcome(conn, attempt.id, &attempt.outcome, at)?;
                     if let Some((address, detail)) = &attempt.bounced {
                         // A permanent refusal is a hard bounce: no newsletter
                         // goes to the address again until an admin lifts it.
+                        let at = attempt.at.naive_utc();
                         newsletter::service::suppress_hard_bounce(conn, &key, address, detail, at)?;
                     }
                 }

@@ -130,32 +130,72 @@ pub enum Outcome {
     Failed { error: String, transient: bool },
 }
 
-/// Records one attempt. A message delivered or given up on loses its
-/// bodies in the same update: they carry verification, reset, join and
+/// One attempt to record: which message, when, and what became of it.
+pub struct Recorded<'a> {
+    pub id: OutboxId,
+    pub at: NaiveDateTime,
+    pub outcome: &'a Outcome,
+}
+
+/// Records a batch of attempts. A message delivered or given up on loses
+/// its bodies in the same update: they carry verification, reset, join and
 /// manage links whose tokens are stored elsewhere only as hashes, and no
 /// attempt is left to read them. A message given up on may still hold a
-/// live link too; its error and attempts say what went wrong. Two writes:
-/// call it inside the caller's transaction.
-pub fn record_outcome(
+/// live link too; its error and attempts say what went wrong. The delivered
+/// ones (nearly all) are settled by one update and every attempt is written
+/// by one insert, whatever the batch's size: call it inside the caller's
+/// transaction.
+pub fn record_outcomes(conn: &mut DbConnection, attempts: &[Recorded<'_>]) -> QueryResult<()> {
+    let sent: Vec<OutboxId> = attempts
+        .iter()
+        .filter(|a| matches!(a.outcome, Outcome::Sent))
+        .map(|a| a.id)
+        .collect();
+    // The batch went out together; its last hand-over stands for all.
+    if let Some(sent_at) = attempts
+        .iter()
+        .filter(|a| matches!(a.outcome, Outcome::Sent))
+        .map(|a| a.at)
+        .max()
+    {
+        diesel::update(outbox::table.filter(outbox::id.eq_any(&sent)))
+            .set((
+                outbox::status.eq(OutboxStatus::Sent),
+                outbox::sent_at.eq(Some(sent_at)),
+                outbox::last_error.eq(None::<String>),
+                outbox::text_body.eq(""),
+                outbox::html_body.eq(""),
+            ))
+            .execute(conn)?;
+    }
+    let mut rows = Vec::with_capacity(attempts.len());
+    for attempt in attempts {
+        let (outcome, detail) = settle_unsent(conn, attempt.id, attempt.outcome)?;
+        rows.push(NewAttempt {
+            id: AttemptId::new(),
+            outbox_id: attempt.id,
+            attempted_at: attempt.at,
+            outcome,
+            detail,
+        });
+    }
+    // A multi-row insert has no common form across the two backends.
+    crate::per_backend!(conn, |c| diesel::insert_into(outbox_attempts::table)
+        .values(&rows)
+        .execute(c))
+    .map(drop)
+}
+
+/// Puts a message that did not go out back in the queue, or gives it up;
+/// the delivered ones were settled together already.
+fn settle_unsent<'a>(
     conn: &mut DbConnection,
     id: OutboxId,
-    outcome: &Outcome,
-    now: NaiveDateTime,
-) -> QueryResult<()> {
+    outcome: &'a Outcome,
+) -> QueryResult<(AttemptOutcome, Option<&'a str>)> {
     let target = outbox::table.filter(outbox::id.eq(id));
-    let (attempt, detail) = match outcome {
-        Outcome::Sent => {
-            diesel::update(target)
-                .set((
-                    outbox::status.eq(OutboxStatus::Sent),
-                    outbox::sent_at.eq(Some(now)),
-                    outbox::last_error.eq(None::<String>),
-                    outbox::text_body.eq(""),
-                    outbox::html_body.eq(""),
-                ))
-                .execute(conn)?;
-            (AttemptOutcome::Sent, None)
-        }
+    match outcome {
+        Outcome::Sent => Ok((AttemptOutcome::Sent, None)),
         Outcome::RetryAt { at, error } => {
             diesel::update(target)
                 .set((
@@ -163,7 +203,7 @@ pub fn record_outcome(
                     outbox::last_error.eq(Some(error)),
                 ))
                 .execute(conn)?;
-            (AttemptOutcome::TransientFailure, Some(error.as_str()))
+            Ok((AttemptOutcome::TransientFailure, Some(error.as_str())))
         }
         Outcome::Failed { error, transient } => {
             diesel::update(target)
@@ -179,19 +219,9 @@ pub fn record_outcome(
             } else {
                 AttemptOutcome::PermanentFailure
             };
-            (kind, Some(error.as_str()))
+            Ok((kind, Some(error.as_str())))
         }
-    };
-    diesel::insert_into(outbox_attempts::table)
-        .values(NewAttempt {
-            id: AttemptId::new(),
-            outbox_id: id,
-            attempted_at: now,
-            outcome: attempt,
-            detail,
-        })
-        .execute(conn)?;
-    Ok(())
+    }
 }
 
 /// Deletes the messages sent before `before` (their attempts go by the
