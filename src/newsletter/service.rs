@@ -354,8 +354,7 @@ impl NewsletterService {
                         updated_at: at,
                         confirmed_at: None,
                     },
-                )?;
-                store::find(conn, id)?.ok_or(NewsletterError::NotSubscribed)?
+                )?
             }
         };
         if let Some(owner) = owner {

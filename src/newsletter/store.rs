@@ -47,11 +47,12 @@ pub fn find_by_account(
         .optional()
 }
 
-pub fn insert(conn: &mut DbConnection, subscriber: &NewSubscriber<'_>) -> QueryResult<()> {
-    diesel::insert_into(newsletter_subscribers::table)
+/// Stores a new subscriber and gives it back as stored, in one round trip.
+pub fn insert(conn: &mut DbConnection, subscriber: &NewSubscriber<'_>) -> QueryResult<Subscriber> {
+    crate::per_backend!(conn, |c| diesel::insert_into(newsletter_subscribers::table)
         .values(subscriber)
-        .execute(conn)
-        .map(drop)
+        .returning(Subscriber::as_returning())
+        .get_result(c))
 }
 
 /// Records a repeated sign-up of an address that is not confirmed: the
