@@ -139,9 +139,12 @@ impl Application {
     }
 }
 
+/// A request is matched against each route in turn, and a route with a
+/// `{segment}` runs a regular expression: the API scope, matched by its
+/// prefix alone, comes before the pages' many patterns, so that a JSON
+/// request never runs them.
 fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(crate::ops::routes)
-        .configure(crate::web::routes)
         .configure(crate::openapi::routes)
         .service(
             web::scope("/api/v1")
@@ -154,4 +157,5 @@ fn routes(cfg: &mut web::ServiceConfig) {
                 .configure(crate::inquiries::http::routes)
                 .configure(crate::organizations::http::routes),
         );
+    cfg.configure(crate::web::routes);
 }

@@ -73,9 +73,10 @@ impl From<crate::mail::service::OutboxError> for AppError {
 
 impl From<StorageError> for AppError {
     fn from(error: StorageError) -> Self {
-        match error {
-            StorageError::Unavailable(_) => Self::Unavailable(error.into()),
-            StorageError::Query(_) | StorageError::Task(_) => Self::Internal(error.into()),
+        if error.is_unavailable() {
+            Self::Unavailable(error.into())
+        } else {
+            Self::Internal(error.into())
         }
     }
 }

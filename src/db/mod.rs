@@ -276,6 +276,26 @@ pub enum StorageError {
     Task(#[source] tokio::task::JoinError),
 }
 
+impl StorageError {
+    /// The database could not be reached, or went away under the query (a
+    /// restart, a broken connection): like an empty pool, a matter of
+    /// trying again shortly, not a fault in the request or in masthead.
+    pub fn is_unavailable(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match self {
+            Self::Unavailable(_) => true,
+            Self::Query(
+                Error::BrokenTransactionManager
+                | Error::DatabaseError(
+                    DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                    _,
+                ),
+            ) => true,
+            Self::Query(_) | Self::Task(_) => false,
+        }
+    }
+}
+
 /// Runs blocking database work on the blocking thread pool, with a pooled
 /// connection, keeping the caller's tracing span.
 pub async fn run<T, E, F>(pool: &Pool, work: F) -> Result<T, E>
@@ -312,7 +332,24 @@ pub fn contains_pattern(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::plain_on_loopback;
+    use diesel::result::{DatabaseErrorKind, Error};
+
+    use super::{plain_on_loopback, StorageError};
+
+    #[test]
+    fn a_database_gone_under_a_query_is_unavailable_and_a_refused_query_is_not() {
+        let gone = |kind| {
+            StorageError::Query(Error::DatabaseError(
+                kind,
+                Box::new("server closed the connection unexpectedly".to_owned()),
+            ))
+        };
+        assert!(StorageError::Query(Error::BrokenTransactionManager).is_unavailable());
+        assert!(gone(DatabaseErrorKind::ClosedConnection).is_unavailable());
+        assert!(gone(DatabaseErrorKind::UnableToSendCommand).is_unavailable());
+        assert!(!gone(DatabaseErrorKind::UniqueViolation).is_unavailable());
+        assert!(!StorageError::Query(Error::NotFound).is_unavailable());
+    }
 
     #[test]
     fn a_loopback_database_is_reached_without_tls_unless_the_url_asks() {

@@ -520,15 +520,17 @@ async fn stylesheet() -> HttpResponse {
         .body(STYLESHEET)
 }
 
+/// The reader's pages come before the console's many `/admin/{…}`
+/// patterns, each a regular expression run on every request that reaches it.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/static/site.{digest}.css", web::get().to(stylesheet))
+    cfg.configure(articles::routes)
+        .configure(newsletter::routes)
         .configure(accounts::routes)
         .configure(account::routes)
-        .configure(admin::routes)
-        .configure(articles::routes)
-        .configure(newsletter::routes)
         .configure(company::routes)
-        .configure(trials::routes);
+        .configure(trials::routes)
+        .route("/static/site.{digest}.css", web::get().to(stylesheet))
+        .configure(admin::routes);
 }
 
 /// Shared between pages: `Arc` so that `Data` can be built once.
