@@ -141,21 +141,21 @@ impl Application {
 
 /// A request is matched against each route in turn, and a route with a
 /// `{segment}` runs a regular expression: the API scope, matched by its
-/// prefix alone, comes before the pages' many patterns, so that a JSON
-/// request never runs them.
+/// prefix alone, comes before the API browser's and the pages' patterns, so
+/// that a JSON request never runs them, and inside it the readers' articles
+/// come first.
 fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.configure(crate::ops::routes)
-        .configure(crate::openapi::routes)
-        .service(
-            web::scope("/api/v1")
-                .configure(accounts::http::routes)
-                .configure(access::http::routes)
-                .configure(articles::http::routes)
-                .configure(newsletter::http::routes)
-                .configure(digest::http::routes)
-                .configure(trials::http::routes)
-                .configure(crate::inquiries::http::routes)
-                .configure(crate::organizations::http::routes),
-        );
-    cfg.configure(crate::web::routes);
+    cfg.configure(crate::ops::routes).service(
+        web::scope("/api/v1")
+            .configure(articles::http::routes)
+            .configure(accounts::http::routes)
+            .configure(access::http::routes)
+            .configure(newsletter::http::routes)
+            .configure(digest::http::routes)
+            .configure(trials::http::routes)
+            .configure(crate::inquiries::http::routes)
+            .configure(crate::organizations::http::routes),
+    );
+    cfg.configure(crate::openapi::routes)
+        .configure(crate::web::routes);
 }
