@@ -169,22 +169,13 @@ impl OutboxLoop {
             let enqueued = delivery::enqueued();
             tokio::pin!(enqueued);
             enqueued.as_mut().enable();
-            let drained = match self.deliverer.deliver_due().await {
-                Ok(0) => true,
-                Ok(count) => {
-                    tracing::debug!(count, "outbox batch done");
-                    false
-                }
-                Err(error) => {
-                    tracing::error!(error = ?error, "outbox delivery failed");
-                    true
-                }
-            };
+            match self.deliverer.drain(&stop).await {
+                Ok(0) => {}
+                Ok(count) => tracing::debug!(count, "outbox drained"),
+                Err(error) => tracing::error!(error = ?error, "outbox delivery failed"),
+            }
             if *stop.borrow() {
                 break;
-            }
-            if !drained {
-                continue;
             }
             tokio::select! {
                 _ = tokio::time::sleep(self.poll_interval) => {}

@@ -9,6 +9,7 @@ use lettre::address::Envelope;
 use lettre::message::header::HeaderName;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::Message;
+use tokio::sync::watch;
 
 use super::compose::{unfolded, Stream};
 use super::dkim::DkimSigner;
@@ -99,27 +100,72 @@ impl Deliverer {
         }
     }
 
-    /// Sends one batch of due messages; returns how many were attempted.
-    /// The outcomes are written together when the batch is done: one write
-    /// transaction per batch rather than one per message.
-    pub async fn deliver_due(&self) -> Result<usize, StorageError> {
+    /// Sends due messages until none is left or `stop` turns true; returns
+    /// how many were attempted. While one batch is on the SMTP sessions, the
+    /// one before is recorded (one write transaction per batch) and the next
+    /// is claimed, so that the sessions do not wait on the database between
+    /// batches; the claim passes over the two batches not yet recorded, even
+    /// if their leases have run out meanwhile. A crash leaves at most two
+    /// batches sent but unrecorded; their leases run out and they are sent
+    /// again, never lost.
+    pub async fn drain(&self, stop: &watch::Receiver<bool>) -> Result<usize, StorageError> {
+        let mut claimed = self.claim(Vec::new()).await?;
+        let mut unrecorded: Vec<Attempt> = Vec::new();
+        let mut attempted = 0;
+        while !claimed.is_empty() {
+            attempted += claimed.len();
+            let more = !*stop.borrow();
+            let previous = std::mem::take(&mut unrecorded);
+            let in_flight: Vec<OutboxId> = claimed
+                .iter()
+                .map(|m| m.id)
+                .chain(previous.iter().map(|a| a.id))
+                .collect();
+            let (sent, next, ()) = tokio::join!(
+                self.send_all(claimed),
+                async {
+                    if more {
+                        self.claim(in_flight).await
+                    } else {
+                        Ok(Vec::new())
+                    }
+                },
+                self.record(previous),
+            );
+            unrecorded = sent;
+            claimed = match next {
+                Ok(next) => next,
+                Err(error) => {
+                    self.record(unrecorded).await;
+                    return Err(error);
+                }
+            };
+        }
+        self.record(unrecorded).await;
+        Ok(attempted)
+    }
+
+    async fn claim(&self, in_flight: Vec<OutboxId>) -> Result<Vec<OutboxMessage>, StorageError> {
         let now = self.clock.now();
         let lease_until = now + Duration::seconds(self.settings.lease_secs);
         let limit = self.settings.batch_size;
-        let claimed = db::run(&self.pool, move |conn| {
-            store::claim_due(conn, now.naive_utc(), lease_until.naive_utc(), limit)
-                .map_err(StorageError::from)
+        db::run(&self.pool, move |conn| {
+            let lease = store::Lease {
+                now: now.naive_utc(),
+                until: lease_until.naive_utc(),
+            };
+            store::claim_due(conn, lease, limit, &in_flight).map_err(StorageError::from)
         })
-        .await?;
-        let count = claimed.len();
-        let attempts: Vec<Attempt> = futures_util::stream::iter(claimed)
+        .await
+    }
+
+    async fn send_all(&self, claimed: Vec<OutboxMessage>) -> Vec<Attempt> {
+        futures_util::stream::iter(claimed)
             .map(|message| self.attempt(message))
             .buffer_unordered(self.settings.concurrency.max(1))
             .filter_map(std::future::ready)
             .collect()
-            .await;
-        self.record(attempts).await;
-        Ok(count)
+            .await
     }
 
     /// Tries to send one message; `None` when it could not be tried, and

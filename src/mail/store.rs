@@ -82,20 +82,30 @@ pub fn cancel_unsent(conn: &mut DbConnection, prefix: &str) -> QueryResult<usize
     .execute(conn)
 }
 
+/// When a claim is made, and until when it hides what it claims.
+#[derive(Debug, Clone, Copy)]
+pub struct Lease {
+    pub now: NaiveDateTime,
+    pub until: NaiveDateTime,
+}
+
 /// Claims up to `limit` due messages for one delivery attempt: each is
-/// hidden from other workers until `lease_until`, so a worker that dies
-/// mid-send leaves it to be claimed again, never lost.
+/// hidden from other workers until the lease ends, so a worker that dies
+/// mid-send leaves it to be claimed again, never lost. `in_flight` are the
+/// claimer's own messages still being sent: never claimed again by it.
 pub fn claim_due(
     conn: &mut DbConnection,
-    now: NaiveDateTime,
-    lease_until: NaiveDateTime,
+    lease: Lease,
     limit: i64,
+    in_flight: &[OutboxId],
 ) -> QueryResult<Vec<OutboxMessage>> {
+    let Lease { now, until } = lease;
     db::transaction(conn, |conn| {
         let due = || {
             outbox::table
                 .filter(outbox::status.eq(OutboxStatus::Pending))
                 .filter(outbox::next_attempt_at.le(now))
+                .filter(outbox::id.ne_all(in_flight))
                 .order(outbox::next_attempt_at.asc())
                 .limit(limit)
                 .select(outbox::id)
@@ -110,7 +120,7 @@ pub fn claim_due(
         }
         diesel::update(outbox::table.filter(outbox::id.eq_any(&ids)))
             .set((
-                outbox::next_attempt_at.eq(lease_until),
+                outbox::next_attempt_at.eq(until),
                 outbox::attempts.eq(outbox::attempts + 1),
             ))
             .execute(conn)?;

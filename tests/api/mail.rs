@@ -203,8 +203,11 @@ async fn a_message_claimed_by_a_worker_that_died_is_sent_once_its_lease_runs_out
     let pool = app.pool();
     let claimed = {
         let mut conn = pool.get().expect("conn");
-        masthead::mail::store::claim_due(&mut conn, now.naive_utc(), (now + lease).naive_utc(), 10)
-            .expect("claim")
+        let lease = masthead::mail::store::Lease {
+            now: now.naive_utc(),
+            until: (now + lease).naive_utc(),
+        };
+        masthead::mail::store::claim_due(&mut conn, lease, 10, &[]).expect("claim")
     };
     assert_eq!(claimed.len(), 1);
 
