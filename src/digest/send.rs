@@ -27,7 +27,7 @@ use crate::newsletter::model::EmailHash;
 use crate::newsletter::{Sections, SubscriberId, SubscriberStatus};
 use crate::state::Core;
 
-/// What one call of `deliver_due` did.
+/// What one call of `DigestSender::deliver` did, counted per delivery.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct BatchReport {
     pub claimed: usize,
