@@ -402,10 +402,16 @@ async fn a_limited_form_shows_a_page_that_says_when_to_try_again() {
     else {
         return;
     };
-    for email in ["first@example.com", "second@example.com"] {
+    // Each answer is waited for: a click does not wait for the page it
+    // leads to, which could otherwise land on top of the next form.
+    for (email, answer) in [
+        ("first@example.com", "Check your inbox"),
+        ("second@example.com", "Too many attempts"),
+    ] {
         browser.goto("/newsletter").await;
         browser.fill_label("Email address", email).await;
         browser.click_button("Sign up").await;
+        browser.wait_for_text(answer).await;
     }
     let page = browser.wait_for_text("Too many attempts").await;
     assert!(page.contains("Please try again in"), "{page}");
