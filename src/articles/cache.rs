@@ -14,9 +14,8 @@ use std::time::{Duration, Instant};
 
 use actix_web::http::header::EntityTag;
 use actix_web::web::Bytes;
-use chrono::{DateTime, Utc};
 
-use super::service::{Page, Story};
+use super::service::{Listing, Page, Story};
 use super::store;
 use crate::db::{self, Pool, StorageError};
 use crate::domain::Slug;
@@ -25,19 +24,6 @@ use crate::domain::Slug;
 /// before the next is kept: a flood of distinct queries costs what it cost
 /// without a cache, and no more memory.
 const MAX_KEPT: usize = 1024;
-
-/// What makes one published listing differ from another.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ListingKey {
-    pub section: Option<String>,
-    pub tag: Option<String>,
-    pub search: Option<String>,
-    pub published_from: Option<DateTime<Utc>>,
-    pub published_to: Option<DateTime<Utc>>,
-    pub as_of: Option<DateTime<Utc>>,
-    pub limit: i64,
-    pub offset: i64,
-}
 
 /// A value every reader is shown alike and, once asked for, its JSON.
 pub struct Kept<T> {
@@ -99,8 +85,24 @@ struct State {
     checked_at: Option<Instant>,
     /// Moves whenever what is kept is dropped.
     generation: u64,
-    listings: HashMap<ListingKey, Arc<Kept<Page>>>,
-    articles: HashMap<Slug, Arc<Kept<Story>>>,
+    listings: Shelf<Listing, Page>,
+    articles: Shelf<Slug, Story>,
+}
+
+/// Kept values of one kind, by what tells them apart.
+struct Shelf<K, V>(HashMap<K, Arc<Kept<V>>>);
+
+impl<K: Hash + Eq, V> Shelf<K, V> {
+    fn get(&self, key: &K) -> Option<Arc<Kept<V>>> {
+        self.0.get(key).cloned()
+    }
+
+    fn keep(&mut self, key: K, kept: Arc<Kept<V>>) {
+        if self.0.len() >= MAX_KEPT {
+            self.0.clear();
+        }
+        self.0.insert(key, kept);
+    }
 }
 
 impl ReaderCache {
@@ -111,8 +113,8 @@ impl ReaderCache {
                 stamp: None,
                 checked_at: None,
                 generation: 0,
-                listings: HashMap::new(),
-                articles: HashMap::new(),
+                listings: Shelf(HashMap::new()),
+                articles: Shelf(HashMap::new()),
             }),
         }
     }
@@ -158,28 +160,35 @@ impl ReaderCache {
         state.stamp = None;
     }
 
-    pub fn listing(&self, key: &ListingKey) -> Option<Arc<Kept<Page>>> {
-        self.lock().listings.get(key).cloned()
+    pub fn listing(&self, listing: &Listing) -> Option<Arc<Kept<Page>>> {
+        self.lock().listings.get(listing)
     }
 
-    pub fn keep_listing(&self, ticket: Ticket, key: ListingKey, value: Page) -> Arc<Kept<Page>> {
-        let kept = Arc::new(Kept::new(value));
-        let mut state = self.lock();
-        if state.generation == ticket.generation {
-            keep(&mut state.listings, key, Arc::clone(&kept));
-        }
-        kept
+    pub fn keep_listing(&self, ticket: Ticket, listing: Listing, page: Page) -> Arc<Kept<Page>> {
+        self.keep(ticket, |state| &mut state.listings, listing, page)
     }
 
     pub fn article(&self, slug: &Slug) -> Option<Arc<Kept<Story>>> {
-        self.lock().articles.get(slug).cloned()
+        self.lock().articles.get(slug)
     }
 
-    pub fn keep_article(&self, ticket: Ticket, slug: Slug, value: Story) -> Arc<Kept<Story>> {
+    pub fn keep_article(&self, ticket: Ticket, slug: Slug, story: Story) -> Arc<Kept<Story>> {
+        self.keep(ticket, |state| &mut state.articles, slug, story)
+    }
+
+    /// Keeps `value` on its shelf unless what was kept has been dropped
+    /// since `ticket`; either way the caller gets it back to answer with.
+    fn keep<K: Hash + Eq, V>(
+        &self,
+        ticket: Ticket,
+        shelf: impl FnOnce(&mut State) -> &mut Shelf<K, V>,
+        key: K,
+        value: V,
+    ) -> Arc<Kept<V>> {
         let kept = Arc::new(Kept::new(value));
         let mut state = self.lock();
         if state.generation == ticket.generation {
-            keep(&mut state.articles, slug, Arc::clone(&kept));
+            shelf(&mut state).keep(key, Arc::clone(&kept));
         }
         kept
     }
@@ -188,14 +197,7 @@ impl ReaderCache {
 impl State {
     fn drop_all(&mut self) {
         self.generation += 1;
-        self.listings.clear();
-        self.articles.clear();
+        self.listings.0.clear();
+        self.articles.0.clear();
     }
-}
-
-fn keep<K: Hash + Eq, V>(shelf: &mut HashMap<K, V>, key: K, value: V) {
-    if shelf.len() >= MAX_KEPT {
-        shelf.clear();
-    }
-    shelf.insert(key, value);
 }

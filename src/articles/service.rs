@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::QueryResult;
 
-use super::cache::{Kept, ListingKey, ReaderCache};
+use super::cache::{Kept, ReaderCache};
 use super::markdown;
 use super::model::{
     Article, ArticleChanges, ArticleId, ArticleStatus, NewArticle, NewRevision, NewSection,
@@ -82,8 +82,9 @@ pub struct Edit {
     pub byline: Option<String>,
 }
 
-/// A listing request, as parsed from a query string.
-#[derive(Debug, Default)]
+/// A listing request, as parsed from a query string; published listings
+/// are kept by it.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Hash)]
 pub struct Listing {
     pub status: Option<ArticleStatus>,
     pub section: Option<String>,
@@ -610,21 +611,11 @@ impl ArticleService {
             return Ok(Arc::new(Kept::new(self.find(status, listing).await?)));
         }
         let ticket = self.cache.check(&self.pool).await?;
-        let key = ListingKey {
-            section: listing.section.clone(),
-            tag: listing.tag.clone(),
-            search: listing.search.clone(),
-            published_from: listing.published_from,
-            published_to: listing.published_to,
-            as_of: listing.as_of,
-            limit: listing.limit,
-            offset: listing.offset,
-        };
-        if let Some(kept) = self.cache.listing(&key) {
+        if let Some(kept) = self.cache.listing(&listing) {
             return Ok(kept);
         }
-        let page = self.find(status, listing).await?;
-        Ok(self.cache.keep_listing(ticket, key, page))
+        let page = self.find(status, listing.clone()).await?;
+        Ok(self.cache.keep_listing(ticket, listing, page))
     }
 
     async fn find(&self, status: ArticleStatus, listing: Listing) -> Result<Page, ArticleError> {
@@ -711,11 +702,11 @@ impl ArticleService {
                 let is_staff = viewer
                     .as_ref()
                     .is_some_and(|v| v.role.includes(Role::Editor));
-                let story = self.story(slug.clone()).await?;
-                match story.entry.article.status {
-                    ArticleStatus::Published => self.cache.keep_article(ticket, slug, story),
-                    _ if is_staff => Arc::new(Kept::new(story)),
-                    _ => return Err(ArticleError::NotFound),
+                let story = self.story(slug.clone(), is_staff).await?;
+                if story.entry.article.status == ArticleStatus::Published {
+                    self.cache.keep_article(ticket, slug, story)
+                } else {
+                    Arc::new(Kept::new(story))
                 }
             }
         };
@@ -732,10 +723,14 @@ impl ArticleService {
         Ok(Reading { story, decision })
     }
 
-    async fn story(&self, slug: Slug) -> Result<Story, ArticleError> {
+    /// A published article, or for an editor one in any state.
+    async fn story(&self, slug: Slug, is_staff: bool) -> Result<Story, ArticleError> {
         let settings = self.settings.clone();
         db::run(&self.pool, move |conn| {
             let article = store::find_by_slug(conn, &slug)?.ok_or(ArticleError::NotFound)?;
+            if article.status != ArticleStatus::Published && !is_staff {
+                return Err(ArticleError::NotFound);
+            }
             let entry = entry(conn, article.id)?;
             let teaser_html = markdown::teaser(&entry.article.body_markdown, settings.teaser_chars);
             let related = related(conn, &entry, settings.related_count)?;
