@@ -6,10 +6,13 @@ mod text;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::connection::{
+    AnsiTransactionManager, Instrumentation, InstrumentationEvent, SimpleConnection,
+    TransactionManager,
+};
 use diesel::prelude::*;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use secrecy::ExposeSecret;
@@ -23,6 +26,7 @@ pub enum DbConnection {
 }
 
 pub type Pool = r2d2::Pool<ConnectionManager>;
+type Pooled = r2d2::PooledConnection<ConnectionManager>;
 
 /// Runs one diesel expression against the concrete connection inside a
 /// `DbConnection`, compiling it once per backend. For the few queries the
@@ -116,7 +120,7 @@ impl r2d2::ManageConnection for ConnectionManager {
     type Error = ConnectionError;
 
     fn connect(&self) -> Result<DbConnection, ConnectionError> {
-        match &self.url {
+        let mut conn = match &self.url {
             DatabaseUrl::Postgres(url) => PgConnection::establish(url).map(DbConnection::Postgres),
             DatabaseUrl::Sqlite(path) => {
                 let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
@@ -127,7 +131,11 @@ impl r2d2::ManageConnection for ConnectionManager {
                 .map_err(ConnectionError::CouldntSetupConfiguration)?;
                 Ok(DbConnection::Sqlite(conn))
             }
-        }
+        }?;
+        conn.set_instrumentation(Liveness {
+            last_used: Instant::now(),
+        });
+        Ok(conn)
     }
 
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), ConnectionError> {
@@ -138,7 +146,9 @@ impl r2d2::ManageConnection for ConnectionManager {
     /// its task was dropped mid-way), or whose transaction state diesel lost,
     /// is thrown away: the next caller would run in someone else's
     /// transaction, and on SQLite hold the write lock of its `BEGIN
-    /// IMMEDIATE` for ever.
+    /// IMMEDIATE` for ever. That includes a PostgreSQL connection whose
+    /// server went away under a statement: libpq no longer knows its
+    /// transaction status, and diesel then marks the state lost.
     fn has_broken(&self, conn: &mut DbConnection) -> bool {
         per_backend!(conn, |c| {
             !matches!(
@@ -147,6 +157,64 @@ impl r2d2::ManageConnection for ConnectionManager {
             )
         })
     }
+}
+
+/// When a connection last finished a statement, as its instrumentation sees.
+struct Liveness {
+    last_used: Instant,
+}
+
+impl Instrumentation for Liveness {
+    fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
+        if let InstrumentationEvent::FinishQuery { .. } = event {
+            self.last_used = Instant::now();
+        }
+    }
+}
+
+fn liveness(conn: &mut DbConnection) -> Option<&mut Liveness> {
+    conn.instrumentation().downcast_mut::<Liveness>()
+}
+
+fn is_connection_lost(error: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    matches!(
+        error,
+        Error::DatabaseError(
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+            _
+        )
+    )
+}
+
+/// A pooled connection unused for longer than this is asked `SELECT 1`
+/// before it is lent, as the server may have closed it meanwhile (a restart,
+/// an idle timeout). One in steady use is lent without the round trip, which
+/// was a tenth of a sign-up's statements: if its server went away since its
+/// last statement, the request it serves fails as unavailable (503) and the
+/// connection is thrown away on its return.
+const CHECK_IDLE_AFTER: Duration = Duration::from_secs(1);
+
+/// A connection from the pool, checked first if it has been idle. A dead
+/// one is dropped (and so discarded) and the next one tried, until the pool
+/// has opened a live one.
+fn checkout(pool: &Pool) -> Result<Pooled, StorageError> {
+    let mut failure = None;
+    for _ in 0..=pool.max_size() {
+        let mut conn = pool.get().map_err(StorageError::Unavailable)?;
+        let recently_used =
+            liveness(&mut conn).is_some_and(|l| l.last_used.elapsed() < CHECK_IDLE_AFTER);
+        if recently_used {
+            return Ok(conn);
+        }
+        match ping(&mut conn) {
+            Ok(()) => return Ok(conn),
+            Err(error) => failure = Some(error),
+        }
+    }
+    Err(StorageError::Query(
+        failure.unwrap_or(diesel::result::Error::BrokenTransactionManager),
+    ))
 }
 
 pub fn ping(conn: &mut DbConnection) -> QueryResult<()> {
@@ -177,6 +245,7 @@ pub fn connect(settings: &DatabaseSettings) -> anyhow::Result<Pool> {
     r2d2::Pool::builder()
         .max_size(settings.pool_size)
         .connection_timeout(Duration::from_secs(settings.connect_timeout_secs))
+        .test_on_check_out(false)
         .build(manager)
         .context("opening the database pool")
 }
@@ -281,17 +350,11 @@ impl StorageError {
     /// restart, a broken connection): like an empty pool, a matter of
     /// trying again shortly, not a fault in the request or in masthead.
     pub fn is_unavailable(&self) -> bool {
-        use diesel::result::{DatabaseErrorKind, Error};
+        use diesel::result::Error;
         match self {
-            Self::Unavailable(_) => true,
-            Self::Query(
-                Error::BrokenTransactionManager
-                | Error::DatabaseError(
-                    DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
-                    _,
-                ),
-            ) => true,
-            Self::Query(_) | Self::Task(_) => false,
+            Self::Unavailable(_) | Self::Query(Error::BrokenTransactionManager) => true,
+            Self::Query(error) => is_connection_lost(error),
+            Self::Task(_) => false,
         }
     }
 }
@@ -308,7 +371,7 @@ where
     let span = tracing::Span::current();
     tokio::task::spawn_blocking(move || {
         let _entered = span.enter();
-        let mut conn = pool.get().map_err(StorageError::Unavailable)?;
+        let mut conn = checkout(&pool)?;
         work(&mut conn)
     })
     .await

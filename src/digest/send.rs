@@ -22,6 +22,7 @@ use crate::db::{self, Pool, StorageError};
 use crate::mail::compose::unfolded;
 use crate::mail::transport::SendError;
 use crate::mail::{Composer, DkimSigner, ReturnPaths, SentMessage, Transport};
+use crate::newsletter;
 use crate::newsletter::links::LinkSigner;
 use crate::newsletter::model::EmailHash;
 use crate::newsletter::{Sections, SubscriberId, SubscriberStatus};
@@ -298,11 +299,11 @@ impl DigestSender {
             .collect();
         let suppressed: HashSet<EmailHash> = db::run(&self.pool, {
             let hashes = hashes.clone();
-            move |conn| store::suppressed_among(conn, &hashes).map_err(StorageError::from)
+            move |conn| {
+                newsletter::service::suppressed_among(conn, &hashes).map_err(StorageError::from)
+            }
         })
-        .await?
-        .into_iter()
-        .collect();
+        .await?;
         let mut work = Vec::with_capacity(claimed.len());
         for (delivery, hash) in claimed.into_iter().zip(hashes) {
             let rendered = self.rendered(delivery.run_id, &delivery.variant).await?;

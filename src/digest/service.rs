@@ -22,6 +22,7 @@ use crate::db::{self, DbConnection, Pool, StorageError};
 use crate::domain::FieldError;
 use crate::mail::compose::ComposeError;
 use crate::mail::Composer;
+use crate::newsletter;
 use crate::newsletter::model::{EmailHash, SuppressionKey};
 use crate::newsletter::{Sections, SubscriberStatus};
 use crate::state::Core;
@@ -402,9 +403,7 @@ impl DigestService {
                     page.retain(|r| r.4 == SubscriberStatus::Confirmed);
                     let hashes: Vec<EmailHash> =
                         page.iter().map(|r| EmailHash::of(&key, &r.1)).collect();
-                    let suppressed: HashSet<EmailHash> = store::suppressed_among(conn, &hashes)?
-                        .into_iter()
-                        .collect();
+                    let suppressed = newsletter::service::suppressed_among(conn, &hashes)?;
                     let rows: Vec<NewDelivery> = page
                         .iter()
                         .zip(&hashes)

@@ -9,12 +9,11 @@ use diesel::sql_types::{BigInt, Integer, Text, Timestamp};
 use super::model::{Claimed, Counts, DeliveryStatus, DigestRun, NewDelivery, NewRun, RunId};
 use crate::articles::{Article, ArticleStatus, Section};
 use crate::db::schema::{
-    accounts, articles, digest_deliveries, digest_runs, newsletter_subscribers,
-    newsletter_suppressions, sections,
+    accounts, articles, digest_deliveries, digest_runs, newsletter_subscribers, sections,
 };
 use crate::db::{self, DbConnection};
 use crate::domain::EmailAddress;
-use crate::newsletter::model::{EmailHash, SuppressionKey};
+use crate::newsletter::model::SuppressionKey;
 use crate::newsletter::{Sections, SubscriberId, SubscriberStatus};
 
 /// Creates the run of a date unless one exists; returns whether it did.
@@ -249,17 +248,6 @@ pub fn subscriber_page(
         query = query.filter(newsletter_subscribers::id.gt(after));
     }
     query.load(conn)
-}
-
-/// Which of these addresses are on the suppression list.
-pub fn suppressed_among(
-    conn: &mut DbConnection,
-    hashes: &[EmailHash],
-) -> QueryResult<Vec<EmailHash>> {
-    newsletter_suppressions::table
-        .filter(newsletter_suppressions::email_hash.eq_any(hashes))
-        .select(newsletter_suppressions::email_hash)
-        .load(conn)
 }
 
 /// Creates deliveries; those that exist already are left as they are, so a

@@ -1,6 +1,6 @@
 //! Delivers what the outbox holds, with retries and exponential back-off.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -22,7 +22,7 @@ use crate::config::WorkerSettings;
 use crate::db::{self, Pool, StorageError};
 use crate::domain::EmailAddress;
 use crate::newsletter;
-use crate::newsletter::model::SuppressionKey;
+use crate::newsletter::model::{EmailHash, SuppressionKey};
 
 /// What became of one message, to be recorded with the rest of its batch.
 struct Attempt {
@@ -51,6 +51,13 @@ pub(crate) fn ring() {
 /// missed.
 pub fn enqueued() -> tokio::sync::futures::Notified<'static> {
     ENQUEUED.notified()
+}
+
+/// A claimed message, and whether its recipient was suppressed when it
+/// was claimed.
+struct Claimed {
+    message: OutboxMessage,
+    suppressed: bool,
 }
 
 /// Why a message was not handed over.
@@ -118,7 +125,7 @@ impl Deliverer {
             let previous = std::mem::take(&mut unrecorded);
             let in_flight: Vec<OutboxId> = claimed
                 .iter()
-                .map(|m| m.id)
+                .map(|c| c.message.id)
                 .chain(previous.iter().map(|a| a.id))
                 .collect();
             let (sent, next, ()) = tokio::join!(
@@ -145,42 +152,64 @@ impl Deliverer {
         Ok(attempted)
     }
 
-    async fn claim(&self, in_flight: Vec<OutboxId>) -> Result<Vec<OutboxMessage>, StorageError> {
+    /// Claims the next batch and looks up, in the same visit to the
+    /// database, which of its newsletter recipients are suppressed: newsletter
+    /// mail is checked when it goes out, so an unsubscribe between queueing
+    /// and sending holds.
+    async fn claim(&self, in_flight: Vec<OutboxId>) -> Result<Vec<Claimed>, StorageError> {
         let now = self.clock.now();
         let lease_until = now + Duration::seconds(self.settings.lease_secs);
         let limit = self.settings.batch_size;
+        let key = self.suppression_key.clone();
         db::run(&self.pool, move |conn| {
             let lease = store::Lease {
                 now: now.naive_utc(),
                 until: lease_until.naive_utc(),
             };
-            store::claim_due(conn, lease, limit, &in_flight).map_err(StorageError::from)
+            let messages = store::claim_due(conn, lease, limit, &in_flight)?;
+            let hash = |m: &OutboxMessage| {
+                (m.stream == Stream::Newsletter).then(|| EmailHash::of(&key, &m.to_address))
+            };
+            let hashes: Vec<EmailHash> = messages.iter().filter_map(hash).collect();
+            let suppressed = if hashes.is_empty() {
+                HashSet::new()
+            } else {
+                newsletter::service::suppressed_among(conn, &hashes)?
+            };
+            Ok(messages
+                .into_iter()
+                .map(|message| Claimed {
+                    suppressed: hash(&message).is_some_and(|h| suppressed.contains(&h)),
+                    message,
+                })
+                .collect())
         })
         .await
     }
 
-    async fn send_all(&self, claimed: Vec<OutboxMessage>) -> Vec<Attempt> {
+    async fn send_all(&self, claimed: Vec<Claimed>) -> Vec<Attempt> {
         futures_util::stream::iter(claimed)
             .map(|message| self.attempt(message))
             .buffer_unordered(self.settings.concurrency.max(1))
-            .filter_map(std::future::ready)
             .collect()
             .await
     }
 
-    /// Tries to send one message; `None` when it could not be tried, and
-    /// then its lease runs out and it is claimed again.
+    /// Tries to send one message.
     #[tracing::instrument(skip_all, fields(outbox_id = %message.id, template = %message.template, to_domain = %message.to_address.domain(), attempt = message.attempts))]
-    async fn attempt(&self, message: OutboxMessage) -> Option<Attempt> {
-        let result = match self.suppressed(&message).await {
-            Ok(true) => Err(Refusal::Suppressed),
-            Ok(false) => match self.build(&message) {
+    async fn attempt(
+        &self,
+        Claimed {
+            message,
+            suppressed,
+        }: Claimed,
+    ) -> Attempt {
+        let result = if suppressed {
+            Err(Refusal::Suppressed)
+        } else {
+            match self.build(&message) {
                 Ok(email) => self.transport.send(email).await.map_err(Refusal::Send),
                 Err(error) => Err(Refusal::Unbuildable(error)),
-            },
-            Err(error) => {
-                tracing::error!(error = ?error, "could not check the suppression list");
-                return None;
             }
         };
         let now = self.clock.now();
@@ -230,12 +259,12 @@ impl Deliverer {
                 }
             }
         };
-        Some(Attempt {
+        Attempt {
             id: message.id,
             at: now,
             outcome,
             bounced,
-        })
+        }
     }
 
     async fn record(&self, attempts: Vec<Attempt>) {
@@ -271,20 +300,6 @@ impl Deliverer {
             // worst they are sent twice, never lost.
             tracing::error!(error = ?error, "could not record the delivery outcomes");
         }
-    }
-
-    /// Newsletter mail is checked against the suppression list when it
-    /// goes out, so an unsubscribe between queueing and sending holds.
-    async fn suppressed(&self, message: &OutboxMessage) -> Result<bool, StorageError> {
-        if message.stream != Stream::Newsletter {
-            return Ok(false);
-        }
-        let to = message.to_address.clone();
-        let key = self.suppression_key.clone();
-        db::run(&self.pool, move |conn| {
-            newsletter::service::is_suppressed(conn, &key, &to).map_err(StorageError::from)
-        })
-        .await
     }
 
     /// base · 2^(attempt-1), capped.

@@ -262,7 +262,19 @@ pub struct NewSubscriber<'a> {
     pub consent_text: &'a str,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub confirmation_sent_at: Option<NaiveDateTime>,
     pub confirmed_at: Option<NaiveDateTime>,
+}
+
+/// What a repeated sign-up of an unconfirmed address changes.
+#[derive(Debug, AsChangeset)]
+#[diesel(table_name = newsletter_subscribers, treat_none_as_null = true)]
+pub struct SignUpRecord<'a> {
+    pub sections: &'a Sections,
+    pub source: Source,
+    pub consent_text: &'a str,
+    pub updated_at: NaiveDateTime,
+    pub confirmation_sent_at: Option<NaiveDateTime>,
 }
 
 /// A subscriber brought in from another system's list, with the consent

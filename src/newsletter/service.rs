@@ -1,5 +1,6 @@
 //! Newsletter workflows. Nothing here knows about HTTP.
 
+use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -13,8 +14,9 @@ use sha2::{Digest, Sha256};
 use super::emails::{ConfirmSubscription, Welcome};
 use super::links::LinkSigner;
 use super::model::{
-    EmailHash, NewSubscriber, NewToken, PreferencesUpdate, Sections, Source, Subscriber,
-    SubscriberId, SubscriberStatus, Suppression, SuppressionKey, SuppressionReason, TokenPurpose,
+    EmailHash, NewSubscriber, NewToken, PreferencesUpdate, Sections, SignUpRecord, Source,
+    Subscriber, SubscriberId, SubscriberStatus, Suppression, SuppressionKey, SuppressionReason,
+    TokenPurpose,
 };
 use super::store::{self, SubscriberFilter};
 use crate::abuse::{AbuseGuard, Form, Limited};
@@ -322,17 +324,31 @@ impl NewsletterService {
             tracing::info!(subscriber_id = %subscriber.id, "sign-up of a confirmed subscriber; nothing changes");
             return Ok(());
         }
-        let subscriber = match existing {
+        // The confirmation about to go out is noted in the row this sign-up
+        // writes anyway, rather than by a statement of its own.
+        let resend_after = Duration::minutes(self.settings.resend_interval_minutes);
+        let (id, send) = match existing {
             Some(subscriber) => {
+                let sent_recently = subscriber
+                    .confirmation_sent_at
+                    .is_some_and(|sent| at - sent < resend_after);
+                let send = owner.is_none() && !sent_recently;
                 store::record_sign_up(
                     conn,
                     subscriber.id,
-                    sections,
-                    source,
-                    &self.settings.consent_text,
-                    at,
+                    &SignUpRecord {
+                        sections,
+                        source,
+                        consent_text: &self.settings.consent_text,
+                        updated_at: at,
+                        confirmation_sent_at: if send {
+                            Some(at)
+                        } else {
+                            subscriber.confirmation_sent_at
+                        },
+                    },
                 )?;
-                subscriber
+                (subscriber.id, send)
             }
             None => {
                 let id = SubscriberId::new();
@@ -352,31 +368,32 @@ impl NewsletterService {
                         consent_text: &self.settings.consent_text,
                         created_at: at,
                         updated_at: at,
+                        confirmation_sent_at: owner.is_none().then_some(at),
                         confirmed_at: None,
                     },
-                )?
+                )?;
+                (id, owner.is_none())
             }
         };
         if let Some(owner) = owner {
             store::link_account(conn, email, owner)?;
+            // Read back, so the welcome lists the sections just chosen.
+            let subscriber = store::find(conn, id)?.ok_or(NewsletterError::NotSubscribed)?;
             self.confirm_in(conn, &subscriber, now)?;
-            tracing::info!(subscriber_id = %subscriber.id, account_id = %owner, "verified reader subscribed");
+            tracing::info!(subscriber_id = %id, account_id = %owner, "verified reader subscribed");
             return Ok(());
         }
-        let resend_after = Duration::minutes(self.settings.resend_interval_minutes);
-        if subscriber
-            .confirmation_sent_at
-            .is_some_and(|sent| at - sent < resend_after)
-        {
-            tracing::info!(subscriber_id = %subscriber.id, "confirmation sent recently; not sent again");
+        if !send {
+            tracing::info!(subscriber_id = %id, "confirmation sent recently; not sent again");
             return Ok(());
         }
-        self.send_confirmation(conn, subscriber.id, email, sections, at, Requested::ByForm)?;
-        tracing::info!(subscriber_id = %subscriber.id, email_domain = domain, "confirmation sent");
+        self.send_confirmation(conn, id, email, sections, at, Requested::ByForm)?;
+        tracing::info!(subscriber_id = %id, email_domain = domain, "confirmation sent");
         Ok(())
     }
 
-    /// Puts a confirmation link in the outbox and notes when it was sent.
+    /// Puts a confirmation link in the outbox. An import notes when it goes
+    /// out here; a sign-up by form has noted it in the row it wrote.
     pub(super) fn send_confirmation(
         &self,
         conn: &mut DbConnection,
@@ -420,9 +437,9 @@ impl NewsletterService {
             }
             Requested::ByImport { .. } => {
                 outbox::enqueue_at(conn, &dedupe_key, &message, at, deliver_at)?;
+                store::mark_confirmation_sent(conn, subscriber, deliver_at)?;
             }
         }
-        store::mark_confirmation_sent(conn, subscriber, deliver_at)?;
         Ok(())
     }
 
@@ -1148,13 +1165,13 @@ pub fn section_added(
     store::replace_sections(conn, &Sections::all(before), &Sections::all(after))
 }
 
-/// Whether newsletter mail to this address must not go out.
-pub fn is_suppressed(
+/// Which of these addresses (by `EmailHash::of`) are on the suppression
+/// list, in one query for a whole batch of sends.
+pub fn suppressed_among(
     conn: &mut DbConnection,
-    key: &SuppressionKey,
-    email: &EmailAddress,
-) -> QueryResult<bool> {
-    store::suppression_of(conn, key, email).map(|s| s.is_some())
+    hashes: &[EmailHash],
+) -> QueryResult<HashSet<EmailHash>> {
+    Ok(store::suppressed_among(conn, hashes)?.into_iter().collect())
 }
 
 /// Keys the suppressions written before their hashes were keyed: run at

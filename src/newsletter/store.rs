@@ -5,8 +5,8 @@ use diesel::prelude::*;
 
 use super::model::{
     EmailHash, ImportId, ImportKind, ImportRecord, ImportUpdate, ImportedSubscriber, NewSubscriber,
-    NewSuppression, NewToken, PreferencesUpdate, Sections, Source, Subscriber, SubscriberId,
-    SubscriberStatus, Suppression, SuppressionKey, SuppressionReason, TokenPurpose,
+    NewSuppression, NewToken, PreferencesUpdate, Sections, SignUpRecord, Source, Subscriber,
+    SubscriberId, SubscriberStatus, Suppression, SuppressionKey, SuppressionReason, TokenPurpose,
 };
 use crate::accounts::AccountId;
 use crate::db::contains_pattern;
@@ -48,11 +48,11 @@ pub fn find_by_account(
 }
 
 /// Stores a new subscriber and gives it back as stored, in one round trip.
-pub fn insert(conn: &mut DbConnection, subscriber: &NewSubscriber<'_>) -> QueryResult<Subscriber> {
-    crate::per_backend!(conn, |c| diesel::insert_into(newsletter_subscribers::table)
+pub fn insert(conn: &mut DbConnection, subscriber: &NewSubscriber<'_>) -> QueryResult<()> {
+    diesel::insert_into(newsletter_subscribers::table)
         .values(subscriber)
-        .returning(Subscriber::as_returning())
-        .get_result(c))
+        .execute(conn)
+        .map(drop)
 }
 
 /// Records a repeated sign-up of an address that is not confirmed: the
@@ -60,22 +60,14 @@ pub fn insert(conn: &mut DbConnection, subscriber: &NewSubscriber<'_>) -> QueryR
 pub fn record_sign_up(
     conn: &mut DbConnection,
     id: SubscriberId,
-    sections: &Sections,
-    source: Source,
-    consent_text: &str,
-    now: NaiveDateTime,
+    record: &SignUpRecord<'_>,
 ) -> QueryResult<()> {
     diesel::update(
         newsletter_subscribers::table
             .find(id)
             .filter(newsletter_subscribers::status.ne(SubscriberStatus::Confirmed)),
     )
-    .set((
-        newsletter_subscribers::sections.eq(sections),
-        newsletter_subscribers::source.eq(source),
-        newsletter_subscribers::consent_text.eq(consent_text),
-        newsletter_subscribers::updated_at.eq(now),
-    ))
+    .set(record)
     .execute(conn)
     .map(drop)
 }
@@ -253,6 +245,17 @@ pub fn suppression_of(
         .select(Suppression::as_select())
         .first(conn)
         .optional()
+}
+
+/// Which of these addresses are on the suppression list.
+pub fn suppressed_among(
+    conn: &mut DbConnection,
+    hashes: &[EmailHash],
+) -> QueryResult<Vec<EmailHash>> {
+    newsletter_suppressions::table
+        .filter(newsletter_suppressions::email_hash.eq_any(hashes))
+        .select(newsletter_suppressions::email_hash)
+        .load(conn)
 }
 
 /// Puts an address on the suppression list. A bounce or complaint

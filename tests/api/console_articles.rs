@@ -941,6 +941,7 @@ async fn the_migration_gives_readers_who_took_every_configured_section_every_sec
                 consent_text: "test",
                 created_at: now,
                 updated_at: now,
+                confirmation_sent_at: None,
                 confirmed_at: Some(now),
             },
         )

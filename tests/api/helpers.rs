@@ -1130,6 +1130,7 @@ impl TestApp {
                         consent_text: "test",
                         created_at: at,
                         updated_at: at,
+                        confirmation_sent_at: None,
                         confirmed_at: Some(at),
                     },
                 )
