@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use tracing_actix_web::{RequestId, TracingLogger};
 
 use crate::clock::{SharedClock, SystemClock};
-use crate::config::Settings;
+use crate::config::{DatabaseSettings, Settings};
 use crate::error::AppError;
 use crate::jobs::Worker;
 use crate::state::{AppState, Core};
@@ -98,7 +98,8 @@ impl Application {
                 .wrap(TracingLogger::<crate::telemetry::RedactingRootSpan>::new())
         })
         .listen(listener)?
-        .shutdown_timeout(settings.server.shutdown_timeout_secs);
+        .shutdown_timeout(settings.server.shutdown_timeout_secs)
+        .worker_max_blocking_threads(blocking_threads(&settings.database));
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
         }
@@ -158,4 +159,13 @@ fn routes(cfg: &mut web::ServiceConfig) {
     );
     cfg.configure(crate::openapi::routes)
         .configure(crate::web::routes);
+}
+
+/// Blocking threads of a runtime. Nearly all they run is database work (the
+/// rest: writing mail to a folder), and no more of it can run at once than
+/// the pool has connections. Left at tokio's default (hundreds), a burst of
+/// requests started a thread each to wait on the pool, and the memory the
+/// threads had allocated stayed with the process.
+pub fn blocking_threads(database: &DatabaseSettings) -> usize {
+    usize::try_from(database.pool_size).unwrap_or(usize::MAX).max(1)
 }

@@ -217,6 +217,7 @@ pub fn main() -> ExitCode {
         crate::telemetry::init(&settings.log, crate::telemetry::stderr);
         tokio::runtime::Builder::new_multi_thread()
             .enable_all()
+            .max_blocking_threads(crate::app::blocking_threads(&settings.database))
             .build()
             .context("starting the async runtime")?
             .block_on(run(cli.command, settings))
