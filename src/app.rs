@@ -167,5 +167,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
 /// requests started a thread each to wait on the pool, and the memory the
 /// threads had allocated stayed with the process.
 pub fn blocking_threads(database: &DatabaseSettings) -> usize {
-    usize::try_from(database.pool_size).unwrap_or(usize::MAX).max(1)
+    usize::try_from(database.pool_size)
+        .unwrap_or(usize::MAX)
+        .max(1)
 }

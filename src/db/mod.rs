@@ -132,8 +132,15 @@ impl r2d2::ManageConnection for ConnectionManager {
                 Ok(DbConnection::Sqlite(conn))
             }
         }?;
-        conn.set_instrumentation(Liveness {
+        let writer = match &mut conn {
+            DbConnection::Sqlite(sqlite) => {
+                sqlite_writer_lock(sqlite).map_err(ConnectionError::CouldntSetupConfiguration)?
+            }
+            DbConnection::Postgres(_) => None,
+        };
+        conn.set_instrumentation(Attached {
             last_used: Instant::now(),
+            writer,
         });
         Ok(conn)
     }
@@ -159,12 +166,16 @@ impl r2d2::ManageConnection for ConnectionManager {
     }
 }
 
-/// When a connection last finished a statement, as its instrumentation sees.
-struct Liveness {
+/// What is kept with each pooled connection, as its instrumentation: the one
+/// place diesel lets a connection carry data of ours.
+struct Attached {
+    /// When it last finished a statement.
     last_used: Instant,
+    /// SQLite: the write queue of its database file (see `transaction`).
+    writer: Option<Arc<Mutex<()>>>,
 }
 
-impl Instrumentation for Liveness {
+impl Instrumentation for Attached {
     fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
         if let InstrumentationEvent::FinishQuery { .. } = event {
             self.last_used = Instant::now();
@@ -172,8 +183,8 @@ impl Instrumentation for Liveness {
     }
 }
 
-fn liveness(conn: &mut DbConnection) -> Option<&mut Liveness> {
-    conn.instrumentation().downcast_mut::<Liveness>()
+fn attached(conn: &mut DbConnection) -> Option<&mut Attached> {
+    conn.instrumentation().downcast_mut::<Attached>()
 }
 
 fn is_connection_lost(error: &diesel::result::Error) -> bool {
@@ -203,7 +214,7 @@ fn checkout(pool: &Pool) -> Result<Pooled, StorageError> {
     for _ in 0..=pool.max_size() {
         let mut conn = pool.get().map_err(StorageError::Unavailable)?;
         let recently_used =
-            liveness(&mut conn).is_some_and(|l| l.last_used.elapsed() < CHECK_IDLE_AFTER);
+            attached(&mut conn).is_some_and(|a| a.last_used.elapsed() < CHECK_IDLE_AFTER);
         if recently_used {
             return Ok(conn);
         }
@@ -283,9 +294,13 @@ pub fn transaction<T, E>(
 where
     E: From<diesel::result::Error>,
 {
+    let outermost = per_backend!(conn, |c| matches!(
+        AnsiTransactionManager::transaction_manager_status_mut(c).transaction_depth(),
+        Ok(None)
+    ));
     let writer = match conn {
-        DbConnection::Sqlite(sqlite) => sqlite_writer_lock(sqlite)?,
-        DbConnection::Postgres(_) => None,
+        DbConnection::Sqlite(_) if outermost => attached(conn).and_then(|a| a.writer.clone()),
+        _ => None,
     };
     let _queued = writer
         .as_deref()
@@ -308,18 +323,13 @@ where
     }
 }
 
-/// The write queue of the connection's database file; none for a nested
-/// transaction, whose outer one already holds it, or for an in-memory
-/// database, which no other connection shares.
+/// The write queue of the connection's database file, looked up once when
+/// the connection opens; none for an in-memory database, which no other
+/// connection shares. A nested transaction does not take it: its outer one
+/// holds it already.
 fn sqlite_writer_lock(conn: &mut SqliteConnection) -> QueryResult<Option<Arc<Mutex<()>>>> {
     static WRITERS: LazyLock<Mutex<HashMap<String, Arc<Mutex<()>>>>> =
         LazyLock::new(Mutex::default);
-    if !matches!(
-        AnsiTransactionManager::transaction_manager_status_mut(conn).transaction_depth(),
-        Ok(None)
-    ) {
-        return Ok(None);
-    }
     let main = diesel::sql_query("SELECT file FROM pragma_database_list WHERE name = 'main'")
         .get_result::<DatabaseFile>(conn)?;
     if main.file.is_empty() {
