@@ -3,8 +3,9 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::QueryResult;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::emails::{AccountExists, PasswordChanged, PasswordReset, VerifyEmail};
@@ -807,6 +808,20 @@ impl AccountService {
             })
         })
         .await
+    }
+}
+
+/// The account a session cookie's token belongs to, while the session
+/// lasts; none for a token that is malformed, unknown or expired. For work
+/// that looks the reader up in its own visit to the database.
+pub fn session_account(
+    conn: &mut DbConnection,
+    token: &str,
+    now: DateTime<Utc>,
+) -> QueryResult<Option<Account>> {
+    match Token::parse(token) {
+        Ok(token) => store::session_account(conn, &token.hash(), now.naive_utc()),
+        Err(_) => Ok(None),
     }
 }
 

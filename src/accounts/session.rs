@@ -44,6 +44,14 @@ impl FromRequest for CurrentAccount {
     }
 }
 
+/// The session cookie's token, if the request carries a non-empty one; it
+/// is not looked up.
+pub fn session_token(req: &HttpRequest) -> Option<String> {
+    req.cookie(COOKIE_NAME)
+        .map(|c| c.value().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
 pub fn session_cookie(token: &str, max_age: chrono::Duration, secure: bool) -> Cookie<'static> {
     Cookie::build(COOKIE_NAME, token.to_owned())
         .path("/")

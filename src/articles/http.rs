@@ -9,8 +9,9 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::cache::Json;
 use super::model::{ArticleId, ArticleStatus, Section};
-use super::service::{ArticleError, Draft, Edit, Entry, Listing, Reading};
+use super::service::{ArticleError, Draft, Edit, Entry, Listing, Reading, Viewer};
 use crate::access::{Level, Reason};
+use crate::accounts::session::session_token;
 use crate::accounts::{AccountId, CurrentAccount};
 use crate::error::AppError;
 use crate::extract::{parse_id, ApiJson, Paging};
@@ -390,13 +391,10 @@ async fn create(
 async fn read(
     req: HttpRequest,
     state: Data<AppState>,
-    viewer: Option<CurrentAccount>,
     slug: Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let reading = state
-        .articles
-        .read(viewer.map(|v| v.account), &slug)
-        .await?;
+    let viewer = session_token(&req).map_or(Viewer::Anonymous, Viewer::Session);
+    let reading = state.articles.read(viewer, &slug).await?;
     if reading.is_anonymous() {
         let json = reading.story.json(|_| to_json(&ArticleView::of(&reading)));
         return Ok(answer_kept(&req, json));

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::form::field_errors;
 use super::{Page, Site, Visitor};
 use crate::access::{Level, Reason};
-use crate::articles::service::{Entry, Listing};
+use crate::articles::service::{Entry, Listing, Viewer};
 use crate::error::AppError;
 use crate::extract::Paging;
 use crate::state::AppState;
@@ -293,7 +293,11 @@ async fn article(
     visitor: Visitor,
     slug: Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let reading = state.articles.read(visitor.account.clone(), &slug).await?;
+    let viewer = visitor
+        .account
+        .clone()
+        .map_or(Viewer::Anonymous, Viewer::Account);
+    let reading = state.articles.read(viewer, &slug).await?;
     let decision = reading.decision;
     let is_teaser = decision.level == Level::Teaser;
     let card = Card::from(reading.entry());

@@ -28,7 +28,7 @@ use secrecy::SecretString;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::accounts::session::COOKIE_NAME as SESSION_COOKIE;
+use crate::accounts::session::session_token;
 use crate::accounts::{Account, Role};
 use crate::articles::model::Section;
 use crate::domain::TokenHash;
@@ -149,11 +149,7 @@ impl FromRequest for Visitor {
             ) else {
                 return Err(AppError::Internal(anyhow::anyhow!("no app state")));
             };
-            let session_token = req
-                .cookie(SESSION_COOKIE)
-                .map(|c| c.value().to_owned())
-                .filter(|v| !v.is_empty());
-            let (account, session) = match session_token {
+            let (account, session) = match session_token(&req) {
                 Some(token) => match state.accounts.authenticate(&token).await? {
                     Some((account, session)) => (Some(account), Some(session)),
                     None => (None, None),

@@ -2,7 +2,7 @@ use chrono::Duration;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{article, assert_problem, TestApp};
+use crate::helpers::{article, assert_problem, TestApp, PASSWORD};
 
 const LONG_BODY: &str = "The opening paragraph sets out the facts of the case in plain words.\n\n\
 The second paragraph explains what the court decided and on which grounds it relied.\n\n\
@@ -683,6 +683,74 @@ async fn revalidate(app: &TestApp, path: &str, etag: &str) -> reqwest::Response 
         .send()
         .await
         .expect("request")
+}
+
+/// A session cookie that names no live session (forged, malformed, or one
+/// whose session has ended) reads as a visitor who is not logged in: the
+/// teaser kept for everyone, with its ETag.
+#[tokio::test]
+async fn a_cookie_without_a_live_session_reads_as_not_logged_in() {
+    let app = TestApp::spawn().await;
+    let editor = app.editor().await;
+    app.create_section(&editor, "Patents").await;
+    let draft = app
+        .draft(
+            &editor,
+            article("Paywalled story", "patents", &[], LONG_BODY),
+        )
+        .await;
+    app.publish(&editor, &draft).await;
+    let path = "/api/v1/articles/paywalled-story";
+    let kept = etag_of(&app.get(&TestApp::browser(), path).await);
+    let app = &app;
+    let read_with = |cookie: String| async move {
+        let read = TestApp::browser()
+            .get(app.url(path))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(read.status(), StatusCode::OK);
+        let etag = etag_of(&read);
+        let body: Value = read.json().await.expect("json");
+        (etag, body["access"].clone(), body["reason"].clone())
+    };
+    let reader = TestApp::browser();
+    app.verified_reader(&reader, "reader@example.com").await;
+    let login = app
+        .login_with(&TestApp::browser(), "reader@example.com", PASSWORD)
+        .await;
+    let live = login
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("a session cookie")
+        .to_owned();
+    let signed_in = TestApp::browser()
+        .get(app.url(path))
+        .header("cookie", live.clone())
+        .send()
+        .await
+        .expect("request");
+    let body: Value = signed_in.json().await.expect("json");
+    assert_eq!(body["reason"], "no_subscription", "{body}");
+
+    for cookie in [
+        format!("masthead_session={}", "ab".repeat(32)),
+        "masthead_session=not-a-token".to_owned(),
+    ] {
+        assert_eq!(
+            read_with(cookie).await,
+            (kept.clone(), json!("teaser"), json!("not_logged_in"))
+        );
+    }
+    app.clock
+        .advance(Duration::hours(app.settings.auth.session_ttl_hours + 1));
+    assert_eq!(
+        read_with(live).await,
+        (kept, json!("teaser"), json!("not_logged_in"))
+    );
 }
 
 /// Readers are answered from memory: an unchanged answer is a 304, and
