@@ -305,15 +305,19 @@ impl NewsletterService {
         let now = self.clock.now();
         let at = now.naive_utc();
         let domain = email.domain();
-        if store::suppression_of(conn, self.key(), email)?.is_some_and(|s| s.reason.blocks_opt_in())
-        {
+        let (suppressed, existing) =
+            store::address_state(conn, EmailHash::of(self.key(), email), email)?;
+        if suppressed.is_some_and(|reason| reason.blocks_opt_in()) {
             tracing::info!(
                 email_domain = domain,
                 "sign-up of a suppressed address ignored"
             );
             return Ok(());
         }
-        let existing = store::find_by_email(conn, email)?;
+        let existing = match existing {
+            Some(id) => store::find(conn, id)?,
+            None => None,
+        };
         if let Some(subscriber) = existing
             .as_ref()
             .filter(|s| s.status == SubscriberStatus::Confirmed)

@@ -25,6 +25,26 @@ pub fn find(conn: &mut DbConnection, id: SubscriberId) -> QueryResult<Option<Sub
         .optional()
 }
 
+/// Why an address is suppressed, if it is, and which subscriber has it: in
+/// one statement, as a sign-up asks both before anything else.
+pub fn address_state(
+    conn: &mut DbConnection,
+    hash: EmailHash,
+    email: &EmailAddress,
+) -> QueryResult<(Option<SuppressionReason>, Option<SubscriberId>)> {
+    diesel::select((
+        newsletter_suppressions::table
+            .find(hash)
+            .select(newsletter_suppressions::reason)
+            .single_value(),
+        newsletter_subscribers::table
+            .filter(newsletter_subscribers::email.eq(email))
+            .select(newsletter_subscribers::id)
+            .single_value(),
+    ))
+    .get_result(conn)
+}
+
 pub fn find_by_email(
     conn: &mut DbConnection,
     email: &EmailAddress,
