@@ -1,4 +1,5 @@
-//! Published listings and articles, kept in memory while the database's
+//! Published listings and articles, and the sections every page's
+//! navigation shows, kept in memory while the database's
 //! content stamp (kept by triggers, see the `content_stamp` migration) stands
 //! still. A reader's own access is decided after the cache, never kept in it.
 //!
@@ -15,6 +16,7 @@ use std::time::{Duration, Instant};
 use actix_web::http::header::EntityTag;
 use actix_web::web::Bytes;
 
+use super::model::Section;
 use super::service::{Listing, Page, Story};
 use super::store;
 use crate::db::{self, Pool, StorageError};
@@ -87,6 +89,8 @@ struct State {
     generation: u64,
     listings: Shelf<Listing, Page>,
     articles: Shelf<Slug, Story>,
+    /// One value: the site's sections, in their order.
+    sections: Shelf<(), Vec<Section>>,
 }
 
 /// Kept values of one kind, by what tells them apart.
@@ -115,6 +119,7 @@ impl ReaderCache {
                 generation: 0,
                 listings: Shelf(HashMap::new()),
                 articles: Shelf(HashMap::new()),
+                sections: Shelf(HashMap::new()),
             }),
         }
     }
@@ -176,6 +181,14 @@ impl ReaderCache {
         self.keep(ticket, |state| &mut state.articles, slug, story)
     }
 
+    pub fn sections(&self) -> Option<Arc<Kept<Vec<Section>>>> {
+        self.lock().sections.get(&())
+    }
+
+    pub fn keep_sections(&self, ticket: Ticket, sections: Vec<Section>) -> Arc<Kept<Vec<Section>>> {
+        self.keep(ticket, |state| &mut state.sections, (), sections)
+    }
+
     /// Keeps `value` on its shelf unless what was kept has been dropped
     /// since `ticket`; either way the caller gets it back to answer with.
     fn keep<K: Hash + Eq, V>(
@@ -199,5 +212,6 @@ impl State {
         self.generation += 1;
         self.listings.0.clear();
         self.articles.0.clear();
+        self.sections.0.clear();
     }
 }

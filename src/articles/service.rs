@@ -241,8 +241,21 @@ impl ArticleService {
         &self.settings
     }
 
+    /// The site's sections, in their order: every page's navigation shows
+    /// them, so they are kept with the published articles.
     pub async fn sections(&self) -> Result<Vec<Section>, ArticleError> {
-        db::run(&self.pool, |conn| Ok(store::sections(conn)?)).await
+        let ticket = self.cache.check(&self.pool).await?;
+        let kept = match self.cache.sections() {
+            Some(kept) => kept,
+            None => {
+                let sections = db::run(&self.pool, |conn| {
+                    store::sections(conn).map_err(StorageError::from)
+                })
+                .await?;
+                self.cache.keep_sections(ticket, sections)
+            }
+        };
+        Ok(kept.to_vec())
     }
 
     /// The sections with how many articles (in any state) each holds: the

@@ -852,7 +852,18 @@ async fn a_change_through_another_instance_reaches_kept_answers() {
         app.get_json(&reader, "/api/v1/articles/old-work").await["title"],
         "Old work"
     );
+    assert_eq!(
+        section_slugs(&app.get_json(&reader, "/api/v1/sections").await),
+        ["copyright"]
+    );
+    app.create_section(&editor, "Patents").await;
+    assert_eq!(
+        section_slugs(&app.get_json(&reader, "/api/v1/sections").await),
+        ["copyright", "patents"],
+        "a change through this instance shows at once"
+    );
 
+    other.create_section(&editor, "Trademarks").await;
     let second = other
         .draft(&editor, article("New work", "copyright", &[], "Body."))
         .await;
@@ -880,4 +891,22 @@ async fn a_change_through_another_instance_reaches_kept_answers() {
         app.get_json(&reader, "/api/v1/articles/old-work").await["title"],
         "Old work, revised"
     );
+    let mut sections = Vec::new();
+    for _ in 0..200 {
+        sections = section_slugs(&app.get_json(&reader, "/api/v1/sections").await);
+        if sections.len() == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(sections, ["copyright", "patents", "trademarks"]);
+}
+
+fn section_slugs(list: &Value) -> Vec<String> {
+    list["sections"]
+        .as_array()
+        .expect("sections")
+        .iter()
+        .filter_map(|s| s["slug"].as_str().map(str::to_owned))
+        .collect()
 }
