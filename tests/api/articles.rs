@@ -474,9 +474,9 @@ async fn related_stories_rank_shared_tags_and_never_include_the_article_itself()
     );
 }
 
-#[tokio::test]
-async fn access_depends_on_who_reads() {
-    let app = TestApp::spawn().await;
+/// A published article long enough for its teaser to leave some out; gives
+/// the editor who published it and the article's API path.
+async fn paywalled_story(app: &TestApp) -> (reqwest::Client, &'static str) {
     let editor = app.editor().await;
     app.create_section(&editor, "Patents").await;
     let draft = app
@@ -487,6 +487,13 @@ async fn access_depends_on_who_reads() {
         .await;
     app.publish(&editor, &draft).await;
     let path = "/api/v1/articles/paywalled-story";
+    (editor, path)
+}
+
+#[tokio::test]
+async fn access_depends_on_who_reads() {
+    let app = TestApp::spawn().await;
+    let (editor, path) = paywalled_story(&app).await;
 
     let check = |read: &Value, access: &str, reason: &str| {
         assert_eq!(
@@ -691,16 +698,7 @@ async fn revalidate(app: &TestApp, path: &str, etag: &str) -> reqwest::Response 
 #[tokio::test]
 async fn a_cookie_without_a_live_session_reads_as_not_logged_in() {
     let app = TestApp::spawn().await;
-    let editor = app.editor().await;
-    app.create_section(&editor, "Patents").await;
-    let draft = app
-        .draft(
-            &editor,
-            article("Paywalled story", "patents", &[], LONG_BODY),
-        )
-        .await;
-    app.publish(&editor, &draft).await;
-    let path = "/api/v1/articles/paywalled-story";
+    let (_editor, path) = paywalled_story(&app).await;
     let kept = etag_of(&app.get(&TestApp::browser(), path).await);
     let app = &app;
     let read_with = |cookie: String| async move {
