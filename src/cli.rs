@@ -370,6 +370,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 Arc::clone(&core.composer),
                 core.settings.auth.clone(),
                 Arc::clone(&core.abuse),
+                Arc::clone(&core.sessions),
             )?;
             let role = match role {
                 PrivilegedRole::Editor => Role::Editor,

@@ -343,6 +343,9 @@ pub struct AuthSettings {
     pub secret: Option<SecretString>,
     pub secret_file: PathBuf,
     pub session_ttl_hours: i64,
+    /// Live sessions and what their readers may read are kept in memory; a
+    /// change made through another instance is seen within this long.
+    pub session_recheck_ms: u64,
     pub verification_ttl_hours: i64,
     pub reset_ttl_minutes: i64,
     /// At most one "you already have an account" or reset email per address

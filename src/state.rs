@@ -9,9 +9,11 @@ use anyhow::Context;
 use secrecy::SecretString;
 
 use crate::abuse::AbuseGuard;
+use crate::access::service::KeptDecisions;
 use crate::access::AccessService;
+use crate::accounts::service::KeptSessions;
 use crate::accounts::AccountService;
-use crate::articles::{ArticleService, ReaderCache};
+use crate::articles::{ArticleService, ReaderCache, Readers};
 use crate::audit::AuditService;
 use crate::clock::SharedClock;
 use crate::config::Settings;
@@ -53,6 +55,7 @@ impl AppState {
                 Arc::clone(&core.composer),
                 settings.auth.clone(),
                 Arc::clone(&core.abuse),
+                Arc::clone(&core.sessions),
             )?,
             access: AccessService::new(core.pool.clone(), Arc::clone(&core.clock)),
             audit: AuditService::new(core.pool.clone()),
@@ -62,6 +65,10 @@ impl AppState {
                 Arc::clone(&core.clock),
                 settings.articles.clone(),
                 Arc::clone(&core.article_cache),
+                Readers {
+                    sessions: Arc::clone(&core.sessions),
+                    decisions: Arc::clone(&core.decisions),
+                },
             ),
             trials: TrialService::new(
                 core.pool.clone(),
@@ -120,6 +127,9 @@ pub struct Core {
     /// Published listings and articles, shared by the handlers and the
     /// worker that publishes scheduled ones.
     pub article_cache: Arc<ReaderCache>,
+    /// The accounts of live sessions, and what each may read.
+    pub sessions: Arc<KeptSessions>,
+    pub decisions: Arc<KeptDecisions>,
 }
 
 impl Core {
@@ -158,6 +168,9 @@ impl Core {
         let article_cache = Arc::new(ReaderCache::new(std::time::Duration::from_millis(
             settings.articles.cache_recheck_ms,
         )));
+        let session_recheck = std::time::Duration::from_millis(settings.auth.session_recheck_ms);
+        let sessions = Arc::new(crate::accounts::service::kept_sessions(session_recheck));
+        let decisions = Arc::new(crate::access::service::kept_decisions(session_recheck));
         Ok(Self {
             settings: Arc::new(settings),
             pool,
@@ -169,6 +182,8 @@ impl Core {
             dkim,
             return_paths,
             article_cache,
+            sessions,
+            decisions,
         })
     }
 }

@@ -9,35 +9,97 @@ use crate::accounts::service::require;
 use crate::accounts::{Account, AccountError, AccountId, Role};
 use crate::audit::{self, model::SubjectKind, Subject};
 use crate::clock::SharedClock;
+use crate::db::stamp::Stamped;
 use crate::db::{self, DbConnection, Pool, StorageError};
 use crate::domain::{optional_text, FieldError, Fields, Invalid};
 
-/// Decides, from the account's role and entitlements at `now`.
 /// What a reader who is not logged in may read: the same for every one of
 /// them, so it needs no database.
 pub fn for_anonymous() -> Decision {
     Decision::teaser(Reason::NotLoggedIn)
 }
 
+/// The decision for nobody and for staff, which needs no look at rights;
+/// for anyone else, the account whose rights decide.
+fn without_rights(reader: Option<&Account>) -> Result<Decision, &Account> {
+    match reader {
+        None => Ok(for_anonymous()),
+        Some(reader) if reader.role.includes(Role::Editor) => Ok(Decision {
+            level: Level::Full,
+            reason: Reason::Staff,
+            until: None,
+        }),
+        Some(reader) => Err(reader),
+    }
+}
+
+/// Decides, from the account's role and entitlements at `now`.
 pub fn decide(
     conn: &mut DbConnection,
     reader: Option<&Account>,
     now: DateTime<Utc>,
 ) -> QueryResult<Decision> {
-    let Some(reader) = reader else {
-        return Ok(for_anonymous());
-    };
-    if reader.role.includes(Role::Editor) {
-        return Ok(Decision {
-            level: Level::Full,
-            reason: Reason::Staff,
-            until: None,
-        });
+    match without_rights(reader) {
+        Ok(decision) => Ok(decision),
+        Err(reader) => Ok(decide_from(
+            &store::of_account(conn, reader.id)?,
+            now.naive_utc(),
+        )),
     }
-    Ok(decide_from(
-        &store::of_account(conn, reader.id)?,
-        now.naive_utc(),
-    ))
+}
+
+/// What each account may read, kept until one of its rights starts or
+/// ends, and while the access stamp stands (see `db::stamp`).
+pub type KeptDecisions = Stamped<AccountId, KeptDecision>;
+
+#[derive(Clone)]
+pub struct KeptDecision {
+    decision: Decision,
+    until: Option<NaiveDateTime>,
+}
+
+pub fn kept_decisions(recheck: std::time::Duration) -> KeptDecisions {
+    Stamped::new(recheck, db::stamp::access_stamp)
+}
+
+/// [`decide`], without a visit to the database when the decision is kept.
+pub async fn decision(
+    kept: &KeptDecisions,
+    pool: &Pool,
+    reader: Option<&Account>,
+    now: DateTime<Utc>,
+) -> Result<Decision, StorageError> {
+    let reader = match without_rights(reader) {
+        Ok(decision) => return Ok(decision),
+        Err(reader) => reader.id,
+    };
+    let now = now.naive_utc();
+    let ticket = kept.check(pool).await?;
+    if let Some(kept) = kept
+        .get(&reader)
+        .filter(|k| k.until.is_none_or(|t| t > now))
+    {
+        return Ok(kept.decision);
+    }
+    let rights = db::run(pool, move |conn| {
+        store::of_account(conn, reader).map_err(StorageError::from)
+    })
+    .await?;
+    let decision = decide_from(&rights, now);
+    let until = next_change(&rights, now);
+    kept.keep(ticket, reader, KeptDecision { decision, until });
+    Ok(decision)
+}
+
+/// The first moment after `now` at which one of the rights starts or ends.
+fn next_change(entitlements: &[Entitlement], now: NaiveDateTime) -> Option<NaiveDateTime> {
+    entitlements
+        .iter()
+        .filter(|e| e.revoked_at.is_none())
+        .flat_map(|e| [Some(e.starts_at), e.ends_at])
+        .flatten()
+        .filter(|&moment| moment > now)
+        .min()
 }
 
 /// Of several active rights, the one that lasts longest is the reason given.

@@ -3,9 +3,8 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use diesel::QueryResult;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::emails::{AccountExists, PasswordChanged, PasswordReset, VerifyEmail};
@@ -18,6 +17,7 @@ use crate::abuse::{self, AbuseGuard, Form, Limited};
 use crate::audit::{self, model::SubjectKind, Subject};
 use crate::clock::SharedClock;
 use crate::config::AuthSettings;
+use crate::db::stamp::Stamped;
 use crate::db::{self, DbConnection, Pool, StorageError};
 use crate::domain::{
     optional_text, EmailAddress, FieldError, Fields, Invalid, Password, PlainText, Token, TokenHash,
@@ -139,6 +139,7 @@ pub struct AccountService {
     failures_by_ip: Arc<WindowLimiter>,
     failures_by_account: Arc<WindowLimiter>,
     abuse: Arc<AbuseGuard>,
+    sessions: Arc<KeptSessions>,
 }
 
 impl AccountService {
@@ -148,6 +149,7 @@ impl AccountService {
         composer: Arc<Composer>,
         settings: AuthSettings,
         abuse: Arc<AbuseGuard>,
+        sessions: Arc<KeptSessions>,
     ) -> anyhow::Result<Self> {
         let window = Duration::seconds(
             i64::try_from(settings.login_limit.window_secs).unwrap_or(i64::MAX / 1000),
@@ -164,6 +166,7 @@ impl AccountService {
             composer,
             settings,
             abuse,
+            sessions,
         })
     }
 
@@ -412,9 +415,13 @@ impl AccountService {
         })
     }
 
+    /// Ends the session. In a transaction, as its commit is what tells
+    /// this process's kept sessions to look again (see `db::stamp`).
     pub async fn logout(&self, session: TokenHash) -> Result<(), AccountError> {
         db::run(&self.pool, move |conn| {
-            store::delete_session(conn, &session).map_err(AccountError::from)
+            db::transaction(conn, |conn| {
+                store::delete_session(conn, &session).map_err(AccountError::from)
+            })
         })
         .await
     }
@@ -424,16 +431,8 @@ impl AccountService {
         &self,
         token: &str,
     ) -> Result<Option<(Account, TokenHash)>, AccountError> {
-        let Ok(token) = Token::parse(token) else {
-            return Ok(None);
-        };
-        let hash = token.hash();
         let now = self.clock.now();
-        db::run(&self.pool, move |conn| {
-            let account = store::session_account(conn, &hash, now.naive_utc())?;
-            Ok(account.map(|account| (account, hash)))
-        })
-        .await
+        Ok(session_account(&self.sessions, &self.pool, token, now).await?)
     }
 
     /// Emails a reset link when the address has an account; answers the
@@ -811,18 +810,51 @@ impl AccountService {
     }
 }
 
+/// The accounts of live sessions, each kept until its session expires and
+/// while the access stamp stands (see `db::stamp`).
+pub type KeptSessions = Stamped<TokenHash, KeptSession>;
+
+#[derive(Clone)]
+pub struct KeptSession {
+    account: Account,
+    expires_at: NaiveDateTime,
+}
+
+pub fn kept_sessions(recheck: std::time::Duration) -> KeptSessions {
+    Stamped::new(recheck, db::stamp::access_stamp)
+}
+
 /// The account a session cookie's token belongs to, while the session
-/// lasts; none for a token that is malformed, unknown or expired. For work
-/// that looks the reader up in its own visit to the database.
-pub fn session_account(
-    conn: &mut DbConnection,
+/// lasts; none for a token that is malformed, unknown or expired. Without a
+/// visit to the database when the session is kept.
+pub async fn session_account(
+    kept: &KeptSessions,
+    pool: &Pool,
     token: &str,
     now: DateTime<Utc>,
-) -> QueryResult<Option<Account>> {
-    match Token::parse(token) {
-        Ok(token) => store::session_account(conn, &token.hash(), now.naive_utc()),
-        Err(_) => Ok(None),
+) -> Result<Option<(Account, TokenHash)>, StorageError> {
+    let Ok(token) = Token::parse(token) else {
+        return Ok(None);
+    };
+    let hash = token.hash();
+    let now = now.naive_utc();
+    let ticket = kept.check(pool).await?;
+    if let Some(session) = kept.get(&hash).filter(|s| s.expires_at > now) {
+        return Ok(Some((session.account, hash)));
     }
+    let found = db::run(pool, {
+        let hash = hash.clone();
+        move |conn| store::session_account(conn, &hash, now).map_err(StorageError::from)
+    })
+    .await?;
+    Ok(found.map(|(account, expires_at)| {
+        let session = KeptSession {
+            account: account.clone(),
+            expires_at,
+        };
+        kept.keep(ticket, hash.clone(), session);
+        (account, hash)
+    }))
 }
 
 pub fn require(actor: &Account, role: Role) -> Result<(), AccountError> {

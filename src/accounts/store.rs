@@ -215,16 +215,17 @@ pub fn insert_session(conn: &mut DbConnection, session: &NewSession<'_>) -> Quer
         .map(drop)
 }
 
+/// The account of a live session, and when the session expires.
 pub fn session_account(
     conn: &mut DbConnection,
     hash: &TokenHash,
     now: NaiveDateTime,
-) -> QueryResult<Option<Account>> {
+) -> QueryResult<Option<(Account, NaiveDateTime)>> {
     sessions::table
         .inner_join(accounts::table)
         .filter(sessions::token_hash.eq(hash))
         .filter(sessions::expires_at.gt(now))
-        .select(Account::as_select())
+        .select((Account::as_select(), sessions::expires_at))
         .first(conn)
         .optional()
 }

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::ops::Deref;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix_web::http::header::EntityTag;
 use actix_web::web::Bytes;
@@ -19,6 +19,7 @@ use actix_web::web::Bytes;
 use super::model::Section;
 use super::service::{Listing, Page, Story};
 use super::store;
+use crate::db::stamp::{Ticket, Watch};
 use crate::db::{self, Pool, StorageError};
 use crate::domain::Slug;
 
@@ -69,24 +70,12 @@ impl<T> Deref for Kept<T> {
     }
 }
 
-/// Leave to keep a value read after [`ReaderCache::check`]: refused when
-/// what was kept has been dropped since, as the value may predate the change
-/// that dropped it.
-#[derive(Debug, Clone, Copy)]
-pub struct Ticket {
-    generation: u64,
-}
-
 pub struct ReaderCache {
-    recheck: Duration,
     state: Mutex<State>,
 }
 
 struct State {
-    stamp: Option<i64>,
-    checked_at: Option<Instant>,
-    /// Moves whenever what is kept is dropped.
-    generation: u64,
+    watch: Watch,
     listings: Shelf<Listing, Page>,
     articles: Shelf<Slug, Story>,
     /// One value: the site's sections, in their order.
@@ -112,11 +101,8 @@ impl<K: Hash + Eq, V> Shelf<K, V> {
 impl ReaderCache {
     pub fn new(recheck: Duration) -> Self {
         Self {
-            recheck,
             state: Mutex::new(State {
-                stamp: None,
-                checked_at: None,
-                generation: 0,
+                watch: Watch::new(recheck),
                 listings: Shelf(HashMap::new()),
                 articles: Shelf(HashMap::new()),
                 sections: Shelf(HashMap::new()),
@@ -128,41 +114,28 @@ impl ReaderCache {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Makes what is kept no older than the database's stamp, asking the
-    /// database once per recheck period. While one read asks, the others go
-    /// on with what is kept: it was current a moment ago.
+    /// Makes what is kept no older than the database's stamp (see
+    /// [`Watch::current`]).
     pub async fn check(&self, pool: &Pool) -> Result<Ticket, StorageError> {
-        {
-            let mut state = self.lock();
-            let recent = state
-                .checked_at
-                .is_some_and(|at| at.elapsed() < self.recheck);
-            if state.stamp.is_some() && recent {
-                return Ok(Ticket {
-                    generation: state.generation,
-                });
-            }
-            state.checked_at = Some(Instant::now());
+        if let Some(ticket) = self.lock().watch.current(pool.commits()) {
+            return Ok(ticket);
         }
         let stamp = db::run(pool, |conn| {
             store::content_stamp(conn).map_err(StorageError::from)
         })
         .await?;
         let mut state = self.lock();
-        if state.stamp != Some(stamp) {
+        if state.watch.settle(stamp) {
             state.drop_all();
-            state.stamp = Some(stamp);
         }
-        Ok(Ticket {
-            generation: state.generation,
-        })
+        Ok(state.watch.ticket())
     }
 
     /// Drops everything kept; the next read asks the database for its stamp.
     pub fn forget(&self) {
         let mut state = self.lock();
+        state.watch.forget();
         state.drop_all();
-        state.stamp = None;
     }
 
     pub fn listing(&self, listing: &Listing) -> Option<Arc<Kept<Page>>> {
@@ -200,7 +173,7 @@ impl ReaderCache {
     ) -> Arc<Kept<V>> {
         let kept = Arc::new(Kept::new(value));
         let mut state = self.lock();
-        if state.generation == ticket.generation {
+        if state.watch.admits(ticket) {
             shelf(&mut state).keep(key, Arc::clone(&kept));
         }
         kept
@@ -209,7 +182,6 @@ impl ReaderCache {
 
 impl State {
     fn drop_all(&mut self) {
-        self.generation += 1;
         self.listings.0.clear();
         self.articles.0.clear();
         self.sections.0.clear();

@@ -11,4 +11,4 @@ pub mod store;
 
 pub use cache::ReaderCache;
 pub use model::{Article, ArticleId, ArticleStatus, Section};
-pub use service::{ArticleError, ArticleService};
+pub use service::{ArticleError, ArticleService, Readers};

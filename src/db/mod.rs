@@ -1,10 +1,12 @@
 //! Storage on SQLite or PostgreSQL, chosen at run time from the database URL.
 
 pub mod schema;
+pub mod stamp;
 mod text;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -25,7 +27,28 @@ pub enum DbConnection {
     Sqlite(SqliteConnection),
 }
 
-pub type Pool = r2d2::Pool<ConnectionManager>;
+/// The pool of connections to one database, and how many write
+/// transactions this process has committed through it (see [`stamp`]).
+#[derive(Debug, Clone)]
+pub struct Pool {
+    connections: r2d2::Pool<ConnectionManager>,
+    commits: Arc<AtomicU64>,
+}
+
+impl Pool {
+    pub fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Acquire)
+    }
+}
+
+impl std::ops::Deref for Pool {
+    type Target = r2d2::Pool<ConnectionManager>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.connections
+    }
+}
+
 type Pooled = r2d2::PooledConnection<ConnectionManager>;
 
 /// Runs one diesel expression against the concrete connection inside a
@@ -113,6 +136,7 @@ fn plain_on_loopback(url: &str) -> String {
 pub struct ConnectionManager {
     url: DatabaseUrl,
     busy_timeout_ms: u32,
+    commits: Arc<AtomicU64>,
 }
 
 impl r2d2::ManageConnection for ConnectionManager {
@@ -141,6 +165,7 @@ impl r2d2::ManageConnection for ConnectionManager {
         conn.set_instrumentation(Attached {
             last_used: Instant::now(),
             writer,
+            commits: Arc::clone(&self.commits),
         });
         Ok(conn)
     }
@@ -173,6 +198,8 @@ struct Attached {
     last_used: Instant,
     /// SQLite: the write queue of its database file (see `transaction`).
     writer: Option<Arc<Mutex<()>>>,
+    /// Its pool's count of committed write transactions.
+    commits: Arc<AtomicU64>,
 }
 
 impl Instrumentation for Attached {
@@ -242,9 +269,11 @@ pub fn connect(settings: &DatabaseSettings) -> anyhow::Result<Pool> {
                 .with_context(|| format!("creating the database folder {}", dir.display()))?;
         }
     }
+    let commits = Arc::new(AtomicU64::new(0));
     let manager = ConnectionManager {
         url: url.clone(),
         busy_timeout_ms: settings.busy_timeout_ms,
+        commits: Arc::clone(&commits),
     };
     let mut first = r2d2::ManageConnection::connect(&manager)
         .with_context(|| format!("connecting to the {} database", url.backend()))?;
@@ -253,12 +282,16 @@ pub fn connect(settings: &DatabaseSettings) -> anyhow::Result<Pool> {
             .context("switching SQLite to WAL mode")?;
     }
     drop(first);
-    r2d2::Pool::builder()
+    let connections = r2d2::Pool::builder()
         .max_size(settings.pool_size)
         .connection_timeout(Duration::from_secs(settings.connect_timeout_secs))
         .test_on_check_out(false)
         .build(manager)
-        .context("opening the database pool")
+        .context("opening the database pool")?;
+    Ok(Pool {
+        connections,
+        commits,
+    })
 }
 
 /// Applies the migrations this binary embeds for the connection's backend;
@@ -314,6 +347,9 @@ where
     match work(conn) {
         Ok(value) => {
             DbConnection::commit_transaction(conn)?;
+            if let Some(attached) = attached(conn) {
+                attached.commits.fetch_add(1, Ordering::Release);
+            }
             Ok(value)
         }
         Err(error) => {

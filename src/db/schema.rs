@@ -398,6 +398,13 @@ diesel::allow_tables_to_appear_in_same_query!(
 );
 
 diesel::table! {
+    access_stamp (id) {
+        id -> Integer,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
     content_stamp (id) {
         id -> Integer,
         version -> BigInt,

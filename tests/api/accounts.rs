@@ -1,4 +1,5 @@
 use chrono::Duration;
+use reqwest::header::{COOKIE, SET_COOKIE};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -420,23 +421,84 @@ async fn failed_logins_from_one_address_are_limited_across_accounts() {
     assert_problem(blocked, StatusCode::TOO_MANY_REQUESTS, None).await;
 }
 
+/// The session ends on the server, not only in the browser: its cookie,
+/// sent again after logging out, is refused, though the session had been
+/// kept in memory.
 #[tokio::test]
 async fn logout_ends_the_session() {
     let app = TestApp::spawn().await;
-    app.verified_reader(&app.api, "leaver@example.com").await;
-    let logout = app
-        .api
+    let email = "leaver@example.com";
+    app.verified_reader(&TestApp::browser(), email).await;
+    let (client, cookie) = logged_in_without_a_jar(&app, email).await;
+    let me = || {
+        client
+            .get(app.url("/api/v1/me"))
+            .header(COOKIE, &cookie)
+            .send()
+    };
+    assert_eq!(me().await.expect("sent").status(), StatusCode::OK);
+    let logout = client
         .delete(app.url("/api/v1/sessions"))
+        .header(COOKIE, &cookie)
         .send()
         .await
         .expect("sent");
     assert_eq!(logout.status(), StatusCode::NO_CONTENT);
-    assert_problem(
-        app.get(&app.api, "/api/v1/me").await,
-        StatusCode::UNAUTHORIZED,
-        None,
-    )
-    .await;
+    assert_problem(me().await.expect("sent"), StatusCode::UNAUTHORIZED, None).await;
+}
+
+/// Logs `email` in with a client that keeps no cookies, and gives the
+/// session cookie to send by hand.
+async fn logged_in_without_a_jar(app: &TestApp, email: &str) -> (reqwest::Client, String) {
+    let client = reqwest::Client::new();
+    let login = app.login_with(&client, email, PASSWORD).await;
+    assert_eq!(login.status(), StatusCode::OK);
+    let cookie = login
+        .headers()
+        .get(SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("a session cookie")
+        .to_owned();
+    (client, cookie)
+}
+
+/// Another instance keeps its own sessions: one ended through this one is
+/// refused there once `auth.session_recheck_ms` has passed.
+#[tokio::test]
+async fn a_session_ended_through_another_instance_ends_there() {
+    let app = TestApp::spawn().await;
+    let other = app
+        .another_instance(|s| s.auth.session_recheck_ms = 100)
+        .await;
+    let email = "roamer@example.com";
+    let here = TestApp::browser();
+    app.verified_reader(&here, email).await;
+    let (client, cookie) = logged_in_without_a_jar(&app, email).await;
+    let me_there = || {
+        client
+            .get(other.url("/api/v1/me"))
+            .header(COOKIE, &cookie)
+            .send()
+    };
+    assert_eq!(me_there().await.expect("sent").status(), StatusCode::OK);
+
+    let changed = here
+        .put(app.url("/api/v1/me/password"))
+        .json(&json!({ "current_password": PASSWORD, "new_password": "a brand new passphrase" }))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(changed.status(), StatusCode::OK);
+    let mut status = StatusCode::OK;
+    for _ in 0..200 {
+        status = me_there().await.expect("sent").status();
+        if status != StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
@@ -610,6 +672,10 @@ async fn a_reader_changes_the_password_and_other_sessions_end() {
     let elsewhere = TestApp::browser();
     assert_eq!(
         app.login_with(&elsewhere, email, PASSWORD).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get(&elsewhere, "/api/v1/me").await.status(),
         StatusCode::OK
     );
     let change = |current: &'static str, new: &'static str| {

@@ -607,6 +607,42 @@ async fn access_depends_on_who_reads() {
     assert_problem(backwards, StatusCode::UNPROCESSABLE_ENTITY, Some("ends_at")).await;
 }
 
+/// Another instance keeps what each reader may read: a right granted
+/// through this one reaches that one's reader once
+/// `auth.session_recheck_ms` has passed.
+#[tokio::test]
+async fn a_right_granted_through_another_instance_reaches_its_readers() {
+    let app = TestApp::spawn().await;
+    let other = app
+        .another_instance(|s| s.auth.session_recheck_ms = 100)
+        .await;
+    let (_, path) = paywalled_story(&app).await;
+    let reader = TestApp::browser();
+    app.verified_reader(&reader, "reader@example.com").await;
+    assert_eq!(other.get_json(&reader, path).await["access"], "teaser");
+
+    let admin = TestApp::browser();
+    app.privileged(&admin, "admin@example.com", "admin").await;
+    let me = app.get_json(&reader, "/api/v1/me").await;
+    let grants = format!(
+        "/api/v1/admin/accounts/{}/grants",
+        me["id"].as_str().expect("id")
+    );
+    let granted = app
+        .post(&admin, &grants, json!({ "note": "press pass" }))
+        .await;
+    assert_eq!(granted.status(), StatusCode::CREATED);
+    let mut access = Value::Null;
+    for _ in 0..200 {
+        access = other.get_json(&reader, path).await["access"].clone();
+        if access == "full" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(access, "full");
+}
+
 #[tokio::test]
 async fn withdrawn_articles_disappear_for_readers() {
     let app = TestApp::spawn().await;
