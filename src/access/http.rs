@@ -18,10 +18,11 @@ use crate::state::AppState;
 #[openapi(paths(grant, list, revoke))]
 pub struct Api;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/admin/accounts/{id}/grants", web::post().to(grant))
-        .route("/admin/accounts/{id}/entitlements", web::get().to(list))
-        .route("/admin/entitlements/{id}/revoke", web::post().to(revoke));
+/// Under `/admin`.
+pub fn admin_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/accounts/{id}/grants", web::post().to(grant))
+        .route("/accounts/{id}/entitlements", web::get().to(list))
+        .route("/entitlements/{id}/revoke", web::post().to(revoke));
 }
 
 impl From<AccessError> for AppError {

@@ -44,9 +44,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/me", web::get().to(me))
         .route("/me/password", web::put().to(change_password))
         .route("/password-resets", web::post().to(request_reset))
-        .route("/password-resets/confirm", web::post().to(confirm_reset))
-        .route("/admin/accounts", web::get().to(list_accounts))
-        .route("/admin/accounts/{id}/role", web::put().to(set_role));
+        .route("/password-resets/confirm", web::post().to(confirm_reset));
+}
+
+/// Under `/admin`.
+pub fn admin_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/accounts", web::get().to(list_accounts))
+        .route("/accounts/{id}/role", web::put().to(set_role));
 }
 
 impl From<AccountError> for AppError {

@@ -32,16 +32,21 @@ use crate::state::AppState;
 ))]
 pub struct Api;
 
+/// The articles in a scope of their own, so that no other request runs
+/// their patterns (see `app::routes`).
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/sections", web::get().to(sections))
         .route("/sections", web::post().to(create_section))
-        .route("/articles", web::get().to(list))
-        .route("/articles", web::post().to(create))
-        .route("/articles/{slug}", web::get().to(read))
-        .route("/articles/{id}", web::patch().to(edit))
-        .route("/articles/{id}/publish", web::post().to(publish))
-        .route("/articles/{id}/withdraw", web::post().to(withdraw))
-        .route("/articles/{id}/revisions", web::get().to(revisions));
+        .service(
+            web::scope("/articles")
+                .route("", web::get().to(list))
+                .route("", web::post().to(create))
+                .route("/{slug}", web::get().to(read))
+                .route("/{id}", web::patch().to(edit))
+                .route("/{id}/publish", web::post().to(publish))
+                .route("/{id}/withdraw", web::post().to(withdraw))
+                .route("/{id}/revisions", web::get().to(revisions)),
+        );
 }
 
 /// When a search cut off by its time limit may be tried again.

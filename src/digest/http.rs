@@ -15,12 +15,13 @@ use crate::state::AppState;
 #[openapi(paths(list, preview, one, variants, send))]
 pub struct Api;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/admin/digests", web::get().to(list))
-        .route("/admin/digests/preview", web::get().to(preview))
-        .route("/admin/digests/{date}", web::get().to(one))
-        .route("/admin/digests/{date}/variants", web::get().to(variants))
-        .route("/admin/digests/{date}/send", web::post().to(send));
+/// Under `/admin`.
+pub fn admin_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/digests", web::get().to(list))
+        .route("/digests/preview", web::get().to(preview))
+        .route("/digests/{date}", web::get().to(one))
+        .route("/digests/{date}/variants", web::get().to(variants))
+        .route("/digests/{date}/send", web::post().to(send));
 }
 
 impl From<DigestError> for AppError {

@@ -20,9 +20,13 @@ use crate::state::AppState;
 pub struct Api;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/inquiries", web::post().to(submit))
-        .route("/admin/inquiries", web::get().to(list))
-        .route("/admin/inquiries/{id}", web::patch().to(mark));
+    cfg.route("/inquiries", web::post().to(submit));
+}
+
+/// Under `/admin`.
+pub fn admin_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/inquiries", web::get().to(list))
+        .route("/inquiries/{id}", web::patch().to(mark));
 }
 
 impl From<InquiryError> for AppError {

@@ -53,27 +53,25 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/newsletter/preferences", web::put().to(update_preferences))
         .route("/newsletter/data", web::get().to(export))
         .route("/newsletter/data", web::delete().to(erase))
-        .route(
-            "/admin/newsletter/subscribers",
-            web::get().to(search_subscribers),
-        )
-        .route(
-            "/admin/newsletter/subscribers/{id}",
-            web::get().to(subscriber_record),
-        )
-        .route(
-            "/admin/newsletter/suppressions",
-            web::get().to(list_suppressions),
-        )
-        .route(
-            "/admin/newsletter/suppressions/{id}",
-            web::delete().to(lift_suppression),
-        )
-        .route("/admin/bounces", web::post().to(report_bounce))
         .route("/webhooks/mailgun", web::post().to(mailgun_webhook))
         .route("/webhooks/postmark", web::post().to(postmark_webhook))
         .route("/webhooks/sendgrid", web::post().to(sendgrid_webhook))
         .route("/webhooks/ses", web::post().to(ses_webhook));
+}
+
+/// Under `/admin`.
+pub fn admin_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/newsletter/subscribers", web::get().to(search_subscribers))
+        .route(
+            "/newsletter/subscribers/{id}",
+            web::get().to(subscriber_record),
+        )
+        .route("/newsletter/suppressions", web::get().to(list_suppressions))
+        .route(
+            "/newsletter/suppressions/{id}",
+            web::delete().to(lift_suppression),
+        )
+        .route("/bounces", web::post().to(report_bounce));
 }
 
 impl From<NewsletterError> for AppError {

@@ -38,30 +38,28 @@ pub struct Api;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/company-access", web::post().to(check))
-        .route("/company-access/confirm", web::post().to(confirm))
-        .route("/admin/organizations", web::get().to(list))
-        .route("/admin/organizations", web::post().to(create))
-        .route("/admin/organizations/{id}", web::get().to(one))
-        .route("/admin/organizations/{id}", web::patch().to(update))
+        .route("/company-access/confirm", web::post().to(confirm));
+}
+
+/// Under `/admin`.
+pub fn admin_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/organizations", web::get().to(list))
+        .route("/organizations", web::post().to(create))
+        .route("/organizations/{id}", web::get().to(one))
+        .route("/organizations/{id}", web::patch().to(update))
+        .route("/organizations/{id}/domains", web::post().to(add_domain))
         .route(
-            "/admin/organizations/{id}/domains",
-            web::post().to(add_domain),
-        )
-        .route(
-            "/admin/organizations/{id}/domains/{domain}",
+            "/organizations/{id}/domains/{domain}",
             web::delete().to(remove_domain),
         )
-        .route("/admin/organizations/{id}/members", web::get().to(members))
+        .route("/organizations/{id}/members", web::get().to(members))
         .route(
-            "/admin/organizations/{id}/members/{member}",
+            "/organizations/{id}/members/{member}",
             web::delete().to(remove_member),
         )
+        .route("/organizations/{id}/managers", web::post().to(add_manager))
         .route(
-            "/admin/organizations/{id}/managers",
-            web::post().to(add_manager),
-        )
-        .route(
-            "/admin/organizations/{id}/managers/{account}",
+            "/organizations/{id}/managers/{account}",
             web::delete().to(remove_manager),
         );
 }

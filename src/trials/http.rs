@@ -21,19 +21,20 @@ pub struct Api;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/trials", web::post().to(request))
-        .route("/trials/mine", web::get().to(mine))
-        .route("/admin/trials", web::get().to(queue))
-        .route("/admin/trials/bulk", web::post().to(bulk))
-        // Any other method here would reach `/admin/trials/{id}` as id "bulk".
-        .route(
-            "/admin/trials/bulk",
-            web::route().to(crate::openapi::unrouted),
-        )
-        .route("/admin/trials/{id}", web::get().to(one))
-        .route("/admin/trials/{id}/approve", web::post().to(approve))
-        .route("/admin/trials/{id}/reject", web::post().to(reject))
-        .route("/admin/trials/{id}/undo", web::post().to(undo))
-        .route("/admin/trials/{id}/end", web::post().to(end));
+        .route("/trials/mine", web::get().to(mine));
+}
+
+/// Under `/admin`.
+pub fn admin_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/trials", web::get().to(queue))
+        .route("/trials/bulk", web::post().to(bulk))
+        // Any other method here would reach `/trials/{id}` as id "bulk".
+        .route("/trials/bulk", web::route().to(crate::openapi::unrouted))
+        .route("/trials/{id}", web::get().to(one))
+        .route("/trials/{id}/approve", web::post().to(approve))
+        .route("/trials/{id}/reject", web::post().to(reject))
+        .route("/trials/{id}/undo", web::post().to(undo))
+        .route("/trials/{id}/end", web::post().to(end));
 }
 
 /// "approved by Grace Hopper at 2026-11-26T10:05:00+00:00": who stands

@@ -39,43 +39,51 @@ fn statement_after<'a>(source: &'a str, from: &str) -> &'a str {
     &rest[..rest.find(';').unwrap_or(rest.len())]
 }
 
-/// The modules whose routes `app.rs` mounts under `/api/v1`.
-fn api_modules(app_rs: &str) -> Vec<String> {
+/// The modules whose routes `app.rs` mounts under `/api/v1`: each module,
+/// the function that registers them, and the prefix of the scope they are
+/// mounted in (`admin_routes` under `/admin`).
+fn api_modules(app_rs: &str) -> Vec<(String, String, &'static str)> {
     let scope = statement_after(app_rs, "web::scope(\"/api/v1\")");
     scope
         .split(".configure(")
         .skip(1)
         .map(|call| {
             let target = call.split(')').next().unwrap_or_default();
-            let module = target
+            let (module, function) = target
                 .trim_start_matches("crate::")
-                .split("::http::routes")
-                .next()
+                .split_once("::http::")
                 .unwrap_or_default();
-            assert!(
-                !module.is_empty() && target.ends_with("::http::routes"),
-                "unexpected configure call under /api/v1: {target}"
-            );
-            module.to_owned()
+            let prefix = match function {
+                "routes" => "",
+                "admin_routes" => "/admin",
+                _ => panic!("unexpected configure call under /api/v1: {target}"),
+            };
+            assert!(!module.is_empty(), "unexpected configure call: {target}");
+            (module.to_owned(), function.to_owned(), prefix)
         })
         .collect()
 }
 
 /// `(method, path)` of each `.route("…", web::method()…)` in a module's
-/// `routes` function.
-fn module_routes(http_rs: &str) -> Vec<(String, String)> {
-    let body = statement_after(http_rs, "pub fn routes(");
-    body.split(".route(")
-        .skip(1)
-        .map(|call| {
-            let path = call.split('"').nth(1).expect("a route's path literal");
-            let method = call
-                .split("web::")
-                .nth(1)
-                .and_then(|rest| rest.split("()").next())
-                .expect("a route's method");
-            (method.to_owned(), path.to_owned())
-        })
+/// `function`; a route after `web::scope("…")` is taken to be inside it.
+fn module_routes(http_rs: &str, function: &str) -> Vec<(String, String)> {
+    let body = statement_after(http_rs, &format!("pub fn {function}("));
+    let mut scope = String::new();
+    let mut routes = Vec::new();
+    for call in body.split(".route(").skip(1) {
+        let path = call.split('"').nth(1).expect("a route's path literal");
+        let method = call
+            .split("web::")
+            .nth(1)
+            .and_then(|rest| rest.split("()").next())
+            .expect("a route's method");
+        routes.push((method.to_owned(), format!("{scope}{path}")));
+        if let Some((_, rest)) = call.split_once("web::scope(\"") {
+            scope = rest.split('"').next().unwrap_or_default().to_owned();
+        }
+    }
+    routes
+        .into_iter()
         // `web::route()` answers the methods a path does not serve.
         .filter(|(method, _)| method != "route")
         .inspect(|(method, path)| assert!(METHODS.contains(&method.as_str()), "{method} {path}"))
@@ -91,11 +99,12 @@ fn served_routes() -> BTreeSet<(String, String)> {
     };
     let app_rs = read(root.join("app.rs"));
     let modules = api_modules(&app_rs);
-    assert!(modules.len() >= 8, "found only {modules:?} under /api/v1");
+    assert!(modules.len() >= 13, "found only {modules:?} under /api/v1");
     let mut routes = BTreeSet::new();
-    for module in modules {
-        for (method, path) in module_routes(&read(root.join(&module).join("http.rs"))) {
-            routes.insert((method, shape(&format!("/api/v1{path}"))));
+    for (module, function, prefix) in modules {
+        let http_rs = read(root.join(&module).join("http.rs"));
+        for (method, path) in module_routes(&http_rs, &function) {
+            routes.insert((method, shape(&format!("/api/v1{prefix}{path}"))));
         }
     }
     routes
