@@ -1,7 +1,7 @@
 //! Delivers what the outbox holds, with retries and exponential back-off.
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use futures_util::StreamExt;
@@ -9,7 +9,7 @@ use lettre::address::Envelope;
 use lettre::message::header::HeaderName;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::Message;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use super::compose::{unfolded, Stream};
 use super::dkim::DkimSigner;
@@ -108,95 +108,48 @@ impl Deliverer {
     }
 
     /// Sends due messages until none is left or `stop` turns true; returns
-    /// how many were attempted. Three stages run at once, joined by queues,
-    /// so that no SMTP session waits for the slowest message of a batch or
-    /// for the database: claims (the next batch is claimed as soon as the
-    /// one before has found room in the queue of `batch_size`), sends (on
-    /// `concurrency` sessions), and records (one write transaction for
-    /// whatever attempts have finished since the last, so the batches grow
-    /// with the rate). A claim passes over the messages claimed and not yet
-    /// recorded, even if their leases have run out meanwhile. A crash leaves
-    /// at most those sent but unrecorded; their leases run out and they are
-    /// sent again, never lost.
+    /// how many were attempted. While one batch is on the SMTP sessions, the
+    /// one before is recorded (one write transaction per batch) and the next
+    /// is claimed, so that the sessions do not wait on the database between
+    /// batches; the claim passes over the two batches not yet recorded, even
+    /// if their leases have run out meanwhile. A crash leaves at most two
+    /// batches sent but unrecorded; their leases run out and they are sent
+    /// again, never lost.
     pub async fn drain(&self, stop: &watch::Receiver<bool>) -> Result<usize, StorageError> {
-        let capacity = usize::try_from(self.settings.batch_size)
-            .unwrap_or(1)
-            .max(1);
-        let unrecorded: Mutex<HashSet<OutboxId>> = Mutex::default();
-        let (queue, queued) = mpsc::channel::<Claimed>(capacity);
-        let (finished, attempts) = mpsc::unbounded_channel::<Attempt>();
-        let (claimed, (), attempted) = tokio::join!(
-            self.claim_all(stop, queue, &unrecorded),
-            self.send_queued(queued, finished),
-            self.record_all(attempts, capacity, &unrecorded),
-        );
-        claimed.map(|()| attempted)
-    }
-
-    /// Claims batch after batch into `queue` until none is due or `stop`
-    /// turns true.
-    async fn claim_all(
-        &self,
-        stop: &watch::Receiver<bool>,
-        queue: mpsc::Sender<Claimed>,
-        unrecorded: &Mutex<HashSet<OutboxId>>,
-    ) -> Result<(), StorageError> {
-        while !*stop.borrow() {
-            let passed_over: Vec<OutboxId> = lock(unrecorded).iter().copied().collect();
-            let batch = self.claim(passed_over).await?;
-            if batch.is_empty() {
-                break;
-            }
-            lock(unrecorded).extend(batch.iter().map(|c| c.message.id));
-            for message in batch {
-                if queue.send(message).await.is_err() {
-                    return Ok(());
+        let mut claimed = self.claim(Vec::new()).await?;
+        let mut unrecorded: Vec<Attempt> = Vec::new();
+        let mut attempted = 0;
+        while !claimed.is_empty() {
+            attempted += claimed.len();
+            let more = !*stop.borrow();
+            let previous = std::mem::take(&mut unrecorded);
+            let in_flight: Vec<OutboxId> = claimed
+                .iter()
+                .map(|c| c.message.id)
+                .chain(previous.iter().map(|a| a.id))
+                .collect();
+            let (sent, next, ()) = tokio::join!(
+                self.send_all(claimed),
+                async {
+                    if more {
+                        self.claim(in_flight).await
+                    } else {
+                        Ok(Vec::new())
+                    }
+                },
+                self.record(previous),
+            );
+            unrecorded = sent;
+            claimed = match next {
+                Ok(next) => next,
+                Err(error) => {
+                    self.record(unrecorded).await;
+                    return Err(error);
                 }
-            }
+            };
         }
-        Ok(())
-    }
-
-    /// Sends what `queued` holds on `concurrency` sessions at once, each
-    /// attempt handed to `finished` as it ends.
-    async fn send_queued(
-        &self,
-        queued: mpsc::Receiver<Claimed>,
-        finished: mpsc::UnboundedSender<Attempt>,
-    ) {
-        futures_util::stream::unfold(queued, |mut queued| async move {
-            queued.recv().await.map(|message| (message, queued))
-        })
-        .map(|message| self.attempt(message))
-        .buffer_unordered(self.settings.concurrency.max(1))
-        .for_each(|attempt| {
-            // The receiver lives until every sender is gone.
-            let _ = finished.send(attempt);
-            async {}
-        })
-        .await;
-    }
-
-    /// Records finished attempts, up to `most` in one transaction, until the
-    /// senders are done; returns how many were recorded or tried.
-    async fn record_all(
-        &self,
-        mut attempts: mpsc::UnboundedReceiver<Attempt>,
-        most: usize,
-        unrecorded: &Mutex<HashSet<OutboxId>>,
-    ) -> usize {
-        let mut total = 0;
-        let mut chunk = Vec::with_capacity(most);
-        while attempts.recv_many(&mut chunk, most).await > 0 {
-            total += chunk.len();
-            let ids: Vec<OutboxId> = chunk.iter().map(|a| a.id).collect();
-            self.record(std::mem::take(&mut chunk)).await;
-            let mut unrecorded = lock(unrecorded);
-            for id in &ids {
-                unrecorded.remove(id);
-            }
-        }
-        total
+        self.record(unrecorded).await;
+        Ok(attempted)
     }
 
     /// Claims the next batch and looks up, in the same visit to the
@@ -232,6 +185,14 @@ impl Deliverer {
                 .collect())
         })
         .await
+    }
+
+    async fn send_all(&self, claimed: Vec<Claimed>) -> Vec<Attempt> {
+        futures_util::stream::iter(claimed)
+            .map(|message| self.attempt(message))
+            .buffer_unordered(self.settings.concurrency.max(1))
+            .collect()
+            .await
     }
 
     /// Tries to send one message.
@@ -399,8 +360,4 @@ impl Deliverer {
         }
         Ok(email)
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
