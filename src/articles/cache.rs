@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::ops::Deref;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use actix_web::http::header::EntityTag;
@@ -19,8 +19,8 @@ use actix_web::web::Bytes;
 use super::model::Section;
 use super::service::{Listing, Page, Story};
 use super::store;
-use crate::db::stamp::{Ticket, Watch};
-use crate::db::{self, Pool, StorageError};
+use crate::db::stamp::{self, Ticket, Watch, Watched};
+use crate::db::{Pool, StorageError};
 use crate::domain::Slug;
 
 /// Beyond this many listings (or articles) kept, the shelf is emptied
@@ -111,31 +111,20 @@ impl ReaderCache {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        stamp::lock(&self.state)
     }
 
     /// Makes what is kept no older than the database's stamp (see
-    /// [`Watch::current`]).
+    /// [`stamp::Watch::current`]).
     pub async fn check(&self, pool: &Pool) -> Result<Ticket, StorageError> {
-        if let Some(ticket) = self.lock().watch.current(pool.commits()) {
-            return Ok(ticket);
-        }
-        let stamp = db::run(pool, |conn| {
-            store::content_stamp(conn).map_err(StorageError::from)
-        })
-        .await?;
-        let mut state = self.lock();
-        if state.watch.settle(stamp) {
-            state.drop_all();
-        }
-        Ok(state.watch.ticket())
+        stamp::check(&self.state, pool, store::content_stamp).await
     }
 
     /// Drops everything kept; the next read asks the database for its stamp.
     pub fn forget(&self) {
         let mut state = self.lock();
         state.watch.forget();
-        state.drop_all();
+        state.drop_kept();
     }
 
     pub fn listing(&self, listing: &Listing) -> Option<Arc<Kept<Page>>> {
@@ -180,8 +169,12 @@ impl ReaderCache {
     }
 }
 
-impl State {
-    fn drop_all(&mut self) {
+impl Watched for State {
+    fn watch(&mut self) -> &mut Watch {
+        &mut self.watch
+    }
+
+    fn drop_kept(&mut self) {
         self.listings.0.clear();
         self.articles.0.clear();
         self.sections.0.clear();

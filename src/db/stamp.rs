@@ -92,6 +92,38 @@ impl Watch {
     }
 }
 
+/// What a cache holds under one lock: the watch of its stamp, and what it
+/// drops when the stamp moves.
+pub trait Watched {
+    fn watch(&mut self) -> &mut Watch;
+    fn drop_kept(&mut self);
+}
+
+/// Makes what `state` keeps no older than the stamp `read_stamp` reads (see
+/// [`Watch::current`]); gives leave to keep what is read next.
+pub async fn check<S: Watched>(
+    state: &Mutex<S>,
+    pool: &Pool,
+    read_stamp: fn(&mut DbConnection) -> QueryResult<i64>,
+) -> Result<Ticket, StorageError> {
+    if let Some(ticket) = lock(state).watch().current(pool.commits()) {
+        return Ok(ticket);
+    }
+    let stamp = super::run(pool, move |conn| {
+        read_stamp(conn).map_err(StorageError::from)
+    })
+    .await?;
+    let mut state = lock(state);
+    if state.watch().settle(stamp) {
+        state.drop_kept();
+    }
+    Ok(state.watch().ticket())
+}
+
+pub fn lock<S>(state: &Mutex<S>) -> MutexGuard<'_, S> {
+    state.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// Beyond this many values kept, they are all dropped before the next is
 /// kept: a flood of distinct keys costs what it cost without the cache, and
 /// no more memory.
@@ -100,50 +132,51 @@ const MAX_KEPT: usize = 10_000;
 /// Values by key, kept while one stamp stands still.
 pub struct Stamped<K, V> {
     read_stamp: fn(&mut DbConnection) -> QueryResult<i64>,
-    state: Mutex<(Watch, HashMap<K, V>)>,
+    state: Mutex<Shelf<K, V>>,
+}
+
+struct Shelf<K, V> {
+    watch: Watch,
+    kept: HashMap<K, V>,
+}
+
+impl<K, V> Watched for Shelf<K, V> {
+    fn watch(&mut self) -> &mut Watch {
+        &mut self.watch
+    }
+
+    fn drop_kept(&mut self) {
+        self.kept.clear();
+    }
 }
 
 impl<K: Hash + Eq, V: Clone> Stamped<K, V> {
     pub fn new(recheck: Duration, read_stamp: fn(&mut DbConnection) -> QueryResult<i64>) -> Self {
         Self {
             read_stamp,
-            state: Mutex::new((Watch::new(recheck), HashMap::new())),
+            state: Mutex::new(Shelf {
+                watch: Watch::new(recheck),
+                kept: HashMap::new(),
+            }),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, (Watch, HashMap<K, V>)> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Makes what is kept no older than the stamp (see [`Watch::current`]).
     pub async fn check(&self, pool: &Pool) -> Result<Ticket, StorageError> {
-        if let Some(ticket) = self.lock().0.current(pool.commits()) {
-            return Ok(ticket);
-        }
-        let read_stamp = self.read_stamp;
-        let stamp = super::run(pool, move |conn| {
-            read_stamp(conn).map_err(StorageError::from)
-        })
-        .await?;
-        let (watch, kept) = &mut *self.lock();
-        if watch.settle(stamp) {
-            kept.clear();
-        }
-        Ok(watch.ticket())
+        check(&self.state, pool, self.read_stamp).await
     }
 
     pub fn get(&self, key: &K) -> Option<V> {
-        self.lock().1.get(key).cloned()
+        lock(&self.state).kept.get(key).cloned()
     }
 
     /// Keeps `value` unless what was kept has been dropped since `ticket`.
     pub fn keep(&self, ticket: Ticket, key: K, value: V) {
-        let (watch, kept) = &mut *self.lock();
-        if watch.admits(ticket) {
-            if kept.len() >= MAX_KEPT {
-                kept.clear();
+        let shelf = &mut *lock(&self.state);
+        if shelf.watch.admits(ticket) {
+            if shelf.kept.len() >= MAX_KEPT {
+                shelf.kept.clear();
             }
-            kept.insert(key, value);
+            shelf.kept.insert(key, value);
         }
     }
 }
