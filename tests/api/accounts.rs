@@ -3,7 +3,7 @@ use reqwest::header::{COOKIE, SET_COOKIE};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_problem, TestApp, PASSWORD};
+use crate::helpers::{assert_problem, polled, TestApp, PASSWORD};
 
 #[tokio::test]
 async fn register_verify_login_and_see_my_account() {
@@ -490,14 +490,11 @@ async fn a_session_ended_through_another_instance_ends_there() {
         .await
         .expect("sent");
     assert_eq!(changed.status(), StatusCode::OK);
-    let mut status = StatusCode::OK;
-    for _ in 0..200 {
-        status = me_there().await.expect("sent").status();
-        if status != StatusCode::OK {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
+    let status = polled(
+        || async { me_there().await.expect("sent").status() },
+        |status| *status != StatusCode::OK,
+    )
+    .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 

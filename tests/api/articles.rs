@@ -2,7 +2,7 @@ use chrono::Duration;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{article, assert_problem, TestApp, PASSWORD};
+use crate::helpers::{article, assert_problem, polled, TestApp, PASSWORD};
 
 const LONG_BODY: &str = "The opening paragraph sets out the facts of the case in plain words.\n\n\
 The second paragraph explains what the court decided and on which grounds it relied.\n\n\
@@ -207,14 +207,11 @@ async fn a_scheduled_article_appears_only_when_its_time_comes() {
     );
 
     app.clock.advance(Duration::hours(1));
-    let mut listed = Vec::new();
-    for _ in 0..200 {
-        listed = slugs(&app.get_json(&reader, "/api/v1/articles").await);
-        if !listed.is_empty() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
+    let listed = polled(
+        || async { slugs(&app.get_json(&reader, "/api/v1/articles").await) },
+        |listed| !listed.is_empty(),
+    )
+    .await;
     assert_eq!(listed, ["embargoed-ruling"]);
     let read = app
         .get_json(&reader, "/api/v1/articles/embargoed-ruling")
@@ -632,14 +629,11 @@ async fn a_right_granted_through_another_instance_reaches_its_readers() {
         .post(&admin, &grants, json!({ "note": "press pass" }))
         .await;
     assert_eq!(granted.status(), StatusCode::CREATED);
-    let mut access = Value::Null;
-    for _ in 0..200 {
-        access = other.get_json(&reader, path).await["access"].clone();
-        if access == "full" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
+    let access = polled(
+        || async { other.get_json(&reader, path).await["access"].clone() },
+        |access| access == "full",
+    )
+    .await;
     assert_eq!(access, "full");
 }
 
@@ -912,27 +906,21 @@ async fn a_change_through_another_instance_reaches_kept_answers() {
         .expect("request");
     assert_eq!(edited.status(), StatusCode::OK);
 
-    let mut listed = Vec::new();
-    for _ in 0..200 {
-        listed = slugs(&app.get_json(&reader, "/api/v1/articles").await);
-        if listed.len() == 2 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
+    let listed = polled(
+        || async { slugs(&app.get_json(&reader, "/api/v1/articles").await) },
+        |listed| listed.len() == 2,
+    )
+    .await;
     assert_eq!(listed, ["new-work", "old-work"]);
     assert_eq!(
         app.get_json(&reader, "/api/v1/articles/old-work").await["title"],
         "Old work, revised"
     );
-    let mut sections = Vec::new();
-    for _ in 0..200 {
-        sections = section_slugs(&app.get_json(&reader, "/api/v1/sections").await);
-        if sections.len() == 3 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
+    let sections = polled(
+        || async { section_slugs(&app.get_json(&reader, "/api/v1/sections").await) },
+        |sections| sections.len() == 3,
+    )
+    .await;
     assert_eq!(sections, ["copyright", "patents", "trademarks"]);
 }
 

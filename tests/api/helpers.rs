@@ -954,6 +954,23 @@ pub async fn eventually<F: FnMut() -> bool>(what: &str, mut check: F) {
     }
 }
 
+/// Fetches until `done` holds of what came back, 200 times at most, 25 ms
+/// apart; gives the last fetched, for the caller to assert on.
+pub async fn polled<T, F: std::future::Future<Output = T>>(
+    mut fetch: impl FnMut() -> F,
+    done: impl Fn(&T) -> bool,
+) -> T {
+    let mut value = fetch().await;
+    for _ in 1..200 {
+        if done(&value) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        value = fetch().await;
+    }
+    value
+}
+
 impl TestApp {
     /// A logged-in editor, created through the command line.
     pub async fn editor(&self) -> reqwest::Client {

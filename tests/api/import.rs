@@ -11,7 +11,7 @@ use masthead::newsletter::{SubscriberStatus, SuppressionReason};
 use masthead::state::{AppState, Core};
 use sha2::{Digest, Sha256};
 
-use crate::helpers::TestApp;
+use crate::helpers::{polled, TestApp};
 
 fn write(dir: &tempfile::TempDir, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
     let path = dir.path().join(name);
@@ -634,14 +634,11 @@ async fn the_console_shows_a_dry_run_then_imports_with_a_progress_page() {
         progress.starts_with("/admin/subscribers/imports/"),
         "{progress}"
     );
-    let mut page = String::new();
-    for _ in 0..200 {
-        page = app.page(&admin, &progress).await.1;
-        if page.contains("Done: 4 rows.") {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
+    let page = polled(
+        || async { app.page(&admin, &progress).await.1 },
+        |page| page.contains("Done: 4 rows."),
+    )
+    .await;
     assert!(page.contains("Done: 4 rows."), "{page}");
     assert!(page.contains("<dt>New</dt><dd>2</dd>"), "{page}");
     assert!(page.contains("<dt>Invalid</dt><dd>1</dd>"), "{page}");
