@@ -65,7 +65,7 @@ pub enum EntitlementState {
 }
 
 #[derive(Debug, Insertable)]
-#[diesel(table_name = entitlements)]
+#[diesel(table_name = entitlements, treat_none_as_default_value = false)]
 pub struct NewEntitlement<'a> {
     pub id: EntitlementId,
     pub account_id: AccountId,

@@ -53,7 +53,7 @@ pub struct Account {
 }
 
 #[derive(Debug, Insertable)]
-#[diesel(table_name = accounts)]
+#[diesel(table_name = accounts, treat_none_as_default_value = false)]
 pub struct NewAccount<'a> {
     pub id: AccountId,
     pub email: &'a EmailAddress,
@@ -68,7 +68,7 @@ pub struct NewAccount<'a> {
 }
 
 #[derive(Debug, Insertable)]
-#[diesel(table_name = sessions)]
+#[diesel(table_name = sessions, treat_none_as_default_value = false)]
 pub struct NewSession<'a> {
     pub token_hash: &'a TokenHash,
     pub account_id: AccountId,
@@ -77,7 +77,7 @@ pub struct NewSession<'a> {
 }
 
 #[derive(Debug, Insertable)]
-#[diesel(table_name = account_tokens)]
+#[diesel(table_name = account_tokens, treat_none_as_default_value = false)]
 pub struct NewAccountToken<'a> {
     pub token_hash: &'a TokenHash,
     pub account_id: AccountId,

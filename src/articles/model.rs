@@ -29,7 +29,7 @@ pub struct Section {
 }
 
 #[derive(Debug, Insertable)]
-#[diesel(table_name = sections)]
+#[diesel(table_name = sections, treat_none_as_default_value = false)]
 pub struct NewSection<'a> {
     pub id: SectionId,
     pub slug: &'a Slug,
@@ -57,7 +57,7 @@ pub struct Article {
 }
 
 #[derive(Debug, Insertable)]
-#[diesel(table_name = articles)]
+#[diesel(table_name = articles, treat_none_as_default_value = false)]
 pub struct NewArticle<'a> {
     pub id: ArticleId,
     pub slug: &'a Slug,
@@ -102,7 +102,7 @@ pub struct Snapshot {
 }
 
 #[derive(Debug, Insertable)]
-#[diesel(table_name = article_revisions)]
+#[diesel(table_name = article_revisions, treat_none_as_default_value = false)]
 pub struct NewRevision<'a> {
     pub id: RevisionId,
     pub article_id: ArticleId,

@@ -53,7 +53,7 @@ pub struct AuditEntry {
 }
 
 #[derive(Debug, Insertable)]
-#[diesel(table_name = audit_log)]
+#[diesel(table_name = audit_log, treat_none_as_default_value = false)]
 pub struct NewAuditEntry<'a> {
     pub id: AuditId,
     pub at: NaiveDateTime,

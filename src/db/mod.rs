@@ -1,4 +1,12 @@
 //! Storage on SQLite or PostgreSQL, chosen at run time from the database URL.
+//!
+//! Every `Insertable` says `treat_none_as_default_value = false`: by
+//! default diesel writes a `None` as `DEFAULT`, so the text of an insert
+//! depends on its values and diesel prepares it anew each time instead of
+//! keeping one prepared statement per connection (on PostgreSQL the parse
+//! and plan of the inserts were about a sixth of a sign-up's database
+//! time). No nullable column has a default other than NULL, so nothing
+//! else changes; a new one that does must not be left out of its insert.
 
 pub mod schema;
 pub mod stamp;
@@ -27,11 +35,13 @@ pub enum DbConnection {
     Sqlite(SqliteConnection),
 }
 
-/// The pool of connections to one database, and how many write
-/// transactions this process has committed through it (see [`stamp`]).
+/// The pool of connections to one database, the queue of work waiting for
+/// one of them, and how many write transactions this process has committed
+/// through it (see [`stamp`]).
 #[derive(Debug, Clone)]
 pub struct Pool {
     connections: r2d2::Pool<ConnectionManager>,
+    turns: Arc<tokio::sync::Semaphore>,
     commits: Arc<AtomicU64>,
 }
 
@@ -289,6 +299,7 @@ pub fn connect(settings: &DatabaseSettings) -> anyhow::Result<Pool> {
         .build(manager)
         .context("opening the database pool")?;
     Ok(Pool {
+        turns: Arc::new(tokio::sync::Semaphore::new(connections.max_size() as usize)),
         connections,
         commits,
     })
@@ -407,6 +418,12 @@ impl StorageError {
 
 /// Runs blocking database work on the blocking thread pool, with a pooled
 /// connection, keeping the caller's tracing span.
+///
+/// Work waits for its turn here, first come first served, and only then
+/// takes a blocking thread: with every connection lent, r2d2 lets a
+/// newcomer take a returned connection before those already waiting, and
+/// each waiter held a parked thread. Under 32 concurrent sign-ups on 8
+/// connections that put p99 at 15 times p50.
 pub async fn run<T, E, F>(pool: &Pool, work: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
@@ -415,7 +432,14 @@ where
 {
     let pool = pool.clone();
     let span = tracing::Span::current();
+    // Held by the work itself, so a caller that stops waiting does not
+    // free the turn of work still running.
+    let turn = Arc::clone(&pool.turns)
+        .acquire_owned()
+        .await
+        .expect("the queue of a pool is never closed");
     tokio::task::spawn_blocking(move || {
+        let _turn = turn;
         let _entered = span.enter();
         let mut conn = checkout(&pool)?;
         work(&mut conn)

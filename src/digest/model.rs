@@ -55,7 +55,7 @@ impl DigestRun {
 }
 
 #[derive(Debug, Insertable)]
-#[diesel(table_name = digest_runs)]
+#[diesel(table_name = digest_runs, treat_none_as_default_value = false)]
 pub struct NewRun<'a> {
     pub id: RunId,
     pub run_date: &'a str,
@@ -65,7 +65,7 @@ pub struct NewRun<'a> {
 }
 
 #[derive(Debug, Insertable)]
-#[diesel(table_name = digest_deliveries)]
+#[diesel(table_name = digest_deliveries, treat_none_as_default_value = false)]
 pub struct NewDelivery {
     pub run_id: RunId,
     pub subscriber_id: SubscriberId,

@@ -27,7 +27,7 @@ pub struct Inquiry {
 }
 
 #[derive(Debug, Insertable)]
-#[diesel(table_name = inquiries)]
+#[diesel(table_name = inquiries, treat_none_as_default_value = false)]
 pub struct NewInquiry<'a> {
     pub id: InquiryId,
     pub name: &'a str,

@@ -25,7 +25,7 @@ crate::text_enum! {
 }
 
 #[derive(Debug, Insertable)]
-#[diesel(table_name = outbox)]
+#[diesel(table_name = outbox, treat_none_as_default_value = false)]
 pub struct NewOutboxMessage<'a> {
     pub id: OutboxId,
     pub dedupe_key: &'a str,
@@ -65,7 +65,7 @@ pub struct OutboxMessage {
 }
 
 #[derive(Debug, Insertable)]
-#[diesel(table_name = outbox_attempts)]
+#[diesel(table_name = outbox_attempts, treat_none_as_default_value = false)]
 pub struct NewAttempt<'a> {
     pub id: AttemptId,
     pub outbox_id: OutboxId,

@@ -251,7 +251,7 @@ pub struct Subscriber {
 }
 
 #[derive(Debug, Insertable)]
-#[diesel(table_name = newsletter_subscribers)]
+#[diesel(table_name = newsletter_subscribers, treat_none_as_default_value = false)]
 pub struct NewSubscriber<'a> {
     pub id: SubscriberId,
     pub email: &'a EmailAddress,
@@ -280,7 +280,7 @@ pub struct SignUpRecord<'a> {
 /// A subscriber brought in from another system's list, with the consent
 /// dates that system recorded.
 #[derive(Debug, Insertable)]
-#[diesel(table_name = newsletter_subscribers)]
+#[diesel(table_name = newsletter_subscribers, treat_none_as_default_value = false)]
 pub struct ImportedSubscriber<'a> {
     pub id: SubscriberId,
     pub email: &'a EmailAddress,
@@ -323,7 +323,7 @@ crate::text_enum! {
 
 /// One import of a file, and how far it got.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = newsletter_imports)]
+#[diesel(table_name = newsletter_imports, treat_none_as_default_value = false)]
 pub struct ImportRecord {
     pub id: ImportId,
     pub kind: ImportKind,
@@ -354,7 +354,7 @@ pub struct PreferencesUpdate {
 }
 
 #[derive(Debug, Insertable)]
-#[diesel(table_name = newsletter_tokens)]
+#[diesel(table_name = newsletter_tokens, treat_none_as_default_value = false)]
 pub struct NewToken<'a> {
     pub token_hash: &'a TokenHash,
     pub subscriber_id: SubscriberId,
@@ -374,7 +374,7 @@ pub struct Suppression {
 }
 
 #[derive(Debug, Insertable)]
-#[diesel(table_name = newsletter_suppressions)]
+#[diesel(table_name = newsletter_suppressions, treat_none_as_default_value = false)]
 pub struct NewSuppression<'a> {
     pub email_hash: &'a EmailHash,
     pub email: Option<&'a EmailAddress>,

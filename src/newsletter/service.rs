@@ -79,6 +79,15 @@ pub struct SignUp {
     pub source: Source,
 }
 
+/// A sign-up once parsed: who signs up for what, and the account of the
+/// reader who asked, when that reader owns the address.
+struct Request<'a> {
+    email: &'a EmailAddress,
+    sections: &'a Sections,
+    source: Source,
+    owner: Option<AccountId>,
+}
+
 /// What a confirmation leads to: a signed link to the new subscriber's
 /// preferences (`/newsletter/preferences?token=`).
 #[derive(Debug, Clone)]
@@ -270,16 +279,33 @@ impl NewsletterService {
             db::transaction(conn, |conn| {
                 // Read with the write, so a section added meanwhile either
                 // is offered here or finds this sign-up to extend.
-                let available = section_slugs(conn)?;
+                let state = match &email {
+                    Some(email) => Some(store::address_state(
+                        conn,
+                        EmailHash::of(this.key(), email),
+                        email,
+                    )?),
+                    None => None,
+                };
+                let available = match &state {
+                    Some(state) => state.sections.clone(),
+                    None => section_slugs(conn)?,
+                };
                 let sections = fields.take(
                     "sections",
                     Sections::parse(request.sections.as_deref(), &available),
                 );
                 fields.finish().map_err(NewsletterError::Invalid)?;
-                let (Some(email), Some(sections)) = (email, sections) else {
+                let (Some(email), Some(sections), Some(state)) = (email, sections, state) else {
                     return Err(NewsletterError::Invalid(Vec::new()));
                 };
-                this.sign_up_in(conn, &email, &sections, request.source, owner)
+                let request = Request {
+                    email: &email,
+                    sections: &sections,
+                    source: request.source,
+                    owner,
+                };
+                this.sign_up_in(conn, request, state)
             })
         })
         .await;
@@ -297,16 +323,23 @@ impl NewsletterService {
     fn sign_up_in(
         &self,
         conn: &mut DbConnection,
-        email: &EmailAddress,
-        sections: &Sections,
-        source: Source,
-        owner: Option<AccountId>,
+        Request {
+            email,
+            sections,
+            source,
+            owner,
+        }: Request<'_>,
+        state: store::AddressState,
     ) -> Result<(), NewsletterError> {
         let now = self.clock.now();
         let at = now.naive_utc();
         let domain = email.domain();
-        let (suppressed, existing) =
-            store::address_state(conn, EmailHash::of(self.key(), email), email)?;
+        let store::AddressState {
+            suppressed,
+            subscriber: existing,
+            account,
+            ..
+        } = state;
         if suppressed.is_some_and(|reason| reason.blocks_opt_in()) {
             tracing::info!(
                 email_domain = domain,
@@ -356,10 +389,7 @@ impl NewsletterService {
             }
             None => {
                 let id = SubscriberId::new();
-                let account_id = match owner {
-                    Some(owner) => Some(owner),
-                    None => crate::accounts::store::find_by_email(conn, email)?.map(|a| a.id),
-                };
+                let account_id = owner.or(account);
                 store::insert(
                     conn,
                     &NewSubscriber {

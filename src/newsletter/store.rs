@@ -11,8 +11,8 @@ use super::model::{
 use crate::accounts::AccountId;
 use crate::db::contains_pattern;
 use crate::db::schema::{
-    newsletter_imports, newsletter_soft_bounces, newsletter_subscribers, newsletter_suppressions,
-    newsletter_tokens,
+    accounts, newsletter_imports, newsletter_soft_bounces, newsletter_subscribers,
+    newsletter_suppressions, newsletter_tokens, sections,
 };
 use crate::db::{DbConnection, MultiBackend};
 use crate::domain::{EmailAddress, TokenHash};
@@ -25,14 +25,29 @@ pub fn find(conn: &mut DbConnection, id: SubscriberId) -> QueryResult<Option<Sub
         .optional()
 }
 
-/// Why an address is suppressed, if it is, and which subscriber has it: in
-/// one statement, as a sign-up asks both before anything else.
+/// What a sign-up asks before it writes.
+pub struct AddressState {
+    /// The sections on offer, in their order.
+    pub sections: Vec<String>,
+    /// Why the address is suppressed, if it is.
+    pub suppressed: Option<SuppressionReason>,
+    /// The subscriber who has the address.
+    pub subscriber: Option<SubscriberId>,
+    /// The account of the same address.
+    pub account: Option<AccountId>,
+}
+
+/// Everything a sign-up asks before it writes, in one statement. A sign-up
+/// is the busiest write there is, and each statement is a round trip that
+/// costs both masthead and the database more than the statement itself;
+/// so this reads the sections and the accounts tables directly rather than
+/// by three visits through their capabilities.
 pub fn address_state(
     conn: &mut DbConnection,
     hash: EmailHash,
     email: &EmailAddress,
-) -> QueryResult<(Option<SuppressionReason>, Option<SubscriberId>)> {
-    diesel::select((
+) -> QueryResult<AddressState> {
+    let state = (
         newsletter_suppressions::table
             .find(hash)
             .select(newsletter_suppressions::reason)
@@ -41,9 +56,36 @@ pub fn address_state(
             .filter(newsletter_subscribers::email.eq(email))
             .select(newsletter_subscribers::id)
             .single_value(),
-    ))
-    .get_result(conn)
+        accounts::table
+            .filter(accounts::email.eq(email))
+            .select(accounts::id)
+            .single_value(),
+    );
+    // One row per section, each carrying the address's state.
+    let rows: Vec<SectionAndState> = sections::table
+        .order((sections::position.asc(), sections::name.asc()))
+        .select((sections::slug, state.clone()))
+        .load(conn)?;
+    let (suppressed, subscriber, account) = match rows.first() {
+        Some((_, state)) => state.clone(),
+        None => diesel::select(state).get_result(conn)?,
+    };
+    Ok(AddressState {
+        sections: rows.into_iter().map(|(slug, _)| slug).collect(),
+        suppressed,
+        subscriber,
+        account,
+    })
 }
+
+type SectionAndState = (
+    String,
+    (
+        Option<SuppressionReason>,
+        Option<SubscriberId>,
+        Option<AccountId>,
+    ),
+);
 
 pub fn find_by_email(
     conn: &mut DbConnection,

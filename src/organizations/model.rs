@@ -38,7 +38,7 @@ impl Organization {
 }
 
 #[derive(Debug, Insertable)]
-#[diesel(table_name = organizations)]
+#[diesel(table_name = organizations, treat_none_as_default_value = false)]
 pub struct NewOrganization<'a> {
     pub id: OrganizationId,
     pub name: &'a str,
@@ -52,7 +52,7 @@ pub struct NewOrganization<'a> {
 }
 
 #[derive(Debug, Insertable)]
-#[diesel(table_name = organization_domains)]
+#[diesel(table_name = organization_domains, treat_none_as_default_value = false)]
 pub struct NewDomain<'a> {
     pub domain: &'a str,
     pub organization_id: OrganizationId,
@@ -71,7 +71,7 @@ pub struct Member {
 }
 
 #[derive(Debug, Insertable)]
-#[diesel(table_name = organization_members)]
+#[diesel(table_name = organization_members, treat_none_as_default_value = false)]
 pub struct NewMember {
     pub id: MemberId,
     pub organization_id: OrganizationId,
@@ -81,14 +81,14 @@ pub struct NewMember {
 }
 
 #[derive(Debug, Insertable)]
-#[diesel(table_name = organization_managers)]
+#[diesel(table_name = organization_managers, treat_none_as_default_value = false)]
 pub struct NewManager {
     pub organization_id: OrganizationId,
     pub account_id: AccountId,
 }
 
 #[derive(Debug, Insertable)]
-#[diesel(table_name = organization_join_tokens)]
+#[diesel(table_name = organization_join_tokens, treat_none_as_default_value = false)]
 pub struct NewJoinToken<'a> {
     pub token_hash: &'a TokenHash,
     pub organization_id: OrganizationId,

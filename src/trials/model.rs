@@ -73,7 +73,7 @@ impl TrialRequest {
 }
 
 #[derive(Debug, Insertable)]
-#[diesel(table_name = trial_requests)]
+#[diesel(table_name = trial_requests, treat_none_as_default_value = false)]
 pub struct NewTrialRequest<'a> {
     pub id: TrialId,
     pub account_id: AccountId,
@@ -89,7 +89,7 @@ pub struct NewTrialRequest<'a> {
 }
 
 #[derive(Debug, Insertable)]
-#[diesel(table_name = trial_decisions)]
+#[diesel(table_name = trial_decisions, treat_none_as_default_value = false)]
 pub struct NewDecision<'a> {
     pub id: DecisionId,
     pub trial_id: TrialId,
