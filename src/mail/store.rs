@@ -1,6 +1,7 @@
 //! Outbox queries.
 
 use chrono::NaiveDateTime;
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 
 use super::compose::ComposedEmail;
@@ -93,6 +94,7 @@ pub struct Lease {
 /// hidden from other workers until the lease ends, so a worker that dies
 /// mid-send leaves it to be claimed again, never lost. `in_flight` are the
 /// claimer's own messages still being sent: never claimed again by it.
+/// One statement picks, leases and returns the batch, oldest first.
 pub fn claim_due(
     conn: &mut DbConnection,
     lease: Lease,
@@ -100,36 +102,47 @@ pub fn claim_due(
     in_flight: &[OutboxId],
 ) -> QueryResult<Vec<OutboxMessage>> {
     let Lease { now, until } = lease;
-    db::transaction(conn, |conn| {
-        let due = || {
-            outbox::table
-                .filter(outbox::status.eq(OutboxStatus::Pending))
-                .filter(outbox::next_attempt_at.le(now))
-                .filter(outbox::id.ne_all(in_flight))
-                .order(outbox::next_attempt_at.asc())
-                .limit(limit)
-                .select(outbox::id)
-        };
-        let ids: Vec<OutboxId> = match conn {
-            DbConnection::Postgres(pg) => due().for_update().skip_locked().load(pg)?,
-            // BEGIN IMMEDIATE has already made this the only writer.
-            DbConnection::Sqlite(sqlite) => due().load(sqlite)?,
-        };
-        if ids.is_empty() {
-            return Ok(Vec::new());
+    let candidate = diesel::alias!(outbox as candidate);
+    let due = || {
+        candidate
+            .filter(candidate.field(outbox::status).eq(OutboxStatus::Pending))
+            .filter(candidate.field(outbox::next_attempt_at).le(now))
+            .filter(candidate.field(outbox::id).ne_all(in_flight))
+            .order(candidate.field(outbox::next_attempt_at).asc())
+            .limit(limit)
+            .select(candidate.field(outbox::id))
+    };
+    let lease_them = (
+        outbox::next_attempt_at.eq(until),
+        outbox::attempts.eq(outbox::attempts + 1),
+    );
+    let mut claimed: Vec<OutboxMessage> = db::transaction(conn, |conn| match conn {
+        DbConnection::Postgres(pg) => {
+            // Along the due index the claim stops at the batch's last row,
+            // and marks the entries of messages sent meanwhile as dead for
+            // the next claims. When the statistics lag behind a burst (they
+            // do at its start) the planner takes a bitmap scan instead,
+            // which reads every due message and every dead version left
+            // by the claims before, then sorts them: 8-18 ms for a batch
+            // of 200 from 10,000 due, against under 1 ms.
+            pg.batch_execute("SET LOCAL enable_bitmapscan = off")?;
+            diesel::update(
+                outbox::table.filter(outbox::id.eq_any(due().for_update().skip_locked())),
+            )
+            .set(lease_them)
+            .returning(OutboxMessage::as_returning())
+            .get_results(pg)
         }
-        diesel::update(outbox::table.filter(outbox::id.eq_any(&ids)))
-            .set((
-                outbox::next_attempt_at.eq(until),
-                outbox::attempts.eq(outbox::attempts + 1),
-            ))
-            .execute(conn)?;
-        outbox::table
-            .filter(outbox::id.eq_any(&ids))
-            .order(outbox::created_at.asc())
-            .select(OutboxMessage::as_select())
-            .load(conn)
-    })
+        // BEGIN IMMEDIATE has already made this the only writer.
+        DbConnection::Sqlite(sqlite) => {
+            diesel::update(outbox::table.filter(outbox::id.eq_any(due())))
+                .set(lease_them)
+                .returning(OutboxMessage::as_returning())
+                .get_results(sqlite)
+        }
+    })?;
+    claimed.sort_by_key(|message| message.created_at);
+    Ok(claimed)
 }
 
 /// What became of one delivery attempt.
