@@ -67,7 +67,7 @@ pub fn address_state(
         .select((sections::slug, state.clone()))
         .load(conn)?;
     let (suppressed, subscriber, account) = match rows.first() {
-        Some((_, state)) => state.clone(),
+        Some((_, state)) => *state,
         None => diesel::select(state).get_result(conn)?,
     };
     Ok(AddressState {
