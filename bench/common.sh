@@ -63,19 +63,41 @@ server_cpu() {
   python3 -c "import os; f=open('/proc/$SERVER_PID/stat').read().rsplit(')',1)[1].split(); print((int(f[11])+int(f[12]))/os.sysconf('SC_CLK_TCK'))"
 }
 
+# CPU seconds (user + system) this machine's PostgreSQL processes have used
+# so far; 0 when none runs here.
+database_cpu() {
+  python3 - <<'PY'
+import os
+ticks = 0
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        stat = open(f"/proc/{pid}/stat").read()
+    except OSError:
+        continue
+    if stat[stat.index("(") + 1:stat.rindex(")")].startswith("postgres"):
+        fields = stat.rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])
+print(ticks / os.sysconf("SC_CLK_TCK"))
+PY
+}
+
 # wrk against one URL; prints "name backend=… rps=… p50_ms=… p99_ms=…
-# non_2xx=… cpu_ms_per_req=…", the last the server's CPU time per request.
+# non_2xx=… cpu_ms_per_req=… db_cpu_ms_per_req=…": the server's CPU time per
+# request, and that of the PostgreSQL processes on this machine.
 measure() {
   local name="$1" backend="$2" url="$3"; shift 3
-  local out cpu_before cpu_after
+  local out cpu_before cpu_after db_before db_after
   cpu_before="$(server_cpu)"
+  db_before="$(database_cpu)"
   out="$(wrk --latency -t "${THREADS:-2}" -c "${CONNECTIONS:-32}" -d "${DURATION:-15}s" "$@" "$url")"
   cpu_after="$(server_cpu)"
+  db_after="$(database_cpu)"
   echo "$out" >"$WORK/$name.wrk"
-  python3 - "$name" "$backend" "$WORK/$name.wrk" "$cpu_before" "$cpu_after" <<'PY'
+  python3 - "$name" "$backend" "$WORK/$name.wrk" "$cpu_before" "$cpu_after" "$db_before" "$db_after" <<'PY'
 import re, sys
 name, backend, path = sys.argv[1:4]
 cpu = float(sys.argv[5]) - float(sys.argv[4])
+db_cpu = float(sys.argv[7]) - float(sys.argv[6])
 text = open(path).read()
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
 requests = int(re.search(r"(\d+) requests in", text).group(1))
@@ -91,8 +113,9 @@ p99 = ms(re.search(r"^\s*99%\s+(\S+)", text, re.M).group(1))
 errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
 bad = int(errors.group(1)) if errors else 0
 per_request = cpu * 1000 / requests if requests else 0.0
+db_per_request = db_cpu * 1000 / requests if requests else 0.0
 print(f"{name} backend={backend} rps={rps:.0f} p50_ms={p50:.2f} p99_ms={p99:.2f} non_2xx={bad} "
-      f"cpu_ms_per_req={per_request:.3f}")
+      f"cpu_ms_per_req={per_request:.3f} db_cpu_ms_per_req={db_per_request:.3f}")
 PY
 }
 
