@@ -599,6 +599,29 @@ async fn a_verified_reader_subscribes_without_a_round_trip_and_manages_by_sessio
 }
 
 #[tokio::test]
+async fn signing_up_the_address_of_an_account_links_the_two() {
+    let app = TestApp::spawn().await;
+    app.add_sections(&NEWSLETTER_SECTIONS);
+    let email = "has.an.account@example.com";
+    assert_eq!(
+        app.register(email, PASSWORD).await.status(),
+        StatusCode::ACCEPTED
+    );
+
+    // Signed up by someone not logged in, as the account is not verified.
+    let response = app.post(&app.api, SIGN_UP, json!({ "email": email })).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let stored = app.subscriber(email).expect("stored");
+    assert_eq!(stored.status, SubscriberStatus::Pending);
+    let address = masthead::domain::EmailAddress::parse(email).expect("valid");
+    let mut conn = app.pool().get().expect("conn");
+    let account = masthead::accounts::store::find_by_email(&mut conn, &address)
+        .expect("query")
+        .expect("registered");
+    assert_eq!(stored.account_id, Some(account.id));
+}
+
+#[tokio::test]
 async fn registering_with_a_subscribed_address_links_the_two() {
     let app = TestApp::spawn().await;
     let email = "first.newsletter@example.com";
