@@ -287,13 +287,17 @@ impl NewsletterService {
                     )?),
                     None => None,
                 };
+                let read_alone;
                 let available = match &state {
-                    Some(state) => state.sections.clone(),
-                    None => section_slugs(conn)?,
+                    Some(state) => &state.sections,
+                    None => {
+                        read_alone = section_slugs(conn)?;
+                        &read_alone
+                    }
                 };
                 let sections = fields.take(
                     "sections",
-                    Sections::parse(request.sections.as_deref(), &available),
+                    Sections::parse(request.sections.as_deref(), available),
                 );
                 fields.finish().map_err(NewsletterError::Invalid)?;
                 let (Some(email), Some(sections), Some(state)) = (email, sections, state) else {
