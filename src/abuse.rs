@@ -13,7 +13,7 @@ use diesel::QueryResult;
 
 use crate::clock::SharedClock;
 use crate::config::{AbuseSettings, FormLimit};
-use crate::db::DbConnection;
+use crate::db::{DbConnection, Writes};
 use crate::domain::EmailAddress;
 use crate::error::AppError;
 use crate::mail::compose::ComposedEmail;
@@ -198,21 +198,45 @@ impl AbuseGuard {
         email: &ComposedEmail,
         now: DateTime<Utc>,
     ) -> QueryResult<bool> {
-        let to = email.to.as_str();
-        if self.mails.reserve(to, now).is_err() {
-            tracing::warn!(
-                template = email.template,
-                email_domain = email.to.domain(),
-                "daily mail cap of this address reached; not sent"
-            );
+        if !self.may_mail(email, now) {
             return Ok(false);
         }
         let queued = outbox::enqueue(conn, dedupe_key, email, now.naive_utc())?;
         if !queued {
             // Already queued under this key: no second message goes out.
-            self.mails.release(to, now);
+            self.mails.release(email.to.as_str(), now);
         }
         Ok(queued)
+    }
+
+    /// Like `enqueue`, with the writes it goes with, for a message under a
+    /// key no other message can have (see `outbox::queue`).
+    pub fn queue(
+        &self,
+        writes: &mut Writes<'_>,
+        unique_key: String,
+        email: ComposedEmail,
+        now: DateTime<Utc>,
+    ) -> QueryResult<bool> {
+        if !self.may_mail(&email, now) {
+            return Ok(false);
+        }
+        let at = now.naive_utc();
+        outbox::queue(writes, unique_key, email, at, at)?;
+        Ok(true)
+    }
+
+    /// Counts a message to its recipient unless the day's cap is reached.
+    fn may_mail(&self, email: &ComposedEmail, now: DateTime<Utc>) -> bool {
+        let reserved = self.mails.reserve(email.to.as_str(), now).is_ok();
+        if !reserved {
+            tracing::warn!(
+                template = email.template,
+                email_domain = email.to.domain(),
+                "daily mail cap of this address reached; not sent"
+            );
+        }
+        reserved
     }
 }
 

@@ -11,6 +11,9 @@
 pub mod schema;
 pub mod stamp;
 mod text;
+mod writes;
+
+pub use writes::{Write, Writes};
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -358,15 +361,20 @@ where
     match work(conn) {
         Ok(value) => {
             DbConnection::commit_transaction(conn)?;
-            if let Some(attached) = attached(conn) {
-                attached.commits.fetch_add(1, Ordering::Release);
-            }
+            note_commit(conn);
             Ok(value)
         }
         Err(error) => {
             DbConnection::rollback_transaction(conn)?;
             Err(error)
         }
+    }
+}
+
+/// Counts a write this process committed, for the stamps' sake.
+fn note_commit(conn: &mut DbConnection) {
+    if let Some(attached) = attached(conn) {
+        attached.commits.fetch_add(1, Ordering::Release);
     }
 }
 

@@ -26,22 +26,22 @@ crate::text_enum! {
 
 #[derive(Debug, Insertable)]
 #[diesel(table_name = outbox, treat_none_as_default_value = false)]
-pub struct NewOutboxMessage<'a> {
+pub struct NewOutboxMessage {
     pub id: OutboxId,
-    pub dedupe_key: &'a str,
-    pub template: &'a str,
-    pub from_address: &'a str,
-    pub to_address: &'a EmailAddress,
-    pub subject: &'a str,
-    pub text_body: &'a str,
-    pub html_body: &'a str,
+    pub dedupe_key: String,
+    pub template: &'static str,
+    pub from_address: String,
+    pub to_address: EmailAddress,
+    pub subject: String,
+    pub text_body: String,
+    pub html_body: String,
     pub status: OutboxStatus,
     pub attempts: i32,
     pub next_attempt_at: NaiveDateTime,
     pub created_at: NaiveDateTime,
     pub stream: Stream,
     /// A JSON object of header name to value.
-    pub headers: &'a str,
+    pub headers: String,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]

@@ -10,7 +10,7 @@ use super::model::{
     OutboxMessage, OutboxStatus,
 };
 use crate::db::schema::{outbox, outbox_attempts};
-use crate::db::{self, DbConnection};
+use crate::db::{self, DbConnection, Writes};
 use crate::domain::EmailAddress;
 
 /// Puts a message in the outbox, in the caller's transaction. `dedupe_key`
@@ -34,24 +34,7 @@ pub fn enqueue_at(
     now: NaiveDateTime,
     deliver_at: NaiveDateTime,
 ) -> QueryResult<bool> {
-    let headers = serde_json::to_string(&email.headers)
-        .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
-    let row = NewOutboxMessage {
-        id: OutboxId::new(),
-        dedupe_key,
-        template: email.template,
-        from_address: &email.from,
-        to_address: &email.to,
-        subject: &email.subject,
-        text_body: &email.text,
-        html_body: &email.html,
-        status: OutboxStatus::Pending,
-        attempts: 0,
-        next_attempt_at: deliver_at,
-        created_at: now,
-        stream: email.stream,
-        headers: &headers,
-    };
+    let row = entry(dedupe_key.to_owned(), email.clone(), now, deliver_at)?;
     let inserted = crate::per_backend!(conn, |c| diesel::insert_into(outbox::table)
         .values(&row)
         .on_conflict(outbox::dedupe_key)
@@ -61,6 +44,49 @@ pub fn enqueue_at(
         super::delivery::ring();
     }
     Ok(inserted == 1)
+}
+
+/// Puts a message in the outbox with the writes it goes with (see
+/// `db::Writes`), under a key no other message can have (one made from a
+/// fresh token): a second message under it fails the writes.
+pub fn queue(
+    writes: &mut Writes<'_>,
+    unique_key: String,
+    email: ComposedEmail,
+    now: NaiveDateTime,
+    deliver_at: NaiveDateTime,
+) -> QueryResult<()> {
+    writes.push(
+        diesel::insert_into(outbox::table).values(entry(unique_key, email, now, deliver_at)?),
+    );
+    super::delivery::ring();
+    Ok(())
+}
+
+fn entry(
+    dedupe_key: String,
+    email: ComposedEmail,
+    now: NaiveDateTime,
+    deliver_at: NaiveDateTime,
+) -> QueryResult<NewOutboxMessage> {
+    let headers = serde_json::to_string(&email.headers)
+        .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
+    Ok(NewOutboxMessage {
+        id: OutboxId::new(),
+        dedupe_key,
+        template: email.template,
+        from_address: email.from,
+        to_address: email.to,
+        subject: email.subject,
+        text_body: email.text,
+        html_body: email.html,
+        status: OutboxStatus::Pending,
+        attempts: 0,
+        next_attempt_at: deliver_at,
+        created_at: now,
+        stream: email.stream,
+        headers,
+    })
 }
 
 /// Whether a message with this key is in the outbox, sent or not.

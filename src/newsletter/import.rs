@@ -20,7 +20,7 @@ use super::model::{
 use super::service::{require, section_slugs, NewsletterError, NewsletterService, Requested};
 use super::store::{self, Suppressed};
 use crate::accounts::{Account, Role};
-use crate::db::{self, DbConnection};
+use crate::db::{self, DbConnection, Writes};
 use crate::domain::EmailAddress;
 
 /// Rows written per transaction: small enough to keep a lock short, large
@@ -789,14 +789,16 @@ impl SubscriberRows<'_> {
             let rate = i64::from(self.options.confirmations_per_hour.max(1));
             let count = i64::try_from(self.confirmations).unwrap_or(i64::MAX);
             let deliver_at = at + Duration::milliseconds(count.saturating_mul(3_600_000) / rate);
+            let mut writes = Writes::default();
             self.service.send_confirmation(
-                conn,
+                &mut writes,
                 id,
                 &row.email,
                 &sections,
                 at,
                 Requested::ByImport { deliver_at },
             )?;
+            writes.run(conn)?;
             self.confirmations += 1;
         }
         Ok(Outcome::New)

@@ -355,8 +355,8 @@ pub struct PreferencesUpdate {
 
 #[derive(Debug, Insertable)]
 #[diesel(table_name = newsletter_tokens, treat_none_as_default_value = false)]
-pub struct NewToken<'a> {
-    pub token_hash: &'a TokenHash,
+pub struct NewToken {
+    pub token_hash: TokenHash,
     pub subscriber_id: SubscriberId,
     pub purpose: TokenPurpose,
     pub created_at: NaiveDateTime,

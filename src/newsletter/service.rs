@@ -25,7 +25,7 @@ use crate::accounts::{Account, AccountId, Role};
 use crate::audit::{self, model::SubjectKind, Subject};
 use crate::clock::SharedClock;
 use crate::config::NewsletterSettings;
-use crate::db::{self, DbConnection, Pool, StorageError};
+use crate::db::{self, DbConnection, Pool, StorageError, Writes};
 use crate::domain::{EmailAddress, FieldError, Fields, Token};
 use crate::mail::compose::ComposeError;
 use crate::mail::webhooks::{
@@ -275,42 +275,45 @@ impl NewsletterService {
             .filter(|a| email.as_ref() == Some(&a.email) && a.email_verified_at.is_some())
             .map(|a| a.id);
         let this = self.clone();
+        // The reads go first, outside any transaction, and the writes
+        // after them go together (see `db::Writes`): a sign-up is the
+        // busiest write there is. What the reads saw may change before the
+        // writes land, as it may under PostgreSQL's READ COMMITTED anyway:
+        // a second sign-up of the address fails on its unique email (below),
+        // the subscriber's row guards its own status, and a section added
+        // in between is not offered to this sign-up.
         let result = db::run(&self.pool, move |conn| {
-            db::transaction(conn, |conn| {
-                // Read with the write, so a section added meanwhile either
-                // is offered here or finds this sign-up to extend.
-                let state = match &email {
-                    Some(email) => Some(store::address_state(
-                        conn,
-                        EmailHash::of(this.key(), email),
-                        email,
-                    )?),
-                    None => None,
-                };
-                let read_alone;
-                let available = match &state {
-                    Some(state) => &state.sections,
-                    None => {
-                        read_alone = section_slugs(conn)?;
-                        &read_alone
-                    }
-                };
-                let sections = fields.take(
-                    "sections",
-                    Sections::parse(request.sections.as_deref(), available),
-                );
-                fields.finish().map_err(NewsletterError::Invalid)?;
-                let (Some(email), Some(sections), Some(state)) = (email, sections, state) else {
-                    return Err(NewsletterError::Invalid(Vec::new()));
-                };
-                let request = Request {
-                    email: &email,
-                    sections: &sections,
-                    source: request.source,
-                    owner,
-                };
-                this.sign_up_in(conn, request, state)
-            })
+            let state = match &email {
+                Some(email) => Some(store::address_state(
+                    conn,
+                    EmailHash::of(this.key(), email),
+                    email,
+                )?),
+                None => None,
+            };
+            let read_alone;
+            let available = match &state {
+                Some(state) => &state.sections,
+                None => {
+                    read_alone = section_slugs(conn)?;
+                    &read_alone
+                }
+            };
+            let sections = fields.take(
+                "sections",
+                Sections::parse(request.sections.as_deref(), available),
+            );
+            fields.finish().map_err(NewsletterError::Invalid)?;
+            let (Some(email), Some(sections), Some(state)) = (email, sections, state) else {
+                return Err(NewsletterError::Invalid(Vec::new()));
+            };
+            let request = Request {
+                email: &email,
+                sections: &sections,
+                source: request.source,
+                owner,
+            };
+            this.sign_up_in(conn, request, state)
         })
         .await;
         match result {
@@ -360,7 +363,7 @@ impl NewsletterService {
             .filter(|s| s.status == SubscriberStatus::Confirmed)
         {
             if let Some(owner) = owner {
-                store::link_account(conn, email, owner)?;
+                db::transaction(conn, |conn| store::link_account(conn, email, owner))?;
             }
             tracing::info!(subscriber_id = %subscriber.id, "sign-up of a confirmed subscriber; nothing changes");
             return Ok(());
@@ -368,73 +371,76 @@ impl NewsletterService {
         // The confirmation about to go out is noted in the row this sign-up
         // writes anyway, rather than by a statement of its own.
         let resend_after = Duration::minutes(self.settings.resend_interval_minutes);
+        let record;
+        let row;
+        let mut writes = Writes::default();
         let (id, send) = match existing {
             Some(subscriber) => {
                 let sent_recently = subscriber
                     .confirmation_sent_at
                     .is_some_and(|sent| at - sent < resend_after);
                 let send = owner.is_none() && !sent_recently;
-                store::record_sign_up(
-                    conn,
-                    subscriber.id,
-                    &SignUpRecord {
-                        sections,
-                        source,
-                        consent_text: &self.settings.consent_text,
-                        updated_at: at,
-                        confirmation_sent_at: if send {
-                            Some(at)
-                        } else {
-                            subscriber.confirmation_sent_at
-                        },
+                record = SignUpRecord {
+                    sections,
+                    source,
+                    consent_text: &self.settings.consent_text,
+                    updated_at: at,
+                    confirmation_sent_at: if send {
+                        Some(at)
+                    } else {
+                        subscriber.confirmation_sent_at
                     },
-                )?;
+                };
+                writes.push(store::record_sign_up(subscriber.id, &record));
                 (subscriber.id, send)
             }
             None => {
-                let id = SubscriberId::new();
-                let account_id = owner.or(account);
-                store::insert(
-                    conn,
-                    &NewSubscriber {
-                        id,
-                        email,
-                        account_id,
-                        status: SubscriberStatus::Pending,
-                        sections,
-                        source,
-                        consent_text: &self.settings.consent_text,
-                        created_at: at,
-                        updated_at: at,
-                        confirmation_sent_at: owner.is_none().then_some(at),
-                        confirmed_at: None,
-                    },
-                )?;
-                (id, owner.is_none())
+                row = NewSubscriber {
+                    id: SubscriberId::new(),
+                    email,
+                    account_id: owner.or(account),
+                    status: SubscriberStatus::Pending,
+                    sections,
+                    source,
+                    consent_text: &self.settings.consent_text,
+                    created_at: at,
+                    updated_at: at,
+                    confirmation_sent_at: owner.is_none().then_some(at),
+                    confirmed_at: None,
+                };
+                writes.push(store::insert(&row));
+                (row.id, owner.is_none())
             }
         };
         if let Some(owner) = owner {
-            store::link_account(conn, email, owner)?;
-            // Read back, so the welcome lists the sections just chosen.
-            let subscriber = store::find(conn, id)?.ok_or(NewsletterError::NotSubscribed)?;
-            self.confirm_in(conn, &subscriber, now)?;
-            tracing::info!(subscriber_id = %id, account_id = %owner, "verified reader subscribed");
-            return Ok(());
+            return db::transaction(conn, |conn| {
+                writes.run(conn)?;
+                store::link_account(conn, email, owner)?;
+                // Read back, so the welcome lists the sections just chosen.
+                let subscriber = store::find(conn, id)?.ok_or(NewsletterError::NotSubscribed)?;
+                self.confirm_in(conn, &subscriber, now)?;
+                tracing::info!(subscriber_id = %id, account_id = %owner, "verified reader subscribed");
+                Ok(())
+            });
         }
-        if !send {
+        if send {
+            self.send_confirmation(&mut writes, id, email, sections, at, Requested::ByForm)?;
+        }
+        writes.commit(conn)?;
+        if send {
+            tracing::info!(subscriber_id = %id, email_domain = domain, "confirmation sent");
+        } else {
             tracing::info!(subscriber_id = %id, "confirmation sent recently; not sent again");
-            return Ok(());
         }
-        self.send_confirmation(conn, id, email, sections, at, Requested::ByForm)?;
-        tracing::info!(subscriber_id = %id, email_domain = domain, "confirmation sent");
         Ok(())
     }
 
-    /// Puts a confirmation link in the outbox. An import notes when it goes
-    /// out here; a sign-up by form has noted it in the row it wrote.
+    /// Adds a confirmation link for the outbox to `writes`. An import notes
+    /// when it goes out here; a sign-up by form has noted it in the row it
+    /// writes.
     pub(super) fn send_confirmation(
         &self,
-        conn: &mut DbConnection,
+        writes: &mut Writes<'_>,
         subscriber: SubscriberId,
         email: &EmailAddress,
         sections: &Sections,
@@ -447,16 +453,13 @@ impl NewsletterService {
         };
         let token = Token::generate();
         let ttl = Duration::hours(self.settings.confirmation_ttl_hours);
-        store::insert_token(
-            conn,
-            &NewToken {
-                token_hash: &token.hash(),
-                subscriber_id: subscriber,
-                purpose: TokenPurpose::Confirm,
-                created_at: at,
-                expires_at: deliver_at + ttl,
-            },
-        )?;
+        writes.push(store::insert_token(NewToken {
+            token_hash: token.hash(),
+            subscriber_id: subscriber,
+            purpose: TokenPurpose::Confirm,
+            created_at: at,
+            expires_at: deliver_at + ttl,
+        }));
         let message = self.composer.compose(
             email,
             &ConfirmSubscription {
@@ -467,15 +470,14 @@ impl NewsletterService {
                 sections: sections.as_slice().to_vec(),
             },
         )?;
-        let dedupe_key = format!("newsletter_confirm:{}", token.hash());
+        let key = format!("newsletter_confirm:{}", token.hash());
         match requested {
             Requested::ByForm => {
-                self.abuse
-                    .enqueue(conn, &dedupe_key, &message, at.and_utc())?;
+                self.abuse.queue(writes, key, message, at.and_utc())?;
             }
             Requested::ByImport { .. } => {
-                outbox::enqueue_at(conn, &dedupe_key, &message, at, deliver_at)?;
-                store::mark_confirmation_sent(conn, subscriber, deliver_at)?;
+                outbox::queue(writes, key, message, at, deliver_at)?;
+                writes.push(store::mark_confirmation_sent(subscriber, deliver_at));
             }
         }
         Ok(())
@@ -569,16 +571,15 @@ impl NewsletterService {
         }
         let at = now.naive_utc();
         let token = Token::generate();
-        store::insert_token(
-            conn,
-            &NewToken {
-                token_hash: &token.hash(),
-                subscriber_id: subscriber.id,
-                purpose: TokenPurpose::Manage,
-                created_at: at,
-                expires_at: at + Duration::days(self.settings.link_ttl_days),
-            },
-        )?;
+        let mut token_row = Writes::default();
+        token_row.push(store::insert_token(NewToken {
+            token_hash: token.hash(),
+            subscriber_id: subscriber.id,
+            purpose: TokenPurpose::Manage,
+            created_at: at,
+            expires_at: at + Duration::days(self.settings.link_ttl_days),
+        }));
+        token_row.run(conn)?;
         let links = ManageLinks {
             preferences: self
                 .composer

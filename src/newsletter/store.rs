@@ -14,7 +14,7 @@ use crate::db::schema::{
     accounts, newsletter_imports, newsletter_soft_bounces, newsletter_subscribers,
     newsletter_suppressions, newsletter_tokens, sections,
 };
-use crate::db::{DbConnection, MultiBackend};
+use crate::db::{DbConnection, MultiBackend, Write};
 use crate::domain::{EmailAddress, TokenHash};
 
 pub fn find(conn: &mut DbConnection, id: SubscriberId) -> QueryResult<Option<Subscriber>> {
@@ -109,29 +109,20 @@ pub fn find_by_account(
         .optional()
 }
 
-/// Stores a new subscriber and gives it back as stored, in one round trip.
-pub fn insert(conn: &mut DbConnection, subscriber: &NewSubscriber<'_>) -> QueryResult<()> {
-    diesel::insert_into(newsletter_subscribers::table)
-        .values(subscriber)
-        .execute(conn)
-        .map(drop)
+/// Stores a new subscriber.
+pub fn insert<'a>(subscriber: &'a NewSubscriber<'a>) -> impl Write + 'a {
+    diesel::insert_into(newsletter_subscribers::table).values(subscriber)
 }
 
 /// Records a repeated sign-up of an address that is not confirmed: the
 /// latest choice of sections and the consent it was given under.
-pub fn record_sign_up(
-    conn: &mut DbConnection,
-    id: SubscriberId,
-    record: &SignUpRecord<'_>,
-) -> QueryResult<()> {
+pub fn record_sign_up<'a>(id: SubscriberId, record: &'a SignUpRecord<'a>) -> impl Write + 'a {
     diesel::update(
         newsletter_subscribers::table
             .find(id)
             .filter(newsletter_subscribers::status.ne(SubscriberStatus::Confirmed)),
     )
     .set(record)
-    .execute(conn)
-    .map(drop)
 }
 
 /// Gives `to` to every subscriber whose sections are exactly `from`; returns
@@ -147,15 +138,9 @@ pub fn replace_sections(
         .execute(conn)
 }
 
-pub fn mark_confirmation_sent(
-    conn: &mut DbConnection,
-    id: SubscriberId,
-    now: NaiveDateTime,
-) -> QueryResult<()> {
+pub fn mark_confirmation_sent(id: SubscriberId, now: NaiveDateTime) -> impl Write {
     diesel::update(newsletter_subscribers::table.find(id))
         .set(newsletter_subscribers::confirmation_sent_at.eq(Some(now)))
-        .execute(conn)
-        .map(drop)
 }
 
 pub fn confirm(conn: &mut DbConnection, id: SubscriberId, now: NaiveDateTime) -> QueryResult<()> {
@@ -239,11 +224,8 @@ pub fn purge_expired_tokens(conn: &mut DbConnection, now: NaiveDateTime) -> Quer
         .execute(conn)
 }
 
-pub fn insert_token(conn: &mut DbConnection, token: &NewToken<'_>) -> QueryResult<()> {
-    diesel::insert_into(newsletter_tokens::table)
-        .values(token)
-        .execute(conn)
-        .map(drop)
+pub fn insert_token(token: NewToken) -> impl Write {
+    diesel::insert_into(newsletter_tokens::table).values(token)
 }
 
 /// Spends a confirmation link: succeeds once, before it expires.

@@ -929,23 +929,23 @@ async fn the_migration_gives_readers_who_took_every_configured_section_every_sec
         ("some@example.com", &picked),
     ] {
         let sections = Sections::parse(Some(sections), sections).expect("sections");
-        masthead::newsletter::store::insert(
-            &mut conn,
-            &NewSubscriber {
-                id: SubscriberId::new(),
-                email: &masthead::domain::EmailAddress::parse(email).expect("valid"),
-                account_id: None,
-                status: SubscriberStatus::Confirmed,
-                sections: &sections,
-                source: masthead::newsletter::Source::Api,
-                consent_text: "test",
-                created_at: now,
-                updated_at: now,
-                confirmation_sent_at: None,
-                confirmed_at: Some(now),
-            },
-        )
-        .expect("stored");
+        let email = masthead::domain::EmailAddress::parse(email).expect("valid");
+        let row = NewSubscriber {
+            id: SubscriberId::new(),
+            email: &email,
+            account_id: None,
+            status: SubscriberStatus::Confirmed,
+            sections: &sections,
+            source: masthead::newsletter::Source::Api,
+            consent_text: "test",
+            created_at: now,
+            updated_at: now,
+            confirmation_sent_at: None,
+            confirmed_at: Some(now),
+        };
+        let mut writes = masthead::db::Writes::default();
+        writes.push(masthead::newsletter::store::insert(&row));
+        writes.commit(&mut conn).expect("stored");
     }
     let up = |backend: &str| {
         std::fs::read_to_string(format!(

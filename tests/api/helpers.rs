@@ -1135,23 +1135,23 @@ impl TestApp {
             .iter()
             .map(|email| {
                 let id = SubscriberId::new();
-                masthead::newsletter::store::insert(
-                    &mut conn,
-                    &NewSubscriber {
-                        id,
-                        email: &EmailAddress::parse(email.as_ref()).expect("valid"),
-                        account_id: None,
-                        status: SubscriberStatus::Confirmed,
-                        sections: &sections,
-                        source: masthead::newsletter::Source::Api,
-                        consent_text: "test",
-                        created_at: at,
-                        updated_at: at,
-                        confirmation_sent_at: None,
-                        confirmed_at: Some(at),
-                    },
-                )
-                .expect("stored");
+                let email = EmailAddress::parse(email.as_ref()).expect("valid");
+                let row = NewSubscriber {
+                    id,
+                    email: &email,
+                    account_id: None,
+                    status: SubscriberStatus::Confirmed,
+                    sections: &sections,
+                    source: masthead::newsletter::Source::Api,
+                    consent_text: "test",
+                    created_at: at,
+                    updated_at: at,
+                    confirmation_sent_at: None,
+                    confirmed_at: Some(at),
+                };
+                let mut writes = masthead::db::Writes::default();
+                writes.push(masthead::newsletter::store::insert(&row));
+                writes.commit(&mut conn).expect("stored");
                 id
             })
             .collect()
