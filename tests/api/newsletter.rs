@@ -874,3 +874,65 @@ async fn concurrent_sign_ups_all_land_even_without_a_busy_wait() {
         assert!(subscriber.is_some(), "crowd{n} was stored");
     }
 }
+
+/// A sign-up's writes go out together (on PostgreSQL as one statement): a
+/// link refused by the database takes the subscriber written with it along.
+#[tokio::test]
+async fn writes_sent_together_land_together_or_not_at_all() {
+    use masthead::db::Writes;
+    use masthead::domain::{EmailAddress, Token};
+    use masthead::newsletter::model::{NewSubscriber, NewToken, TokenPurpose};
+    use masthead::newsletter::{store, Sections, Source, SubscriberId};
+
+    let app = TestApp::spawn().await;
+    let email = "together@example.com";
+    let address = EmailAddress::parse(email).expect("valid");
+    let sections = Sections::parse(None, &[]).expect("no sections on offer");
+    let at = app.now().naive_utc();
+    let row = NewSubscriber {
+        id: SubscriberId::new(),
+        email: &address,
+        account_id: None,
+        status: SubscriberStatus::Pending,
+        sections: &sections,
+        source: Source::Api,
+        consent_text: "test",
+        created_at: at,
+        updated_at: at,
+        confirmation_sent_at: None,
+        confirmed_at: None,
+    };
+    let link_for = |subscriber_id| NewToken {
+        token_hash: Token::generate().hash(),
+        subscriber_id,
+        purpose: TokenPurpose::Confirm,
+        created_at: at,
+        expires_at: at,
+    };
+    let mut conn = app.pool().get().expect("conn");
+
+    let mut writes = Writes::default();
+    writes.push(store::insert(&row));
+    writes.push(store::insert_token(link_for(SubscriberId::new())));
+    let refused = writes.commit(&mut conn);
+    assert!(
+        matches!(
+            refused,
+            Err(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::ForeignKeyViolation,
+                _
+            ))
+        ),
+        "a link to no subscriber is refused: {refused:?}"
+    );
+    drop(conn);
+    assert!(app.subscriber(email).is_none(), "nothing half-written");
+
+    let mut conn = app.pool().get().expect("conn");
+    let mut writes = Writes::default();
+    writes.push(store::insert(&row));
+    writes.push(store::insert_token(link_for(row.id)));
+    writes.commit(&mut conn).expect("stored");
+    drop(conn);
+    assert_eq!(app.subscriber(email).expect("stored").id, row.id);
+}
