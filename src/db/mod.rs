@@ -18,7 +18,7 @@ pub use writes::{Write, Writes};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -160,19 +160,12 @@ impl r2d2::ManageConnection for ConnectionManager {
         let mut conn = match &self.url {
             DatabaseUrl::Postgres(url) => PgConnection::establish(url).map(DbConnection::Postgres),
             DatabaseUrl::Sqlite(path) => {
-                let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
-                conn.batch_execute(&format!(
-                    "PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
-                    self.busy_timeout_ms
-                ))
-                .map_err(ConnectionError::CouldntSetupConfiguration)?;
-                Ok(DbConnection::Sqlite(conn))
+                open_sqlite(&path.to_string_lossy(), self.busy_timeout_ms).map(DbConnection::Sqlite)
             }
         }?;
         let writer = match &mut conn {
-            DbConnection::Sqlite(sqlite) => {
-                sqlite_writer_lock(sqlite).map_err(ConnectionError::CouldntSetupConfiguration)?
-            }
+            DbConnection::Sqlite(sqlite) => sqlite_writer(sqlite, self.busy_timeout_ms)
+                .map_err(ConnectionError::CouldntSetupConfiguration)?,
             DbConnection::Postgres(_) => None,
         };
         conn.set_instrumentation(Attached {
@@ -209,8 +202,8 @@ impl r2d2::ManageConnection for ConnectionManager {
 struct Attached {
     /// When it last finished a statement.
     last_used: Instant,
-    /// SQLite: the write queue of its database file (see `transaction`).
-    writer: Option<Arc<Mutex<()>>>,
+    /// SQLite: the writer of its database file (see `transaction`).
+    writer: Option<Arc<Writer>>,
     /// Its pool's count of committed write transactions.
     commits: Arc<AtomicU64>,
 }
@@ -332,8 +325,9 @@ pub fn migrate(conn: &mut DbConnection) -> anyhow::Result<Vec<String>> {
 /// locked" when another writer committed in between, whatever the timeout.
 /// SQLite has one writer per file, and its busy handler makes a waiting
 /// writer sleep up to 100 ms between tries (under load p99 reached a second),
-/// so write transactions on one file queue on an in-process lock instead and
-/// start as soon as the previous one commits; reads stay parallel in WAL.
+/// so write transactions on one file run on its one `Writer` connection,
+/// queued on an in-process lock, each starting as soon as the previous one
+/// commits; reads stay parallel in WAL on the pooled connections.
 pub fn transaction<T, E>(
     conn: &mut DbConnection,
     work: impl FnOnce(&mut DbConnection) -> Result<T, E>,
@@ -349,9 +343,28 @@ where
         DbConnection::Sqlite(_) if outermost => attached(conn).and_then(|a| a.writer.clone()),
         _ => None,
     };
-    let _queued = writer
-        .as_deref()
-        .map(|lock| lock.lock().unwrap_or_else(PoisonError::into_inner));
+    let Some(writer) = writer else {
+        return within(conn, work);
+    };
+    let mut slot = writer
+        .connection
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    let result = within(writer.ready(&mut slot)?, work);
+    if result.is_ok() {
+        note_commit(conn);
+    }
+    result
+}
+
+/// `work` in a transaction of `conn`, committed if it succeeds.
+fn within<T, E>(
+    conn: &mut DbConnection,
+    work: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
     match conn {
         DbConnection::Sqlite(sqlite) => {
             AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?
@@ -378,20 +391,77 @@ fn note_commit(conn: &mut DbConnection) {
     }
 }
 
-/// The write queue of the connection's database file, looked up once when
-/// the connection opens; none for an in-memory database, which no other
-/// connection shares. A nested transaction does not take it: its outer one
-/// holds it already.
-fn sqlite_writer_lock(conn: &mut SqliteConnection) -> QueryResult<Option<Arc<Mutex<()>>>> {
-    static WRITERS: LazyLock<Mutex<HashMap<String, Arc<Mutex<()>>>>> =
-        LazyLock::new(Mutex::default);
+/// The one connection that writes to a SQLite file, for every pool of this
+/// process on it. Write transactions queue for it on an in-process lock.
+/// Being the only writer also keeps its page cache: SQLite drops a
+/// connection's whole cache when another one has written since its last
+/// transaction, so each pooled connection writing in turn read every page
+/// of the tables and indexes it wrote to anew.
+pub struct Writer {
+    file: String,
+    busy_timeout_ms: u32,
+    /// Opened when first needed, and again if a transaction was left open
+    /// on it (its work panicked).
+    connection: Mutex<Option<DbConnection>>,
+}
+
+impl Writer {
+    fn ready<'c>(&self, slot: &'c mut Option<DbConnection>) -> QueryResult<&'c mut DbConnection> {
+        let clean = slot.as_mut().is_some_and(|conn| {
+            per_backend!(conn, |c| matches!(
+                AnsiTransactionManager::transaction_manager_status_mut(c).transaction_depth(),
+                Ok(None)
+            ))
+        });
+        if !clean {
+            let conn = open_sqlite(&self.file, self.busy_timeout_ms).map_err(|e| {
+                diesel::result::Error::DatabaseError(
+                    diesel::result::DatabaseErrorKind::ClosedConnection,
+                    Box::new(e.to_string()),
+                )
+            })?;
+            *slot = Some(DbConnection::Sqlite(conn));
+        }
+        Ok(slot.as_mut().expect("opened above"))
+    }
+}
+
+/// The writer of the connection's database file, looked up once when the
+/// connection opens; none for an in-memory database, which no other
+/// connection shares. A nested transaction does not use it: its outer one
+/// runs on it already.
+fn sqlite_writer(
+    conn: &mut SqliteConnection,
+    busy_timeout_ms: u32,
+) -> QueryResult<Option<Arc<Writer>>> {
+    // Weak, so that a file's writer closes with the last pool on it.
+    static WRITERS: LazyLock<Mutex<HashMap<String, Weak<Writer>>>> = LazyLock::new(Mutex::default);
     let main = diesel::sql_query("SELECT file FROM pragma_database_list WHERE name = 'main'")
         .get_result::<DatabaseFile>(conn)?;
     if main.file.is_empty() {
         return Ok(None);
     }
     let mut writers = WRITERS.lock().unwrap_or_else(PoisonError::into_inner);
-    Ok(Some(Arc::clone(writers.entry(main.file).or_default())))
+    if let Some(writer) = writers.get(&main.file).and_then(Weak::upgrade) {
+        return Ok(Some(writer));
+    }
+    writers.retain(|_, writer| writer.strong_count() > 0);
+    let writer = Arc::new(Writer {
+        file: main.file.clone(),
+        busy_timeout_ms,
+        connection: Mutex::new(None),
+    });
+    writers.insert(main.file, Arc::downgrade(&writer));
+    Ok(Some(writer))
+}
+
+fn open_sqlite(file: &str, busy_timeout_ms: u32) -> ConnectionResult<SqliteConnection> {
+    let mut conn = SqliteConnection::establish(file)?;
+    conn.batch_execute(&format!(
+        "PRAGMA busy_timeout = {busy_timeout_ms}; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;"
+    ))
+    .map_err(ConnectionError::CouldntSetupConfiguration)?;
+    Ok(conn)
 }
 
 #[derive(QueryableByName)]
@@ -473,9 +543,58 @@ pub fn contains_pattern(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use diesel::result::{DatabaseErrorKind, Error};
+    use std::panic::{catch_unwind, AssertUnwindSafe};
 
-    use super::{plain_on_loopback, StorageError};
+    use diesel::connection::SimpleConnection;
+    use diesel::result::{DatabaseErrorKind, Error};
+    use diesel::RunQueryDsl;
+    use secrecy::SecretString;
+
+    use super::{connect, plain_on_loopback, transaction, StorageError};
+    use crate::config::DatabaseSettings;
+
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+
+    /// The one writer of a SQLite file outlives work that panicked in its
+    /// transaction: what that work wrote is gone, and the next write lands.
+    #[test]
+    fn a_write_whose_work_panicked_leaves_the_file_writable() {
+        let dir = tempfile::tempdir().expect("a folder");
+        let url = format!("sqlite://{}", dir.path().join("w.db").display());
+        let pool = connect(&DatabaseSettings {
+            url: SecretString::from(url),
+            pool_size: 2,
+            connect_timeout_secs: 5,
+            busy_timeout_ms: 1000,
+        })
+        .expect("opened");
+        let mut conn = pool.get().expect("a connection");
+        conn.batch_execute("CREATE TABLE t (x INTEGER)")
+            .expect("created");
+
+        let panicked = catch_unwind(AssertUnwindSafe(|| {
+            transaction::<(), Error>(&mut conn, |c| {
+                c.batch_execute("INSERT INTO t VALUES (1)")?;
+                panic!("the work fails half-way");
+            })
+        }));
+        assert!(panicked.is_err());
+        transaction::<_, Error>(&mut conn, |c| c.batch_execute("INSERT INTO t VALUES (2)"))
+            .expect("written after the panic");
+
+        let mut other = pool.get().expect("a second connection");
+        let rows = diesel::sql_query("SELECT count(*) AS n FROM t WHERE x = 2")
+            .get_result::<Count>(&mut *other)
+            .expect("counted");
+        let half = diesel::sql_query("SELECT count(*) AS n FROM t WHERE x = 1")
+            .get_result::<Count>(&mut *other)
+            .expect("counted");
+        assert_eq!((rows.n, half.n), (1, 0));
+    }
 
     #[test]
     fn a_database_gone_under_a_query_is_unavailable_and_a_refused_query_is_not() {
