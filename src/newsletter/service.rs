@@ -339,7 +339,6 @@ impl NewsletterService {
         state: store::AddressState,
     ) -> Result<(), NewsletterError> {
         let now = self.clock.now();
-        let at = now.naive_utc();
         let domain = email.domain();
         let store::AddressState {
             suppressed,
@@ -368,6 +367,33 @@ impl NewsletterService {
             tracing::info!(subscriber_id = %subscriber.id, "sign-up of a confirmed subscriber; nothing changes");
             return Ok(());
         }
+        let request = Request {
+            email,
+            sections,
+            source,
+            owner,
+        };
+        self.write_sign_up(conn, request, existing, account, now)
+    }
+
+    /// Stores a sign-up of an address that no confirmed subscriber has (a
+    /// new subscriber, or the latest choice of a pending one), then puts the
+    /// confirmation link in the outbox; a verified owner is subscribed at
+    /// once instead.
+    fn write_sign_up(
+        &self,
+        conn: &mut DbConnection,
+        Request {
+            email,
+            sections,
+            source,
+            owner,
+        }: Request<'_>,
+        existing: Option<Subscriber>,
+        account: Option<AccountId>,
+        now: DateTime<Utc>,
+    ) -> Result<(), NewsletterError> {
+        let at = now.naive_utc();
         // The confirmation about to go out is noted in the row this sign-up
         // writes anyway, rather than by a statement of its own.
         let resend_after = Duration::minutes(self.settings.resend_interval_minutes);
@@ -428,7 +454,7 @@ impl NewsletterService {
         }
         writes.commit(conn)?;
         if send {
-            tracing::info!(subscriber_id = %id, email_domain = domain, "confirmation sent");
+            tracing::info!(subscriber_id = %id, email_domain = email.domain(), "confirmation sent");
         } else {
             tracing::info!(subscriber_id = %id, "confirmation sent recently; not sent again");
         }
