@@ -188,12 +188,7 @@ impl r2d2::ManageConnection for ConnectionManager {
     /// server went away under a statement: libpq no longer knows its
     /// transaction status, and diesel then marks the state lost.
     fn has_broken(&self, conn: &mut DbConnection) -> bool {
-        per_backend!(conn, |c| {
-            !matches!(
-                AnsiTransactionManager::transaction_manager_status_mut(c).transaction_depth(),
-                Ok(None)
-            )
-        })
+        !outside_transactions(conn)
     }
 }
 
@@ -335,10 +330,7 @@ pub fn transaction<T, E>(
 where
     E: From<diesel::result::Error>,
 {
-    let outermost = per_backend!(conn, |c| matches!(
-        AnsiTransactionManager::transaction_manager_status_mut(c).transaction_depth(),
-        Ok(None)
-    ));
+    let outermost = outside_transactions(conn);
     let writer = match conn {
         DbConnection::Sqlite(_) if outermost => attached(conn).and_then(|a| a.writer.clone()),
         _ => None,
@@ -384,6 +376,15 @@ where
     }
 }
 
+/// Whether diesel knows the connection to be in no transaction (not when
+/// it lost track of its state).
+fn outside_transactions(conn: &mut DbConnection) -> bool {
+    per_backend!(conn, |c| matches!(
+        AnsiTransactionManager::transaction_manager_status_mut(c).transaction_depth(),
+        Ok(None)
+    ))
+}
+
 /// Counts a write this process committed, for the stamps' sake.
 fn note_commit(conn: &mut DbConnection) {
     if let Some(attached) = attached(conn) {
@@ -407,12 +408,7 @@ pub struct Writer {
 
 impl Writer {
     fn ready<'c>(&self, slot: &'c mut Option<DbConnection>) -> QueryResult<&'c mut DbConnection> {
-        let clean = slot.as_mut().is_some_and(|conn| {
-            per_backend!(conn, |c| matches!(
-                AnsiTransactionManager::transaction_manager_status_mut(c).transaction_depth(),
-                Ok(None)
-            ))
-        });
+        let clean = slot.as_mut().is_some_and(outside_transactions);
         if !clean {
             let conn = open_sqlite(&self.file, self.busy_timeout_ms).map_err(|e| {
                 diesel::result::Error::DatabaseError(

@@ -81,6 +81,7 @@ pub struct SignUp {
 
 /// A sign-up once parsed: who signs up for what, and the account of the
 /// reader who asked, when that reader owns the address.
+#[derive(Clone, Copy)]
 struct Request<'a> {
     email: &'a EmailAddress,
     sections: &'a Sections,
@@ -330,15 +331,11 @@ impl NewsletterService {
     fn sign_up_in(
         &self,
         conn: &mut DbConnection,
-        Request {
-            email,
-            sections,
-            source,
-            owner,
-        }: Request<'_>,
+        request: Request<'_>,
         state: store::AddressState,
     ) -> Result<(), NewsletterError> {
         let now = self.clock.now();
+        let Request { email, owner, .. } = request;
         let domain = email.domain();
         let store::AddressState {
             suppressed,
@@ -367,12 +364,6 @@ impl NewsletterService {
             tracing::info!(subscriber_id = %subscriber.id, "sign-up of a confirmed subscriber; nothing changes");
             return Ok(());
         }
-        let request = Request {
-            email,
-            sections,
-            source,
-            owner,
-        };
         self.write_sign_up(conn, request, existing, account, now)
     }
 

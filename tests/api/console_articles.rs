@@ -900,8 +900,6 @@ async fn on_a_site_without_sections_a_sign_up_takes_every_section_to_come() {
 async fn the_migration_gives_readers_who_took_every_configured_section_every_section() {
     use diesel::connection::SimpleConnection;
     use masthead::db::DbConnection;
-    use masthead::newsletter::model::NewSubscriber;
-    use masthead::newsletter::{Sections, SubscriberId, SubscriberStatus};
 
     let app = TestApp::spawn().await;
     app.add_sections(&[
@@ -912,41 +910,17 @@ async fn the_migration_gives_readers_who_took_every_configured_section_every_sec
         "Trade secrets",
         "Litigation",
     ]);
-    let configured: Vec<String> = [
+    // Every section the configuration offered before sections were the site's.
+    let configured = [
         "patents",
         "trademarks",
         "copyright",
         "designs",
         "litigation",
-    ]
-    .map(String::from)
-    .to_vec();
-    let picked = vec!["patents".to_owned()];
+    ];
+    app.seed_subscribers(&["all@example.com"], &configured);
+    app.seed_subscribers(&["some@example.com"], &["patents"]);
     let mut conn = app.pool().get().expect("conn");
-    let now = app.now().naive_utc();
-    for (email, sections) in [
-        ("all@example.com", &configured),
-        ("some@example.com", &picked),
-    ] {
-        let sections = Sections::parse(Some(sections), sections).expect("sections");
-        let email = masthead::domain::EmailAddress::parse(email).expect("valid");
-        let row = NewSubscriber {
-            id: SubscriberId::new(),
-            email: &email,
-            account_id: None,
-            status: SubscriberStatus::Confirmed,
-            sections: &sections,
-            source: masthead::newsletter::Source::Api,
-            consent_text: "test",
-            created_at: now,
-            updated_at: now,
-            confirmation_sent_at: None,
-            confirmed_at: Some(now),
-        };
-        let mut writes = masthead::db::Writes::default();
-        writes.push(masthead::newsletter::store::insert(&row));
-        writes.commit(&mut conn).expect("stored");
-    }
     let up = |backend: &str| {
         std::fs::read_to_string(format!(
             "migrations/{backend}/2026-11-26-000009_sections_source/up.sql"
