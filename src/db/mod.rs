@@ -398,7 +398,7 @@ fn note_commit(conn: &mut DbConnection) {
 /// connection's whole cache when another one has written since its last
 /// transaction, so each pooled connection writing in turn read every page
 /// of the tables and indexes it wrote to anew.
-pub struct Writer {
+struct Writer {
     file: String,
     busy_timeout_ms: u32,
     /// Opened when first needed, and again if a transaction was left open
