@@ -3,7 +3,8 @@ use masthead::domain::EmailAddress;
 use masthead::mail::model::{AttemptOutcome, OutboxMessage, OutboxStatus};
 use reqwest::StatusCode;
 
-use crate::helpers::{eventually, Mailbox, TestApp, PASSWORD};
+use crate::helpers::{eventually, without_form_limits, Mailbox, TestApp, PASSWORD};
+use crate::smtp_sink::SmtpSink;
 
 /// What the outbox holds for one address, read straight from the database.
 fn outbox_for(app: &TestApp, address: &str) -> Vec<(OutboxMessage, Vec<AttemptOutcome>)> {
@@ -244,4 +245,99 @@ async fn a_burst_of_mail_goes_out_at_once_not_a_batch_per_poll() {
         let mail = app.mailbox.nth(reader, 1).await;
         assert!(mail.subject().contains("Confirm"), "{}", mail.subject());
     }
+}
+
+/// The outbox rows of `readers`, once each has one that `done` accepts.
+async fn settled(app: &TestApp, readers: &[&str], done: impl Fn(&OutboxMessage) -> bool) {
+    eventually("every message to be settled", || {
+        readers.iter().all(|reader| {
+            outbox_for(app, reader)
+                .first()
+                .is_some_and(|(message, _)| done(message))
+        })
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn mail_goes_out_pipelined_to_a_server_that_offers_it_and_arrives_whole() {
+    let Some(sink) = SmtpSink::start(&[]) else {
+        return;
+    };
+    let app = TestApp::spawn_with(|s| {
+        s.mail.smtp.port = sink.port;
+        s.worker.batch_size = 5;
+        without_form_limits(s);
+    })
+    .await;
+    let readers: Vec<String> = (0..16).map(|i| format!("piped{i}@example.com")).collect();
+    let readers: Vec<&str> = readers.iter().map(String::as_str).collect();
+    for reader in &readers {
+        assert_eq!(app.subscribe(reader).await.status(), StatusCode::ACCEPTED);
+    }
+    settled(&app, &readers, |m| m.status == OutboxStatus::Sent).await;
+
+    let received = sink.received();
+    assert_eq!(received.len(), readers.len(), "one message each, no more");
+    for reader in &readers {
+        let mail = received
+            .iter()
+            .find(|mail| mail.recipients == [reader.to_string()])
+            .unwrap_or_else(|| panic!("nothing for {reader}"));
+        assert!(mail.sender.starts_with("bounces+"), "{}", mail.sender);
+        assert!(mail.subject().contains("Confirm your subscription"));
+        // The link in the body works: the content arrived as it was sent.
+        let confirmed = app
+            .post(
+                &TestApp::browser(),
+                "/api/v1/newsletter/confirm",
+                serde_json::json!({ "token": mail.token() }),
+            )
+            .await;
+        assert_eq!(confirmed.status(), StatusCode::OK, "{reader}");
+    }
+}
+
+#[tokio::test]
+async fn a_pipelining_server_that_refuses_the_content_fails_each_message_for_good() {
+    // -A 0: every message is refused with 550 right after DATA's 354.
+    let Some(sink) = SmtpSink::start(&["-A", "0"]) else {
+        return;
+    };
+    let app = TestApp::spawn_with(|s| s.mail.smtp.port = sink.port).await;
+    // One after the other: had the refused connection been used again, the
+    // second message would meet a closed connection (a transient failure),
+    // not the server's 550.
+    for reader in ["refused1@example.com", "refused2@example.com"] {
+        app.subscribe(reader).await;
+        settled(&app, &[reader], |m| m.status != OutboxStatus::Pending).await;
+        let (message, attempts) = outbox_for(&app, reader).remove(0);
+        assert_eq!(message.status, OutboxStatus::Failed, "{reader}");
+        assert_eq!(attempts, [AttemptOutcome::PermanentFailure], "{reader}");
+        assert!(message.last_error.unwrap_or_default().contains("550"));
+    }
+    assert!(sink.received().is_empty());
+}
+
+#[tokio::test]
+async fn a_pipelining_server_that_hangs_up_mid_group_leaves_the_message_to_retry() {
+    // -q RCPT: the server closes the connection on RCPT, without a reply.
+    let Some(sink) = SmtpSink::start(&["-q", "RCPT"]) else {
+        return;
+    };
+    let app = TestApp::spawn_with(|s| s.mail.smtp.port = sink.port).await;
+    let reader = "hungup@example.com";
+    app.subscribe(reader).await;
+    eventually("a failed first attempt", || {
+        outbox_for(&app, reader)
+            .first()
+            .is_some_and(|(_, attempts)| attempts == &[AttemptOutcome::TransientFailure])
+    })
+    .await;
+    let (message, _) = outbox_for(&app, reader).remove(0);
+    assert_eq!(message.status, OutboxStatus::Pending);
+    assert_eq!(
+        message.next_attempt_at,
+        (app.now() + Duration::seconds(app.settings.worker.backoff_base_secs)).naive_utc()
+    );
 }

@@ -35,5 +35,6 @@ mod openapi;
 mod outbox_privacy;
 mod proxies;
 mod security;
+mod smtp_sink;
 mod trials;
 mod webhooks;
