@@ -18,6 +18,7 @@ pub use writes::{Write, Writes};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
@@ -404,6 +405,37 @@ struct Writer {
     /// Opened when first needed, and again if a transaction was left open
     /// on it (its work panicked).
     connection: Mutex<Option<DbConnection>>,
+    /// Dropped with the writer, which stops its checkpointer.
+    _checkpointer: std::sync::mpsc::Sender<()>,
+}
+
+/// How often the checkpointer copies what the WAL holds into the database
+/// file. Sign-ups at 32 connections, p99: 27-37 ms at 200 ms, 31-41 ms at
+/// 1 s (larger copies); 21-25 ms at 50 ms, but one run stalled at 449 ms.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(200);
+
+/// Copies the WAL into the database file from a thread and connection of
+/// its own, until `stop`'s sender is dropped. SQLite's automatic checkpoint
+/// (off on every connection, see `open_sqlite`) runs inside the COMMIT that
+/// crosses its threshold, file copy and fsync included, and every write
+/// queued behind the writer waited for it: sign-ups saw a p99 of 100-165 ms
+/// against 19-24 ms without it. A PASSIVE checkpoint takes no writer lock
+/// and waits for no one, so the writer goes on meanwhile.
+fn checkpoint_in_background(file: String, busy_timeout_ms: u32, stop: Receiver<()>) {
+    let mut conn = None;
+    while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_INTERVAL) {
+        if conn.is_none() {
+            conn = open_sqlite(&file, busy_timeout_ms)
+                .inspect_err(|error| tracing::warn!(%error, file, "cannot open the checkpointer's connection"))
+                .ok();
+        }
+        if let Some(sqlite) = conn.as_mut() {
+            if let Err(error) = sqlite.batch_execute("PRAGMA wal_checkpoint(PASSIVE);") {
+                tracing::warn!(%error, file, "WAL checkpoint failed");
+                conn = None;
+            }
+        }
+    }
 }
 
 impl Writer {
@@ -442,19 +474,34 @@ fn sqlite_writer(
         return Ok(Some(writer));
     }
     writers.retain(|_, writer| writer.strong_count() > 0);
+    let (checkpointer, stop) = std::sync::mpsc::channel();
+    let file = main.file.clone();
+    std::thread::Builder::new()
+        .name("sqlite-checkpoint".into())
+        .spawn(move || checkpoint_in_background(file, busy_timeout_ms, stop))
+        .map_err(|e| {
+            diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::Unknown,
+                Box::new(format!("starting the WAL checkpointer: {e}")),
+            )
+        })?;
     let writer = Arc::new(Writer {
         file: main.file.clone(),
         busy_timeout_ms,
         connection: Mutex::new(None),
+        _checkpointer: checkpointer,
     });
     writers.insert(main.file, Arc::downgrade(&writer));
     Ok(Some(writer))
 }
 
+/// No connection checkpoints the WAL as part of a commit: the writer's
+/// checkpointer does (see `checkpoint_in_background`).
 fn open_sqlite(file: &str, busy_timeout_ms: u32) -> ConnectionResult<SqliteConnection> {
     let mut conn = SqliteConnection::establish(file)?;
     conn.batch_execute(&format!(
-        "PRAGMA busy_timeout = {busy_timeout_ms}; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;"
+        "PRAGMA busy_timeout = {busy_timeout_ms}; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
+         PRAGMA wal_autocheckpoint = 0;"
     ))
     .map_err(ConnectionError::CouldntSetupConfiguration)?;
     Ok(conn)
@@ -590,6 +637,50 @@ mod tests {
             .get_result::<Count>(&mut *other)
             .expect("counted");
         assert_eq!((rows.n, half.n), (1, 0));
+    }
+
+    #[derive(diesel::QueryableByName)]
+    struct Setting {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        wal_autocheckpoint: i64,
+    }
+
+    /// Commits leave the WAL to the checkpointer, which copies it into the
+    /// database file on its own.
+    #[test]
+    fn what_the_wal_holds_reaches_the_database_file_without_a_commit_copying_it() {
+        let dir = tempfile::tempdir().expect("a folder");
+        let file = dir.path().join("c.db");
+        let pool = connect(&DatabaseSettings {
+            url: SecretString::from(format!("sqlite://{}", file.display())),
+            pool_size: 2,
+            connect_timeout_secs: 5,
+            busy_timeout_ms: 1000,
+        })
+        .expect("opened");
+        let mut conn = pool.get().expect("a connection");
+        let setting = diesel::sql_query("PRAGMA wal_autocheckpoint")
+            .get_result::<Setting>(&mut *conn)
+            .expect("read");
+        assert_eq!(setting.wal_autocheckpoint, 0);
+
+        transaction::<_, Error>(&mut conn, |c| {
+            c.batch_execute(
+                "CREATE TABLE t (b BLOB); \
+                 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500) \
+                 INSERT INTO t SELECT zeroblob(4000) FROM n;",
+            )
+        })
+        .expect("written");
+        let written = 500 * 4000;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::fs::metadata(&file).expect("the file").len() < written {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the database file never received what the WAL held"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
 
     #[test]
