@@ -414,13 +414,30 @@ struct Writer {
 /// 1 s (larger copies); 21-25 ms at 50 ms, but one run stalled at 449 ms.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(200);
 
+/// WAL frames (pages) beyond which the checkpointer also starts the WAL
+/// over (32 MB of 4 KB pages).
+const RESTART_AFTER_FRAMES: i32 = 8192;
+
+/// What `PRAGMA wal_checkpoint` reports.
+#[derive(QueryableByName)]
+struct Checkpoint {
+    /// Frames in the WAL.
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    log: i32,
+}
+
 /// Copies the WAL into the database file from a thread and connection of
 /// its own, until `stop`'s sender is dropped. SQLite's automatic checkpoint
 /// (off on every connection, see `open_sqlite`) runs inside the COMMIT that
 /// crosses its threshold, file copy and fsync included, and every write
-/// queued behind the writer waited for it: sign-ups saw a p99 of 100-165 ms
-/// against 19-24 ms without it. A PASSIVE checkpoint takes no writer lock
-/// and waits for no one, so the writer goes on meanwhile.
+/// queued behind the writer waited for it: sign-ups saw a p99 of 68-268 ms
+/// against 27-37 ms without it. A PASSIVE checkpoint takes no writer lock
+/// and waits for no one, so the writer goes on meanwhile. But then the WAL
+/// is never wholly copied while writes go on, so no write starts it over,
+/// and it grew by 200 MB a second under sign-ups: past
+/// `RESTART_AFTER_FRAMES` a RESTART checkpoint holds the writers back (in
+/// SQLite's busy handler) for the few frames the last PASSIVE one left and
+/// until the readers are done with the WAL, after which it starts over.
 fn checkpoint_in_background(file: String, busy_timeout_ms: u32, stop: Receiver<()>) {
     let mut conn = None;
     while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_INTERVAL) {
@@ -430,12 +447,21 @@ fn checkpoint_in_background(file: String, busy_timeout_ms: u32, stop: Receiver<(
                 .ok();
         }
         if let Some(sqlite) = conn.as_mut() {
-            if let Err(error) = sqlite.batch_execute("PRAGMA wal_checkpoint(PASSIVE);") {
+            if let Err(error) = checkpoint(sqlite) {
                 tracing::warn!(%error, file, "WAL checkpoint failed");
                 conn = None;
             }
         }
     }
+}
+
+fn checkpoint(sqlite: &mut SqliteConnection) -> QueryResult<()> {
+    let copied =
+        diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)").get_result::<Checkpoint>(sqlite)?;
+    if copied.log > RESTART_AFTER_FRAMES {
+        diesel::sql_query("PRAGMA wal_checkpoint(RESTART)").get_result::<Checkpoint>(sqlite)?;
+    }
+    Ok(())
 }
 
 impl Writer {
