@@ -543,6 +543,14 @@ pub fn test_settings(db: &TestDb, smtp_port: u16) -> Settings {
     settings
 }
 
+fn address_in_use(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::AddrInUse)
+    })
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -583,6 +591,28 @@ impl TestApp {
         settings.server.bind = std::net::SocketAddr::from(([127, 0, 0, 1], port));
         settings.server.public_url = format!("http://127.0.0.1:{port}");
         tweak(&mut settings);
+        // The port was free when it was picked; another test may have taken
+        // it since. Then the application gets another one.
+        for _ in 1..5 {
+            let launched = Self::try_launch(
+                settings.clone(),
+                Arc::clone(&db),
+                Arc::clone(&clock),
+                mailbox.clone(),
+                smtp_port,
+            )
+            .await;
+            match launched {
+                Err(error) if address_in_use(&error) => {
+                    let (old, new) = (settings.server.bind.port(), free_port());
+                    settings.server.bind.set_port(new);
+                    if settings.server.public_url == format!("http://127.0.0.1:{old}") {
+                        settings.server.public_url = format!("http://127.0.0.1:{new}");
+                    }
+                }
+                launched => return launched.expect("the application starts"),
+            }
+        }
         Self::launch(settings, db, clock, mailbox, smtp_port).await
     }
 
@@ -593,15 +623,25 @@ impl TestApp {
         mailbox: Mailbox,
         smtp_port: u16,
     ) -> Self {
+        Self::try_launch(settings, db, clock, mailbox, smtp_port)
+            .await
+            .expect("the application starts")
+    }
+
+    async fn try_launch(
+        settings: Settings,
+        db: Arc<TestDb>,
+        clock: Arc<ManualClock>,
+        mailbox: Mailbox,
+        smtp_port: u16,
+    ) -> anyhow::Result<Self> {
         init_logs();
         let shared: SharedClock = clock.clone();
-        let app = Application::build_with_clock(settings.clone(), shared)
-            .await
-            .expect("the application starts");
+        let app = Application::build_with_clock(settings.clone(), shared).await?;
         let address = format!("http://127.0.0.1:{}", app.port());
         let handle = app.handle();
         let task = tokio::spawn(app.run_until_stopped());
-        Self {
+        Ok(Self {
             address,
             api: Self::browser(),
             clock,
@@ -611,7 +651,7 @@ impl TestApp {
             db,
             app: Some(task),
             handle,
-        }
+        })
     }
 
     pub fn browser() -> reqwest::Client {

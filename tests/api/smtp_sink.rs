@@ -6,6 +6,7 @@
 //! `None`, so the test passes, unless MASTHEAD_REQUIRE_SMTP_SINK=1 makes that
 //! a failure (CI sets it and installs Debian's postfix package).
 
+use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -44,29 +45,40 @@ impl SmtpSink {
         // smtp-sink drops to the postfix user when started as root.
         std::fs::set_permissions(dumps.path(), std::fs::Permissions::from_mode(0o777))
             .expect("the dump folder opened to smtp-sink");
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let mut command = Command::new(binary);
-        if running_as_root() {
-            command.args(["-u", "postfix"]);
+        // The port was free when it was picked; another test may take it
+        // first, and then smtp-sink exits and another port is tried.
+        for _ in 0..5 {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free port")
+                .port();
+            let mut command = Command::new(&binary);
+            if running_as_root() {
+                command.args(["-u", "postfix"]);
+            }
+            let mut child = command
+                .arg("-d")
+                .arg(dumps.path().join("%M."))
+                .args(options)
+                .arg(format!("127.0.0.1:{port}"))
+                .arg("64")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("smtp-sink starts");
+            let deadline = Instant::now() + Duration::from_secs(5);
+            loop {
+                if greets_as_smtp_sink(port) {
+                    return Some(Self { port, child, dumps });
+                }
+                if child.try_wait().expect("smtp-sink's state").is_some() {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "smtp-sink did not listen");
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
-        let child = command
-            .arg("-d")
-            .arg(dumps.path().join("%M."))
-            .args(options)
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("64")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("smtp-sink starts");
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "smtp-sink did not listen");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Some(Self { port, child, dumps })
+        panic!("smtp-sink found no free port");
     }
 
     /// Every message received so far.
@@ -84,6 +96,18 @@ impl Drop for SmtpSink {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Whether smtp-sink answers on `port` (and not whoever else took it).
+fn greets_as_smtp_sink(port: u16) -> bool {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let mut greeting = [0; 64];
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+    stream
+        .read(&mut greeting)
+        .is_ok_and(|n| greeting[..n].starts_with(b"220 smtp-sink"))
 }
 
 fn running_as_root() -> bool {
