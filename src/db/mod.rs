@@ -418,6 +418,12 @@ const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(200);
 /// over (32 MB of 4 KB pages).
 const RESTART_AFTER_FRAMES: i32 = 8192;
 
+/// How long the RESTART checkpoint waits for the writer and for readers to
+/// leave the WAL, holding new writes back meanwhile; when that is not
+/// enough it gives up until its next turn. Far below `busy_timeout_ms`, so
+/// that a write never waits on it long enough to fail.
+const CHECKPOINT_BUSY_TIMEOUT_MS: u32 = 100;
+
 /// What `PRAGMA wal_checkpoint` reports.
 #[derive(QueryableByName)]
 struct Checkpoint {
@@ -438,11 +444,11 @@ struct Checkpoint {
 /// `RESTART_AFTER_FRAMES` a RESTART checkpoint holds the writers back (in
 /// SQLite's busy handler) for the few frames the last PASSIVE one left and
 /// until the readers are done with the WAL, after which it starts over.
-fn checkpoint_in_background(file: String, busy_timeout_ms: u32, stop: Receiver<()>) {
+fn checkpoint_in_background(file: String, stop: Receiver<()>) {
     let mut conn = None;
     while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_INTERVAL) {
         if conn.is_none() {
-            conn = open_sqlite(&file, busy_timeout_ms)
+            conn = open_sqlite(&file, CHECKPOINT_BUSY_TIMEOUT_MS)
                 .inspect_err(|error| tracing::warn!(%error, file, "cannot open the checkpointer's connection"))
                 .ok();
         }
@@ -504,7 +510,7 @@ fn sqlite_writer(
     let file = main.file.clone();
     std::thread::Builder::new()
         .name("sqlite-checkpoint".into())
-        .spawn(move || checkpoint_in_background(file, busy_timeout_ms, stop))
+        .spawn(move || checkpoint_in_background(file, stop))
         .map_err(|e| {
             diesel::result::Error::DatabaseError(
                 diesel::result::DatabaseErrorKind::Unknown,
