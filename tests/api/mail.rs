@@ -25,6 +25,25 @@ fn outbox_for(app: &TestApp, address: &str) -> Vec<(OutboxMessage, Vec<AttemptOu
         .collect()
 }
 
+/// Waits until the first attempt at `email`'s message has failed for now,
+/// and checks that the message waits one back-off period for the next.
+async fn failed_once_and_waits_one_backoff(app: &TestApp, email: &str) -> OutboxMessage {
+    eventually("a failed first attempt", || {
+        outbox_for(app, email)
+            .first()
+            .is_some_and(|(_, attempts)| attempts == &[AttemptOutcome::TransientFailure])
+    })
+    .await;
+    let (message, _) = outbox_for(app, email).remove(0);
+    assert_eq!(message.status, OutboxStatus::Pending);
+    assert_eq!(
+        message.next_attempt_at,
+        (app.now() + Duration::seconds(app.settings.worker.backoff_base_secs)).naive_utc(),
+        "the retry waits one back-off period"
+    );
+    message
+}
+
 #[tokio::test]
 async fn mail_committed_before_a_crash_is_delivered_after_restart() {
     let app = TestApp::spawn_with(|s| s.worker.enabled = false).await;
@@ -59,21 +78,9 @@ async fn mail_is_retried_with_back_off_while_the_smtp_server_is_down() {
     let email = "retry@example.com";
     app.register(email, PASSWORD).await;
 
-    eventually("a failed first attempt", || {
-        outbox_for(&app, email)
-            .first()
-            .is_some_and(|(_, attempts)| attempts == &[AttemptOutcome::TransientFailure])
-    })
-    .await;
-    let (message, _) = outbox_for(&app, email).remove(0);
-    assert_eq!(message.status, OutboxStatus::Pending);
+    let message = failed_once_and_waits_one_backoff(&app, email).await;
     assert!(message.last_error.is_some());
     let backoff = app.settings.worker.backoff_base_secs;
-    assert_eq!(
-        message.next_attempt_at,
-        (app.now() + Duration::seconds(backoff)).naive_utc(),
-        "the retry waits one back-off period"
-    );
 
     let mailbox = Mailbox::start_on(down_port);
     app.clock.advance(Duration::seconds(backoff - 1));
@@ -328,16 +335,5 @@ async fn a_pipelining_server_that_hangs_up_mid_group_leaves_the_message_to_retry
     let app = TestApp::spawn_with(|s| s.mail.smtp.port = sink.port).await;
     let reader = "hungup@example.com";
     app.subscribe(reader).await;
-    eventually("a failed first attempt", || {
-        outbox_for(&app, reader)
-            .first()
-            .is_some_and(|(_, attempts)| attempts == &[AttemptOutcome::TransientFailure])
-    })
-    .await;
-    let (message, _) = outbox_for(&app, reader).remove(0);
-    assert_eq!(message.status, OutboxStatus::Pending);
-    assert_eq!(
-        message.next_attempt_at,
-        (app.now() + Duration::seconds(app.settings.worker.backoff_base_secs)).naive_utc()
-    );
+    failed_once_and_waits_one_backoff(&app, reader).await;
 }
