@@ -403,26 +403,29 @@ struct Writer {
     file: String,
     busy_timeout_ms: u32,
     /// Opened when first needed, and again if a transaction was left open
-    /// on it (its work panicked).
-    connection: Mutex<Option<DbConnection>>,
+    /// on it (its work panicked). The checkpointer holds the lock too, for
+    /// the end of a copy (see `checkpoint_in_background`).
+    connection: Arc<WriterSlot>,
     /// Dropped with the writer, which stops its checkpointer.
     _checkpointer: std::sync::mpsc::Sender<()>,
 }
+
+type WriterSlot = Mutex<Option<DbConnection>>;
 
 /// How often the checkpointer copies what the WAL holds into the database
 /// file. Sign-ups at 32 connections, p99: 27-37 ms at 200 ms, 31-41 ms at
 /// 1 s (larger copies); 21-25 ms at 50 ms, but one run stalled at 449 ms.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(200);
 
-/// WAL frames (pages) beyond which the checkpointer also starts the WAL
-/// over (32 MB of 4 KB pages).
-const RESTART_AFTER_FRAMES: i32 = 8192;
+/// WAL frames (pages) beyond which the checkpointer also has the WAL
+/// started over (32 MB of 4 KB pages).
+const START_OVER_AFTER_FRAMES: i32 = 8192;
 
-/// How long the RESTART checkpoint waits for the writer and for readers to
-/// leave the WAL, holding new writes back meanwhile; when that is not
-/// enough it gives up until its next turn. Far below `busy_timeout_ms`, so
-/// that a write never waits on it long enough to fail.
-const CHECKPOINT_BUSY_TIMEOUT_MS: u32 = 100;
+/// How many frames written during the last copy the checkpointer leaves
+/// for the copy that holds the writes back (4 MB of 4 KB pages), and how
+/// many copies it makes at most to get there.
+const LEFT_FOR_THE_WRITERS_TO_WAIT_ON: i32 = 1024;
+const CATCH_UP_ROUNDS: usize = 4;
 
 /// What `PRAGMA wal_checkpoint` reports.
 #[derive(QueryableByName)]
@@ -430,6 +433,9 @@ struct Checkpoint {
     /// Frames in the WAL.
     #[diesel(sql_type = diesel::sql_types::Integer)]
     log: i32,
+    /// Frames of it now in the database file.
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    checkpointed: i32,
 }
 
 /// Copies the WAL into the database file from a thread and connection of
@@ -438,22 +444,31 @@ struct Checkpoint {
 /// crosses its threshold, file copy and fsync included, and every write
 /// queued behind the writer waited for it: sign-ups saw a p99 of 68-268 ms
 /// against 27-37 ms without it. A PASSIVE checkpoint takes no writer lock
-/// and waits for no one, so the writer goes on meanwhile. But then the WAL
-/// is never wholly copied while writes go on, so no write starts it over,
-/// and it grew by 200 MB a second under sign-ups: past
-/// `RESTART_AFTER_FRAMES` a RESTART checkpoint holds the writers back (in
-/// SQLite's busy handler) for the few frames the last PASSIVE one left and
-/// until the readers are done with the WAL, after which it starts over.
-fn checkpoint_in_background(file: String, stop: Receiver<()>) {
+/// and waits for no one, so the writer goes on meanwhile.
+///
+/// But a write starts the WAL over only if the WAL was wholly copied when
+/// it began, which never happens while writes go on during each copy: the
+/// WAL grew by 200 MB a second under sign-ups. So past
+/// `START_OVER_AFTER_FRAMES` the checkpointer copies the few frames written
+/// during its last copy while holding the writer's lock, and the next write
+/// starts the WAL over. Writes wait for that lock, not in SQLite's busy
+/// handler: a RESTART checkpoint instead held them there (sleeping 1, 2, 5,
+/// 10 ... ms between tries) and put the sign-ups' p99 at 62-64 ms.
+fn checkpoint_in_background(
+    file: String,
+    busy_timeout_ms: u32,
+    writer: Weak<WriterSlot>,
+    stop: Receiver<()>,
+) {
     let mut conn = None;
     while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_INTERVAL) {
         if conn.is_none() {
-            conn = open_sqlite(&file, CHECKPOINT_BUSY_TIMEOUT_MS)
+            conn = open_sqlite(&file, busy_timeout_ms)
                 .inspect_err(|error| tracing::warn!(%error, file, "cannot open the checkpointer's connection"))
                 .ok();
         }
         if let Some(sqlite) = conn.as_mut() {
-            if let Err(error) = checkpoint(sqlite) {
+            if let Err(error) = checkpoint(sqlite, &writer) {
                 tracing::warn!(%error, file, "WAL checkpoint failed");
                 conn = None;
             }
@@ -461,11 +476,34 @@ fn checkpoint_in_background(file: String, stop: Receiver<()>) {
     }
 }
 
-fn checkpoint(sqlite: &mut SqliteConnection) -> QueryResult<()> {
-    let copied =
-        diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)").get_result::<Checkpoint>(sqlite)?;
-    if copied.log > RESTART_AFTER_FRAMES {
-        diesel::sql_query("PRAGMA wal_checkpoint(RESTART)").get_result::<Checkpoint>(sqlite)?;
+fn checkpoint(sqlite: &mut SqliteConnection, writer: &Weak<WriterSlot>) -> QueryResult<()> {
+    let passive = || diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)");
+    let mut copied = passive().get_result::<Checkpoint>(sqlite)?;
+    if copied.log <= START_OVER_AFTER_FRAMES {
+        return Ok(());
+    }
+    // Each copy takes in what was written during the one before: while
+    // copying outpaces writing, fewer frames each time, and the writes
+    // wait only for the last few.
+    for _ in 0..CATCH_UP_ROUNDS {
+        let next = passive().get_result::<Checkpoint>(sqlite)?;
+        let written_meanwhile = next.log - copied.log;
+        copied = next;
+        if written_meanwhile <= LEFT_FOR_THE_WRITERS_TO_WAIT_ON {
+            break;
+        }
+    }
+    let Some(writer) = writer.upgrade() else {
+        return Ok(());
+    };
+    let _no_writes = writer.lock().unwrap_or_else(PoisonError::into_inner);
+    let finished = passive().get_result::<Checkpoint>(sqlite)?;
+    if finished.checkpointed < finished.log {
+        tracing::debug!(
+            log = finished.log,
+            checkpointed = finished.checkpointed,
+            "a reader kept the WAL from being wholly copied; trying again at the next turn"
+        );
     }
     Ok(())
 }
@@ -508,9 +546,11 @@ fn sqlite_writer(
     writers.retain(|_, writer| writer.strong_count() > 0);
     let (checkpointer, stop) = std::sync::mpsc::channel();
     let file = main.file.clone();
+    let connection = Arc::new(WriterSlot::default());
+    let slot = Arc::downgrade(&connection);
     std::thread::Builder::new()
         .name("sqlite-checkpoint".into())
-        .spawn(move || checkpoint_in_background(file, stop))
+        .spawn(move || checkpoint_in_background(file, busy_timeout_ms, slot, stop))
         .map_err(|e| {
             diesel::result::Error::DatabaseError(
                 diesel::result::DatabaseErrorKind::Unknown,
@@ -520,7 +560,7 @@ fn sqlite_writer(
     let writer = Arc::new(Writer {
         file: main.file.clone(),
         busy_timeout_ms,
-        connection: Mutex::new(None),
+        connection,
         _checkpointer: checkpointer,
     });
     writers.insert(main.file, Arc::downgrade(&writer));
@@ -713,6 +753,75 @@ mod tests {
             );
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
+    }
+
+    /// Under writes with no pause between them, the WAL is still started
+    /// over once it passes `START_OVER_AFTER_FRAMES`, rather than growing
+    /// for as long as they go on.
+    #[test]
+    fn the_wal_starts_over_while_writes_go_on() {
+        let dir = tempfile::tempdir().expect("a folder");
+        let file = dir.path().join("w.db");
+        let pool = connect(&DatabaseSettings {
+            url: SecretString::from(format!("sqlite://{}", file.display())),
+            pool_size: 2,
+            connect_timeout_secs: 5,
+            busy_timeout_ms: 5000,
+        })
+        .expect("opened");
+        let mut conn = pool.get().expect("a connection");
+        transaction::<_, Error>(&mut conn, |c| {
+            c.batch_execute(
+                "CREATE TABLE t (b BLOB); \
+                 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500) \
+                 INSERT INTO t SELECT zeroblob(4000) FROM n;",
+            )
+        })
+        .expect("written");
+        // Back to back from a thread of their own, so that the checkpointer
+        // finds no pause between two writes in which to finish on its own.
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writes = {
+            let stop = std::sync::Arc::clone(&stop);
+            let pool = pool.clone();
+            std::thread::spawn(move || {
+                let mut conn = pool.get().expect("a connection");
+                let mut frames_written = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    // Every row has a page of its own: 500 frames a
+                    // transaction (new bytes, as SQLite does not write a
+                    // page back unchanged).
+                    transaction::<_, Error>(&mut conn, |c| {
+                        c.batch_execute("UPDATE t SET b = randomblob(4000)")
+                    })
+                    .expect("rewritten");
+                    frames_written += 500;
+                }
+                frames_written
+            })
+        };
+        // The WAL header's checkpoint sequence number (bytes 12-15) goes up
+        // each time the WAL is started over.
+        let wal = dir.path().join("w.db-wal");
+        let started_over = || {
+            let mut header = [0; 16];
+            std::io::Read::read_exact(
+                &mut std::fs::File::open(&wal).expect("the WAL"),
+                &mut header,
+            )
+            .expect("its header");
+            u32::from_be_bytes(header[12..16].try_into().expect("four bytes")) > 0
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !started_over() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let frames_written = writes.join().expect("the writes");
+        assert!(
+            started_over(),
+            "{frames_written} frames written and the WAL never started over"
+        );
     }
 
     #[test]
