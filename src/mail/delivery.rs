@@ -1,7 +1,7 @@
 //! Delivers what the outbox holds, with retries and exponential back-off.
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use chrono::{DateTime, Duration, Utc};
 use futures_util::StreamExt;
@@ -9,7 +9,7 @@ use lettre::address::Envelope;
 use lettre::message::header::HeaderName;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::Message;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use super::compose::{unfolded, Stream};
 use super::dkim::DkimSigner;
@@ -108,48 +108,109 @@ impl Deliverer {
     }
 
     /// Sends due messages until none is left or `stop` turns true; returns
-    /// how many were attempted. While one batch is on the SMTP sessions, the
-    /// one before is recorded (one write transaction per batch) and the next
-    /// is claimed, so that the sessions do not wait on the database between
-    /// batches; the claim passes over the two batches not yet recorded, even
-    /// if their leases have run out meanwhile. A crash leaves at most two
-    /// batches sent but unrecorded; their leases run out and they are sent
-    /// again, never lost.
+    /// how many were attempted. Claiming, sending and recording go on side
+    /// by side, each at its own pace: the claim keeps about a batch waiting
+    /// for a free SMTP session, and each record writes, in one transaction,
+    /// the outcomes that came in while the one before was written. (In step,
+    /// batch by batch, each batch waited for the slowest of the three.) The
+    /// claim passes over the messages claimed and not yet recorded, even if
+    /// their leases have run out meanwhile. A crash leaves those sent but
+    /// unrecorded (about two batches at most); their leases run out and they
+    /// are sent again, never lost.
     pub async fn drain(&self, stop: &watch::Receiver<bool>) -> Result<usize, StorageError> {
-        let mut claimed = self.claim(Vec::new()).await?;
-        let mut unrecorded: Vec<Attempt> = Vec::new();
+        let unrecorded = Mutex::new(HashSet::new());
+        let batch = usize::try_from(self.settings.batch_size)
+            .unwrap_or(1)
+            .max(1);
+        let (to_send, claimed) = mpsc::channel(batch);
+        let (to_record, attempts) = mpsc::unbounded_channel();
+        let (claiming, (), ()) = tokio::join!(
+            self.keep_claiming(stop, &unrecorded, to_send),
+            self.send_each(claimed, to_record),
+            self.keep_recording(attempts, batch, &unrecorded),
+        );
+        claiming
+    }
+
+    /// Claims batch after batch for `send_each`, two claims at a time,
+    /// until none is due or `stop` turns true. One claim at a time held the
+    /// drain to it: on PostgreSQL a claim of 200 took 8-22 ms beside the
+    /// sending, against 13-15 ms to send them, and the sessions waited.
+    async fn keep_claiming(
+        &self,
+        stop: &watch::Receiver<bool>,
+        unrecorded: &Mutex<HashSet<OutboxId>>,
+        to_send: mpsc::Sender<Claimed>,
+    ) -> Result<usize, StorageError> {
+        let (one, other) = tokio::join!(
+            self.claim_in_turn(stop, unrecorded, to_send.clone()),
+            self.claim_in_turn(stop, unrecorded, to_send),
+        );
+        Ok(one? + other?)
+    }
+
+    /// One of `keep_claiming`'s claims: the next batch once `send_each`
+    /// has taken this one in.
+    async fn claim_in_turn(
+        &self,
+        stop: &watch::Receiver<bool>,
+        unrecorded: &Mutex<HashSet<OutboxId>>,
+        to_send: mpsc::Sender<Claimed>,
+    ) -> Result<usize, StorageError> {
         let mut attempted = 0;
-        while !claimed.is_empty() {
-            attempted += claimed.len();
-            let more = !*stop.borrow();
-            let previous = std::mem::take(&mut unrecorded);
-            let in_flight: Vec<OutboxId> = claimed
-                .iter()
-                .map(|c| c.message.id)
-                .chain(previous.iter().map(|a| a.id))
-                .collect();
-            let (sent, next, ()) = tokio::join!(
-                self.send_all(claimed),
-                async {
-                    if more {
-                        self.claim(in_flight).await
-                    } else {
-                        Ok(Vec::new())
-                    }
-                },
-                self.record(previous),
-            );
-            unrecorded = sent;
-            claimed = match next {
-                Ok(next) => next,
-                Err(error) => {
-                    self.record(unrecorded).await;
-                    return Err(error);
-                }
-            };
+        while !*stop.borrow() {
+            let passed_over = lock(unrecorded).iter().copied().collect();
+            let batch = self.claim(passed_over).await?;
+            if batch.is_empty() {
+                break;
+            }
+            attempted += batch.len();
+            lock(unrecorded).extend(batch.iter().map(|c| c.message.id));
+            for message in batch {
+                to_send
+                    .send(message)
+                    .await
+                    .expect("send_each takes messages until their sender is dropped");
+            }
         }
-        self.record(unrecorded).await;
         Ok(attempted)
+    }
+
+    /// Sends what is claimed on up to `worker.concurrency` sessions, and
+    /// hands each outcome on to be recorded.
+    async fn send_each(
+        &self,
+        mut claimed: mpsc::Receiver<Claimed>,
+        to_record: mpsc::UnboundedSender<Attempt>,
+    ) {
+        futures_util::stream::poll_fn(|cx| claimed.poll_recv(cx))
+            .map(|message| self.attempt(message))
+            .buffer_unordered(self.settings.concurrency.max(1))
+            .for_each(|attempt| {
+                to_record
+                    .send(attempt)
+                    .expect("keep_recording takes outcomes until their sender is dropped");
+                std::future::ready(())
+            })
+            .await;
+    }
+
+    /// Records outcomes as they come, up to a batch per transaction.
+    async fn keep_recording(
+        &self,
+        mut attempts: mpsc::UnboundedReceiver<Attempt>,
+        batch: usize,
+        unrecorded: &Mutex<HashSet<OutboxId>>,
+    ) {
+        let mut outcomes = Vec::with_capacity(batch);
+        while attempts.recv_many(&mut outcomes, batch).await > 0 {
+            let recorded: Vec<OutboxId> = outcomes.iter().map(|a| a.id).collect();
+            self.record(std::mem::take(&mut outcomes)).await;
+            let mut unrecorded = lock(unrecorded);
+            for id in &recorded {
+                unrecorded.remove(id);
+            }
+        }
     }
 
     /// Claims the next batch and looks up, in the same visit to the
@@ -185,14 +246,6 @@ impl Deliverer {
                 .collect())
         })
         .await
-    }
-
-    async fn send_all(&self, claimed: Vec<Claimed>) -> Vec<Attempt> {
-        futures_util::stream::iter(claimed)
-            .map(|message| self.attempt(message))
-            .buffer_unordered(self.settings.concurrency.max(1))
-            .collect()
-            .await
     }
 
     /// Tries to send one message.
@@ -360,4 +413,9 @@ impl Deliverer {
         }
         Ok(email)
     }
+}
+
+/// The set's lock, also after a panic elsewhere: it holds only ids.
+fn lock(set: &Mutex<HashSet<OutboxId>>) -> MutexGuard<'_, HashSet<OutboxId>> {
+    set.lock().unwrap_or_else(PoisonError::into_inner)
 }
