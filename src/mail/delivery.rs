@@ -195,15 +195,28 @@ impl Deliverer {
             .await;
     }
 
-    /// Records outcomes as they come, up to a batch per transaction.
+    /// Records outcomes a quarter of a batch or more at a time (all that
+    /// came in, up to a batch), and what is left once the sending is done.
+    /// Recording each outcome as it came meant a transaction for every one
+    /// or two messages at the start of a drain, each taking the database
+    /// from the claims.
     async fn keep_recording(
         &self,
         mut attempts: mpsc::UnboundedReceiver<Attempt>,
         batch: usize,
         unrecorded: &Mutex<HashSet<OutboxId>>,
     ) {
+        let enough = (batch / 4).max(1);
         let mut outcomes = Vec::with_capacity(batch);
-        while attempts.recv_many(&mut outcomes, batch).await > 0 {
+        loop {
+            let mut done = false;
+            while outcomes.len() < enough && !done {
+                let room = batch - outcomes.len();
+                done = attempts.recv_many(&mut outcomes, room).await == 0;
+            }
+            if outcomes.is_empty() {
+                return;
+            }
             let recorded: Vec<OutboxId> = outcomes.iter().map(|a| a.id).collect();
             self.record(std::mem::take(&mut outcomes)).await;
             let mut unrecorded = lock(unrecorded);
