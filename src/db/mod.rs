@@ -676,19 +676,35 @@ mod tests {
         n: i64,
     }
 
+    /// A pool of two connections on a SQLite file.
+    fn sqlite_pool(file: &std::path::Path) -> super::Pool {
+        connect(&DatabaseSettings {
+            url: SecretString::from(format!("sqlite://{}", file.display())),
+            pool_size: 2,
+            connect_timeout_secs: 5,
+            busy_timeout_ms: 5000,
+        })
+        .expect("opened")
+    }
+
+    /// Table `t`, of 500 rows of 4,000 bytes: a page each.
+    fn five_hundred_pages(conn: &mut super::DbConnection) {
+        transaction::<_, Error>(conn, |c| {
+            c.batch_execute(
+                "CREATE TABLE t (b BLOB); \
+                 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500) \
+                 INSERT INTO t SELECT zeroblob(4000) FROM n;",
+            )
+        })
+        .expect("written");
+    }
+
     /// The one writer of a SQLite file outlives work that panicked in its
     /// transaction: what that work wrote is gone, and the next write lands.
     #[test]
     fn a_write_whose_work_panicked_leaves_the_file_writable() {
         let dir = tempfile::tempdir().expect("a folder");
-        let url = format!("sqlite://{}", dir.path().join("w.db").display());
-        let pool = connect(&DatabaseSettings {
-            url: SecretString::from(url),
-            pool_size: 2,
-            connect_timeout_secs: 5,
-            busy_timeout_ms: 1000,
-        })
-        .expect("opened");
+        let pool = sqlite_pool(&dir.path().join("w.db"));
         let mut conn = pool.get().expect("a connection");
         conn.batch_execute("CREATE TABLE t (x INTEGER)")
             .expect("created");
@@ -725,27 +741,14 @@ mod tests {
     fn what_the_wal_holds_reaches_the_database_file_without_a_commit_copying_it() {
         let dir = tempfile::tempdir().expect("a folder");
         let file = dir.path().join("c.db");
-        let pool = connect(&DatabaseSettings {
-            url: SecretString::from(format!("sqlite://{}", file.display())),
-            pool_size: 2,
-            connect_timeout_secs: 5,
-            busy_timeout_ms: 1000,
-        })
-        .expect("opened");
+        let pool = sqlite_pool(&file);
         let mut conn = pool.get().expect("a connection");
         let setting = diesel::sql_query("PRAGMA wal_autocheckpoint")
             .get_result::<Setting>(&mut *conn)
             .expect("read");
         assert_eq!(setting.wal_autocheckpoint, 0);
 
-        transaction::<_, Error>(&mut conn, |c| {
-            c.batch_execute(
-                "CREATE TABLE t (b BLOB); \
-                 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500) \
-                 INSERT INTO t SELECT zeroblob(4000) FROM n;",
-            )
-        })
-        .expect("written");
+        five_hundred_pages(&mut conn);
         let written = 500 * 4000;
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while std::fs::metadata(&file).expect("the file").len() < written {
@@ -763,23 +766,9 @@ mod tests {
     #[test]
     fn the_wal_starts_over_while_writes_go_on() {
         let dir = tempfile::tempdir().expect("a folder");
-        let file = dir.path().join("w.db");
-        let pool = connect(&DatabaseSettings {
-            url: SecretString::from(format!("sqlite://{}", file.display())),
-            pool_size: 2,
-            connect_timeout_secs: 5,
-            busy_timeout_ms: 5000,
-        })
-        .expect("opened");
+        let pool = sqlite_pool(&dir.path().join("w.db"));
         let mut conn = pool.get().expect("a connection");
-        transaction::<_, Error>(&mut conn, |c| {
-            c.batch_execute(
-                "CREATE TABLE t (b BLOB); \
-                 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500) \
-                 INSERT INTO t SELECT zeroblob(4000) FROM n;",
-            )
-        })
-        .expect("written");
+        five_hundred_pages(&mut conn);
         // Back to back from a thread of their own, so that the checkpointer
         // finds no pause between two writes in which to finish on its own.
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
