@@ -183,15 +183,27 @@ impl Deliverer {
         mut claimed: mpsc::Receiver<Claimed>,
         to_record: mpsc::UnboundedSender<Attempt>,
     ) {
-        futures_util::stream::poll_fn(|cx| claimed.poll_recv(cx))
-            .map(|message| self.attempt(message))
-            .buffer_unordered(self.settings.concurrency.max(1))
-            .for_each(|attempt| {
-                to_record
-                    .send(attempt)
-                    .expect("keep_recording takes outcomes until their sender is dropped");
-                std::future::ready(())
-            })
+        let record = |message: OutboxMessage, result| {
+            to_record
+                .send(self.conclude(&message, result))
+                .expect("keep_recording takes outcomes until their sender is dropped");
+        };
+        let ready =
+            futures_util::stream::poll_fn(|cx| claimed.poll_recv(cx)).filter_map(|claimed| {
+                std::future::ready(match self.prepare(&claimed) {
+                    Ok(email) => Some((claimed.message, email)),
+                    Err(refusal) => {
+                        record(claimed.message, Err(refusal));
+                        None
+                    }
+                })
+            });
+        self.transport
+            .send_all(
+                std::pin::pin!(ready),
+                self.settings.concurrency.max(1),
+                |message, sent| record(message, sent.map_err(Refusal::Send)),
+            )
             .await;
     }
 
@@ -261,23 +273,17 @@ impl Deliverer {
         .await
     }
 
-    /// Tries to send one message.
+    /// The message to send, or why it is not sent.
+    fn prepare(&self, claimed: &Claimed) -> Result<Message, Refusal> {
+        if claimed.suppressed {
+            return Err(Refusal::Suppressed);
+        }
+        self.build(&claimed.message).map_err(Refusal::Unbuildable)
+    }
+
+    /// What became of one message, as it is to be recorded.
     #[tracing::instrument(skip_all, fields(outbox_id = %message.id, template = %message.template, to_domain = %message.to_address.domain(), attempt = message.attempts))]
-    async fn attempt(
-        &self,
-        Claimed {
-            message,
-            suppressed,
-        }: Claimed,
-    ) -> Attempt {
-        let result = if suppressed {
-            Err(Refusal::Suppressed)
-        } else {
-            match self.build(&message) {
-                Ok(email) => self.transport.send(email).await.map_err(Refusal::Send),
-                Err(error) => Err(Refusal::Unbuildable(error)),
-            }
-        };
+    fn conclude(&self, message: &OutboxMessage, result: Result<(), Refusal>) -> Attempt {
         let now = self.clock.now();
         let mut bounced = None;
         let outcome = match result {

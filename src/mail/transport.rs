@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use anyhow::Context;
+use futures_util::{Stream, StreamExt};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -74,6 +75,26 @@ impl Transport {
                     _ => builder,
                 };
                 Ok(Self::Smtp(builder.build()))
+            }
+        }
+    }
+
+    /// Sends every message `messages` yields, up to `sessions` at a time,
+    /// and tells `done` what became of each (`key` says which).
+    pub async fn send_all<K, S, F>(&self, messages: S, sessions: usize, done: F)
+    where
+        S: Stream<Item = (K, Message)> + Unpin,
+        F: Fn(K, Result<(), SendError>),
+    {
+        match self {
+            Self::Bulk(bulk) => bulk.send_all(messages, sessions, done).await,
+            Self::File(_) | Self::Smtp(_) => {
+                let done = &done;
+                messages
+                    .for_each_concurrent(sessions.max(1), |(key, message)| async move {
+                        done(key, self.send(message).await);
+                    })
+                    .await;
             }
         }
     }

@@ -305,6 +305,94 @@ async fn mail_goes_out_pipelined_to_a_server_that_offers_it_and_arrives_whole() 
     }
 }
 
+/// An app whose outbox holds a confirmation for each of `readers` before its
+/// worker starts, so that the first claim takes them all: one SMTP session
+/// sends them back to back, each message's content in one write with the
+/// next one's MAIL, RCPT and DATA.
+async fn queued_for_one_session(sink: &SmtpSink, readers: &[&str]) -> TestApp {
+    let app = TestApp::spawn_with(|s| {
+        s.mail.smtp.port = sink.port;
+        s.worker.enabled = false;
+        without_form_limits(s);
+    })
+    .await;
+    for reader in readers {
+        assert_eq!(app.subscribe(reader).await.status(), StatusCode::ACCEPTED);
+    }
+    app.restart(|s| {
+        s.worker.enabled = true;
+        s.worker.concurrency = 1;
+    })
+    .await
+}
+
+#[tokio::test]
+async fn mail_pipelined_one_message_after_another_on_one_connection_arrives_whole() {
+    let Some(sink) = SmtpSink::start(&[]) else {
+        return;
+    };
+    let readers: Vec<String> = (0..12).map(|i| format!("chained{i}@example.com")).collect();
+    let readers: Vec<&str> = readers.iter().map(String::as_str).collect();
+    let app = queued_for_one_session(&sink, &readers).await;
+    settled(&app, &readers, |m| m.status == OutboxStatus::Sent).await;
+
+    let received = sink.received();
+    assert_eq!(received.len(), readers.len(), "one message each, no more");
+    for reader in &readers {
+        let mail = received
+            .iter()
+            .find(|mail| mail.recipients == [reader.to_string()])
+            .unwrap_or_else(|| panic!("nothing for {reader}"));
+        assert!(mail.subject().contains("Confirm your subscription"));
+        let (message, attempts) = outbox_for(&app, reader).remove(0);
+        assert_eq!(attempts, [AttemptOutcome::Sent], "{reader}");
+        // Each message went to its own envelope, not to its neighbour's.
+        let message_id = mail.header("Message-ID").unwrap_or_default();
+        assert!(
+            message_id.contains(&message.id.to_string()),
+            "{reader}: {message_id}"
+        );
+        let confirmed = app
+            .post(
+                &TestApp::browser(),
+                "/api/v1/newsletter/confirm",
+                serde_json::json!({ "token": mail.token() }),
+            )
+            .await;
+        assert_eq!(confirmed.status(), StatusCode::OK, "{reader}");
+        assert!(
+            app.subscriber(reader)
+                .is_some_and(|s| s.confirmed_at.is_some()),
+            "{reader}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_refusal_in_a_chain_of_pipelined_messages_leaves_the_next_to_a_new_connection() {
+    // -A 0: every message is refused with 550 right after DATA's 354, and
+    // the connection closed, with the next message's group already sent.
+    let Some(sink) = SmtpSink::start(&["-A", "0"]) else {
+        return;
+    };
+    let readers = [
+        "link1@example.com",
+        "link2@example.com",
+        "link3@example.com",
+    ];
+    let app = queued_for_one_session(&sink, &readers).await;
+    settled(&app, &readers, |m| m.status != OutboxStatus::Pending).await;
+    for reader in readers {
+        let (message, attempts) = outbox_for(&app, reader).remove(0);
+        // Had the next message been failed with the closed connection, it
+        // would wait for a retry instead of meeting the server's 550.
+        assert_eq!(message.status, OutboxStatus::Failed, "{reader}");
+        assert_eq!(attempts, [AttemptOutcome::PermanentFailure], "{reader}");
+        assert!(message.last_error.unwrap_or_default().contains("550"));
+    }
+    assert!(sink.received().is_empty());
+}
+
 #[tokio::test]
 async fn a_pipelining_server_that_refuses_the_content_fails_each_message_for_good() {
     // -A 0: every message is refused with 550 right after DATA's 354.
