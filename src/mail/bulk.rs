@@ -34,6 +34,11 @@ use crate::config::{SmtpSettings, SmtpTls};
 /// it is replaced rather than risk a failed send.
 const MAX_IDLE: Duration = Duration::from_secs(20);
 
+/// How long a connection given up on is waited for to answer QUIT. The
+/// reply changes nothing, and a server that stopped answering would
+/// otherwise hold the session for good.
+const QUIT_WAIT: Duration = Duration::from_secs(1);
+
 pub struct BulkSmtp {
     host: String,
     port: u16,
@@ -143,6 +148,9 @@ impl BulkSmtp {
     pub async fn send(&self, message: Message) -> Result<(), SendError> {
         let mut session = self.take_or_connect().await?;
         let sent = self.within(session.transmit(&message)).await;
+        if sent.is_err() {
+            session.give_up().await;
+        }
         self.put_back(session);
         sent
     }
@@ -223,14 +231,15 @@ impl BulkSmtp {
                     let sent = self
                         .within(session.conn.send(message.envelope(), &email))
                         .await;
+                    if sent.is_err() {
+                        session.give_up().await;
+                    }
                     return (key, sent.map(drop), None);
                 }
             },
         };
         if let Err(error) = self.within(session.open(message.envelope(), written)).await {
-            // Replies to the rest of the group may still be on their way;
-            // the connection is not used again.
-            session.conn.abort().await;
+            session.give_up().await;
             return (key, Err(error), None);
         }
         let following = queue
@@ -247,7 +256,7 @@ impl BulkSmtp {
         let content = Content { text: &text, group };
         let sent = self.within(session.conn.command(content)).await;
         if sent.is_err() {
-            session.conn.abort().await;
+            session.give_up().await;
         }
         let following = following.map(|(key, message, text)| match text {
             Some(text) if sent.is_ok() => Next::Opened(key, message, text),
@@ -312,22 +321,22 @@ impl Session {
                 .await
                 .map(drop);
         };
-        let sent = async {
-            self.open(message.envelope(), false).await?;
-            self.conn
-                .command(Content {
-                    text: &text,
-                    group: None,
-                })
-                .await
-        }
-        .await;
-        if sent.is_err() {
-            // Replies to the rest of the group may still be on their way;
-            // the connection is not used again.
-            self.conn.abort().await;
-        }
-        sent.map(drop)
+        self.open(message.envelope(), false).await?;
+        self.conn
+            .command(Content {
+                text: &text,
+                group: None,
+            })
+            .await
+            .map(drop)
+    }
+
+    /// Closes the connection after a failure: replies to the rest of a
+    /// pipelined group may still be on their way, or a timeout left an
+    /// exchange half done, so it is not used again.
+    async fn give_up(&mut self) {
+        // `abort` marks the connection broken before it says QUIT.
+        let _ = tokio::time::timeout(QUIT_WAIT, self.conn.abort()).await;
     }
 
     /// Writes MAIL, the RCPTs and DATA in one group, unless they went out

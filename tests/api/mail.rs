@@ -415,6 +415,24 @@ async fn a_pipelining_server_that_refuses_the_content_fails_each_message_for_goo
 }
 
 #[tokio::test]
+async fn a_pipelining_server_that_stops_answering_leaves_the_message_to_retry_at_once() {
+    // -w 60: the server waits a minute before it answers DATA; masthead
+    // gives up after mail.smtp.timeout_secs and does not wait out the
+    // minute for an answer to its QUIT either.
+    let Some(sink) = SmtpSink::start(&["-w", "60"]) else {
+        return;
+    };
+    let app = TestApp::spawn_with(|s| {
+        s.mail.smtp.port = sink.port;
+        s.mail.smtp.timeout_secs = 1;
+    })
+    .await;
+    let reader = "stalled@example.com";
+    app.subscribe(reader).await;
+    failed_once_and_waits_one_backoff(&app, reader).await;
+}
+
+#[tokio::test]
 async fn a_pipelining_server_that_hangs_up_mid_group_leaves_the_message_to_retry() {
     // -q RCPT: the server closes the connection on RCPT, without a reply.
     let Some(sink) = SmtpSink::start(&["-q", "RCPT"]) else {
