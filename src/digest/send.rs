@@ -38,6 +38,18 @@ pub struct BatchReport {
     pub retrying: usize,
 }
 
+impl BatchReport {
+    fn count(&mut self, outcome: &Outcome) {
+        self.claimed += 1;
+        match outcome {
+            Outcome::Sent => self.sent += 1,
+            Outcome::Skipped => self.skipped += 1,
+            Outcome::Failed { .. } => self.failed += 1,
+            Outcome::RetryAt { .. } => self.retrying += 1,
+        }
+    }
+}
+
 fn stopped(stop: Option<&watch::Receiver<bool>>) -> bool {
     stop.is_some_and(|stop| *stop.borrow())
 }
@@ -116,7 +128,10 @@ impl DigestSender {
         progress: &(dyn Fn(&Outcome) + Sync),
     ) -> Result<BatchReport, DigestError> {
         let record_batch = self.settings.record_batch.max(1);
-        let (results, mut incoming) = mpsc::channel::<Recorded>(record_batch);
+        // Unbounded, as the SMTP sessions hand results over without
+        // waiting; what it holds is bounded by the run (some 100 bytes a
+        // delivery) and the recorder takes a batch per transaction.
+        let (results, mut incoming) = mpsc::unbounded_channel::<Recorded>();
         let pool = self.pool.clone();
         let clock = Arc::clone(&self.clock);
         let key = self.links.suppression_key().clone();
@@ -181,7 +196,7 @@ impl DigestSender {
             }
             Ok::<(), DigestError>(())
         };
-        let mut report = BatchReport::default();
+        let report = Mutex::new(BatchReport::default());
         // Message by message, so that a stop leaves the rest untried; the
         // messages already handed to the SMTP connections are finished.
         let to_send = futures_util::stream::unfold(
@@ -206,25 +221,36 @@ impl DigestSender {
         // Boxed: otherwise the compiler cannot show the worker's spawned
         // future to be Send for every lifetime.
         .boxed();
-        let sending = to_send
-            .map(|(delivery, rendered, skip, now)| self.deliver_one(delivery, rendered, skip, now))
-            .buffer_unordered(self.settings.concurrency.max(1))
-            .for_each(|recorded| {
-                report.claimed += 1;
-                match &recorded.outcome {
-                    Outcome::Sent => report.sent += 1,
-                    Outcome::Skipped => report.skipped += 1,
-                    Outcome::Failed { .. } => report.failed += 1,
-                    Outcome::RetryAt { .. } => report.retrying += 1,
+        let record = |recorded: Recorded| {
+            report
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .count(&recorded.outcome);
+            progress(&recorded.outcome);
+            // Only a recorder that stopped refuses; it said why.
+            let _ = results.send(recorded);
+        };
+        let ready = to_send.filter_map(|(delivery, rendered, skip, now)| {
+            std::future::ready(match self.prepare_one(&delivery, &rendered, skip, now) {
+                Ok(message) => Some((delivery, message)),
+                Err(outcome) => {
+                    record(Recorded {
+                        run_id: delivery.run_id,
+                        subscriber_id: delivery.subscriber_id,
+                        outcome,
+                    });
+                    None
                 }
-                progress(&recorded.outcome);
-                let results = results.clone();
-                async move {
-                    let _ = results.send(recorded).await;
-                }
-            });
+            })
+        });
+        let sending =
+            self.transport
+                .send_all(ready, self.settings.concurrency.max(1), |delivery, sent| {
+                    record(self.conclude_one(delivery, sent))
+                });
         let (claiming, ()) = tokio::join!(claiming, sending);
         drop(results);
+        let report = report.into_inner().unwrap_or_else(PoisonError::into_inner);
         let untried = untried_claims
             .into_inner()
             .unwrap_or_else(PoisonError::into_inner);
@@ -368,52 +394,52 @@ impl DigestSender {
         Ok(Content::new(date, rows, &self.composer))
     }
 
-    async fn deliver_one(
+    /// The digest to send, or the outcome of one that is not sent.
+    fn prepare_one(
         &self,
-        delivery: Claimed,
-        rendered: Arc<Rendered>,
+        delivery: &Claimed,
+        rendered: &Rendered,
         skip: bool,
         now: DateTime<Utc>,
-    ) -> Recorded {
-        let outcome = if skip {
+    ) -> Result<Message, Outcome> {
+        if skip {
             tracing::debug!(run_id = %delivery.run_id, subscriber_id = %delivery.subscriber_id, "suppressed or unsubscribed; not sent");
-            Outcome::Skipped
-        } else {
-            match self.build(&delivery, &rendered, now) {
-                Err(error) => {
-                    tracing::warn!(run_id = %delivery.run_id, subscriber_id = %delivery.subscriber_id, %error, "digest cannot be built; not retrying");
-                    Outcome::Failed {
-                        error,
-                        bounce: None,
-                    }
+            return Err(Outcome::Skipped);
+        }
+        self.build(delivery, rendered, now).map_err(|error| {
+            tracing::warn!(run_id = %delivery.run_id, subscriber_id = %delivery.subscriber_id, %error, "digest cannot be built; not retrying");
+            Outcome::Failed {
+                error,
+                bounce: None,
+            }
+        })
+    }
+
+    /// What became of a digest handed to the SMTP server.
+    fn conclude_one(&self, delivery: Claimed, sent: Result<(), SendError>) -> Recorded {
+        let outcome = match sent {
+            Ok(()) => Outcome::Sent,
+            Err(SendError::Permanent(error)) => {
+                tracing::warn!(run_id = %delivery.run_id, subscriber_id = %delivery.subscriber_id, to_domain = delivery.email.domain(), %error, "digest refused for good; address suppressed");
+                Outcome::Failed {
+                    error,
+                    bounce: Some(delivery.email.clone()),
                 }
-                Ok(message) => match self.transport.send(message).await {
-                    Ok(()) => Outcome::Sent,
-                    Err(SendError::Permanent(error)) => {
-                        tracing::warn!(run_id = %delivery.run_id, subscriber_id = %delivery.subscriber_id, to_domain = delivery.email.domain(), %error, "digest refused for good; address suppressed");
-                        Outcome::Failed {
-                            error,
-                            bounce: Some(delivery.email.clone()),
-                        }
-                    }
-                    Err(SendError::Transient(error))
-                        if delivery.attempts >= self.settings.max_attempts =>
-                    {
-                        tracing::error!(run_id = %delivery.run_id, subscriber_id = %delivery.subscriber_id, to_domain = delivery.email.domain(), %error, "digest still undeliverable after the last attempt");
-                        Outcome::Failed {
-                            error,
-                            bounce: None,
-                        }
-                    }
-                    Err(SendError::Transient(error)) => {
-                        let at = self.clock.now() + self.backoff(delivery.attempts);
-                        tracing::warn!(run_id = %delivery.run_id, subscriber_id = %delivery.subscriber_id, to_domain = delivery.email.domain(), %error, retry_at = %at, "digest delivery failed; will retry");
-                        Outcome::RetryAt {
-                            at: at.naive_utc(),
-                            error,
-                        }
-                    }
-                },
+            }
+            Err(SendError::Transient(error)) if delivery.attempts >= self.settings.max_attempts => {
+                tracing::error!(run_id = %delivery.run_id, subscriber_id = %delivery.subscriber_id, to_domain = delivery.email.domain(), %error, "digest still undeliverable after the last attempt");
+                Outcome::Failed {
+                    error,
+                    bounce: None,
+                }
+            }
+            Err(SendError::Transient(error)) => {
+                let at = self.clock.now() + self.backoff(delivery.attempts);
+                tracing::warn!(run_id = %delivery.run_id, subscriber_id = %delivery.subscriber_id, to_domain = delivery.email.domain(), %error, retry_at = %at, "digest delivery failed; will retry");
+                Outcome::RetryAt {
+                    at: at.naive_utc(),
+                    error,
+                }
             }
         };
         Recorded {

@@ -162,7 +162,9 @@ impl BulkSmtp {
         S: Stream<Item = (K, Message)> + Unpin,
         F: Fn(K, Result<(), SendError>),
     {
-        let queue = tokio::sync::Mutex::new(messages);
+        // Each session looks for more until it finds none: fused, so that
+        // a stream that ended answers so again.
+        let queue = tokio::sync::Mutex::new(messages.fuse());
         futures_util::future::join_all(
             (0..sessions.max(1)).map(|_| self.keep_sending(&queue, &done)),
         )
