@@ -370,8 +370,12 @@ async fn a_search_past_its_time_limit_is_answered_503_with_retry_after() {
         TestDb::Sqlite(_) => {
             let path = app.db.url().replace("sqlite://", "");
             let mut holder = diesel::SqliteConnection::establish(&path).expect("a connection");
+            // The app's own writes (its jobs at start) may hold the lock for
+            // a moment; without a busy timeout the holder failed at once.
             holder
-                .batch_execute("BEGIN IMMEDIATE; DELETE FROM articles WHERE 0;")
+                .batch_execute(
+                    "PRAGMA busy_timeout = 5000; BEGIN IMMEDIATE; DELETE FROM articles WHERE 0;",
+                )
                 .expect("the write lock");
             assert_eq!(search("appeal tribunal").await.status(), StatusCode::OK);
             holder.batch_execute("ROLLBACK;").expect("released");
