@@ -3,7 +3,7 @@ use masthead::domain::EmailAddress;
 use masthead::mail::model::{AttemptOutcome, OutboxMessage, OutboxStatus};
 use reqwest::StatusCode;
 
-use crate::helpers::{eventually, without_form_limits, Mailbox, TestApp, PASSWORD};
+use crate::helpers::{eventually, without_form_limits, Mailbox, ReceivedEmail, TestApp, PASSWORD};
 use crate::smtp_sink::SmtpSink;
 
 /// What the outbox holds for one address, read straight from the database.
@@ -266,6 +266,25 @@ async fn settled(app: &TestApp, readers: &[&str], done: impl Fn(&OutboxMessage) 
     .await;
 }
 
+/// The one message smtp-sink received for `reader`.
+fn one_for<'a>(received: &'a [ReceivedEmail], reader: &str) -> &'a ReceivedEmail {
+    received
+        .iter()
+        .find(|mail| mail.recipients == [reader.to_string()])
+        .unwrap_or_else(|| panic!("nothing for {reader}"))
+}
+
+/// The answer to confirming with the token in `mail`'s link.
+async fn confirm_with(app: &TestApp, mail: &ReceivedEmail) -> StatusCode {
+    app.post(
+        &TestApp::browser(),
+        "/api/v1/newsletter/confirm",
+        serde_json::json!({ "token": mail.token() }),
+    )
+    .await
+    .status()
+}
+
 #[tokio::test]
 async fn mail_goes_out_pipelined_to_a_server_that_offers_it_and_arrives_whole() {
     let Some(sink) = SmtpSink::start(&[]) else {
@@ -287,21 +306,11 @@ async fn mail_goes_out_pipelined_to_a_server_that_offers_it_and_arrives_whole() 
     let received = sink.received();
     assert_eq!(received.len(), readers.len(), "one message each, no more");
     for reader in &readers {
-        let mail = received
-            .iter()
-            .find(|mail| mail.recipients == [reader.to_string()])
-            .unwrap_or_else(|| panic!("nothing for {reader}"));
+        let mail = one_for(&received, reader);
         assert!(mail.sender.starts_with("bounces+"), "{}", mail.sender);
         assert!(mail.subject().contains("Confirm your subscription"));
         // The link in the body works: the content arrived as it was sent.
-        let confirmed = app
-            .post(
-                &TestApp::browser(),
-                "/api/v1/newsletter/confirm",
-                serde_json::json!({ "token": mail.token() }),
-            )
-            .await;
-        assert_eq!(confirmed.status(), StatusCode::OK, "{reader}");
+        assert_eq!(confirm_with(&app, mail).await, StatusCode::OK, "{reader}");
     }
 }
 
@@ -339,10 +348,7 @@ async fn mail_pipelined_one_message_after_another_on_one_connection_arrives_whol
     let received = sink.received();
     assert_eq!(received.len(), readers.len(), "one message each, no more");
     for reader in &readers {
-        let mail = received
-            .iter()
-            .find(|mail| mail.recipients == [reader.to_string()])
-            .unwrap_or_else(|| panic!("nothing for {reader}"));
+        let mail = one_for(&received, reader);
         assert!(mail.subject().contains("Confirm your subscription"));
         let (message, attempts) = outbox_for(&app, reader).remove(0);
         assert_eq!(attempts, [AttemptOutcome::Sent], "{reader}");
@@ -352,14 +358,7 @@ async fn mail_pipelined_one_message_after_another_on_one_connection_arrives_whol
             message_id.contains(&message.id.to_string()),
             "{reader}: {message_id}"
         );
-        let confirmed = app
-            .post(
-                &TestApp::browser(),
-                "/api/v1/newsletter/confirm",
-                serde_json::json!({ "token": mail.token() }),
-            )
-            .await;
-        assert_eq!(confirmed.status(), StatusCode::OK, "{reader}");
+        assert_eq!(confirm_with(&app, mail).await, StatusCode::OK, "{reader}");
         assert!(
             app.subscriber(reader)
                 .is_some_and(|s| s.confirmed_at.is_some()),
