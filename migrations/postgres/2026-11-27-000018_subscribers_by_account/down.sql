@@ -1,0 +1,2 @@
+DROP INDEX newsletter_subscribers_account_id;
+CREATE INDEX newsletter_subscribers_account_id ON newsletter_subscribers (account_id);
