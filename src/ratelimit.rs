@@ -15,7 +15,8 @@ const SWEEP_ABOVE: usize = 10_000;
 #[derive(Debug)]
 pub struct WindowLimiter {
     limit: usize,
-    window: Duration,
+    /// In microseconds, as the attempts' times.
+    window: i64,
     attempts: Mutex<Attempts>,
 }
 
@@ -46,7 +47,7 @@ impl WindowLimiter {
     pub fn new(limit: u32, window: Duration) -> Self {
         Self {
             limit: usize::try_from(limit).unwrap_or(usize::MAX),
-            window,
+            window: window.num_microseconds().unwrap_or(i64::MAX),
             attempts: Mutex::new(Attempts {
                 hasher: RandomState::new(),
                 by_key: HashMap::new(),
@@ -63,8 +64,8 @@ impl WindowLimiter {
     /// `release` takes the count back when the attempt turns out not to
     /// count.
     pub fn reserve(&self, key: &str, now: DateTime<Utc>) -> Result<(), Duration> {
-        let now = micros(now);
-        let window = self.window_micros();
+        let now = now.timestamp_micros();
+        let window = self.window;
         let mut attempts = self.attempts.lock().unwrap_or_else(PoisonError::into_inner);
         let hash = attempts.hasher.hash_one(key);
         let Attempts {
@@ -91,7 +92,7 @@ impl WindowLimiter {
 
     /// Takes back one attempt counted by `reserve` at `at`.
     pub fn release(&self, key: &str, at: DateTime<Utc>) {
-        let at = micros(at);
+        let at = at.timestamp_micros();
         let mut attempts = self.attempts.lock().unwrap_or_else(PoisonError::into_inner);
         let hash = attempts.hasher.hash_one(key);
         let Some(times) = attempts.by_key.get_mut(&hash) else {
@@ -110,14 +111,6 @@ impl WindowLimiter {
         let hash = attempts.hasher.hash_one(key);
         attempts.by_key.remove(&hash);
     }
-
-    fn window_micros(&self) -> i64 {
-        self.window.num_microseconds().unwrap_or(i64::MAX)
-    }
-}
-
-fn micros(at: DateTime<Utc>) -> i64 {
-    at.timestamp_micros()
 }
 
 fn expire(times: &mut Times, now: i64, window: i64) {

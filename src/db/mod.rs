@@ -488,7 +488,7 @@ struct Checkpoint {
 /// had written: 10-37 ms of fsync, growing with the file, while every write
 /// waited. The checkpointer flushes the file itself after each copy, and
 /// the one under the lock flushes little more than its own pages (sign-ups'
-/// p99 at 32 connections 21-23 ms against 36-40 ms).
+/// p99 at 32 connections 18-25 ms against 36-40 ms in interleaved runs).
 fn checkpoint_in_background(
     file: String,
     busy_timeout_ms: u32,
