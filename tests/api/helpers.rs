@@ -22,6 +22,9 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 /// How long a test waits for something that happens in the background.
+/// Enough for a test that holds a connection while a helper looks too.
+const INSPECTION_CONNECTIONS: u32 = 3;
+
 const PATIENCE: Duration = Duration::from_secs(15);
 
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -115,7 +118,20 @@ impl LogCapture {
 }
 
 impl Drop for LogCapture {
+    /// A failing test shows the warnings and errors logged meanwhile (by
+    /// any test of the process): a failure that depends on timing is
+    /// seldom seen twice.
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            let warnings: Vec<String> = self
+                .text()
+                .lines()
+                .filter(|line| !line.starts_with('{'))
+                .filter(|line| line.contains(" WARN ") || line.contains(" ERROR "))
+                .map(str::to_owned)
+                .collect();
+            eprintln!("logged while the test ran:\n{}", warnings.join("\n"));
+        }
         CAPTURES_OPEN.fetch_sub(1, Ordering::SeqCst);
     }
 }
@@ -567,6 +583,10 @@ pub struct TestApp {
     pub smtp_port: u16,
     pub settings: Settings,
     pub db: Arc<TestDb>,
+    /// The pool `pool()` lends, opened on first use. A pool per call opened
+    /// `database.pool_size` connections each time: with four tests at once
+    /// on PostgreSQL the suite came near the server's 100 connections.
+    inspection: OnceLock<Pool>,
     app: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     handle: actix_web::dev::ServerHandle,
 }
@@ -649,6 +669,7 @@ impl TestApp {
             smtp_port,
             settings,
             db,
+            inspection: OnceLock::new(),
             app: Some(task),
             handle,
         })
@@ -719,7 +740,13 @@ impl TestApp {
 
     /// A pool on the test database, for looking at what is stored.
     pub fn pool(&self) -> Pool {
-        masthead::db::connect(&self.settings.database).expect("a pool on the test database")
+        self.inspection
+            .get_or_init(|| {
+                let mut settings = self.settings.database.clone();
+                settings.pool_size = INSPECTION_CONNECTIONS;
+                masthead::db::connect(&settings).expect("a pool on the test database")
+            })
+            .clone()
     }
 
     pub fn url(&self, path: &str) -> String {
