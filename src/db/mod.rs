@@ -559,7 +559,7 @@ impl Writer {
     fn ready<'c>(&self, slot: &'c mut Option<DbConnection>) -> QueryResult<&'c mut DbConnection> {
         let clean = slot.as_mut().is_some_and(outside_transactions);
         if !clean {
-            let conn = open_sqlite(&self.file, self.busy_timeout_ms).map_err(|e| {
+            let conn = open_sqlite_writer(&self.file, self.busy_timeout_ms).map_err(|e| {
                 diesel::result::Error::DatabaseError(
                     diesel::result::DatabaseErrorKind::ClosedConnection,
                     Box::new(e.to_string()),
@@ -634,6 +634,20 @@ fn open_sqlite(file: &str, busy_timeout_ms: u32) -> ConnectionResult<SqliteConne
          PRAGMA wal_autocheckpoint = 0;"
     ))
     .map_err(ConnectionError::CouldntSetupConfiguration)?;
+    Ok(conn)
+}
+
+/// The writer's connection keeps its statement journals in memory. A
+/// statement that changes many rows inside a transaction (the outbox's
+/// claim of a batch) first copies each page it changes to such a journal,
+/// to undo the statement alone if it fails; kept in a temporary file, those
+/// copies were about a tenth of the server's CPU while the outbox drained
+/// (1.8-2.0 against 1.6-1.7 s for 10,000 messages). They hold a
+/// statement's pages only while it runs.
+fn open_sqlite_writer(file: &str, busy_timeout_ms: u32) -> ConnectionResult<SqliteConnection> {
+    let mut conn = open_sqlite(file, busy_timeout_ms)?;
+    conn.batch_execute("PRAGMA temp_store = MEMORY;")
+        .map_err(ConnectionError::CouldntSetupConfiguration)?;
     Ok(conn)
 }
 

@@ -1,9 +1,9 @@
 //! Delivers what the outbox holds, with retries and exponential back-off.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use futures_util::StreamExt;
 use lettre::address::Envelope;
 use lettre::message::header::HeaderName;
@@ -52,6 +52,10 @@ pub(crate) fn ring() {
 pub fn enqueued() -> tokio::sync::futures::Notified<'static> {
     ENQUEUED.notified()
 }
+
+/// The messages claimed and not yet recorded, with the end of each one's
+/// lease.
+type Unrecorded = Mutex<HashMap<OutboxId, NaiveDateTime>>;
 
 /// A claimed message, and whether its recipient was suppressed when it
 /// was claimed.
@@ -113,12 +117,12 @@ impl Deliverer {
     /// for a free SMTP session, and each record writes, in one transaction,
     /// the outcomes that came in while the one before was written. (In step,
     /// batch by batch, each batch waited for the slowest of the three.) The
-    /// claim passes over the messages claimed and not yet recorded, even if
-    /// their leases have run out meanwhile. A crash leaves those sent but
+    /// claim passes over the messages claimed and not yet recorded, also
+    /// once their leases have run out. A crash leaves those sent but
     /// unrecorded (about two batches at most); their leases run out and they
     /// are sent again, never lost.
     pub async fn drain(&self, stop: &watch::Receiver<bool>) -> Result<usize, StorageError> {
-        let unrecorded = Mutex::new(HashSet::new());
+        let unrecorded = Mutex::new(HashMap::new());
         let batch = usize::try_from(self.settings.batch_size)
             .unwrap_or(1)
             .max(1);
@@ -139,7 +143,7 @@ impl Deliverer {
     async fn keep_claiming(
         &self,
         stop: &watch::Receiver<bool>,
-        unrecorded: &Mutex<HashSet<OutboxId>>,
+        unrecorded: &Unrecorded,
         to_send: mpsc::Sender<Claimed>,
     ) -> Result<usize, StorageError> {
         let (one, other) = tokio::join!(
@@ -154,18 +158,21 @@ impl Deliverer {
     async fn claim_in_turn(
         &self,
         stop: &watch::Receiver<bool>,
-        unrecorded: &Mutex<HashSet<OutboxId>>,
+        unrecorded: &Unrecorded,
         to_send: mpsc::Sender<Claimed>,
     ) -> Result<usize, StorageError> {
         let mut attempted = 0;
         while !*stop.borrow() {
-            let passed_over = lock(unrecorded).iter().copied().collect();
-            let batch = self.claim(passed_over).await?;
+            let batch = self.claim(unrecorded).await?;
             if batch.is_empty() {
                 break;
             }
             attempted += batch.len();
-            lock(unrecorded).extend(batch.iter().map(|c| c.message.id));
+            lock(unrecorded).extend(
+                batch
+                    .iter()
+                    .map(|c| (c.message.id, c.message.next_attempt_at)),
+            );
             for message in batch {
                 to_send
                     .send(message)
@@ -216,7 +223,7 @@ impl Deliverer {
         &self,
         mut attempts: mpsc::UnboundedReceiver<Attempt>,
         batch: usize,
-        unrecorded: &Mutex<HashSet<OutboxId>>,
+        unrecorded: &Unrecorded,
     ) {
         let enough = (batch / 4).max(1);
         let mut outcomes = Vec::with_capacity(batch);
@@ -242,8 +249,18 @@ impl Deliverer {
     /// database, which of its newsletter recipients are suppressed: newsletter
     /// mail is checked when it goes out, so an unsubscribe between queueing
     /// and sending holds.
-    async fn claim(&self, in_flight: Vec<OutboxId>) -> Result<Vec<Claimed>, StorageError> {
+    ///
+    /// Of the unrecorded messages, only those whose leases have run out are
+    /// named to be passed over: the others are not due. Naming all of them
+    /// (some 400 while a burst drains) made each claim a statement of
+    /// hundreds of parameters for SQLite to compile and index.
+    async fn claim(&self, unrecorded: &Unrecorded) -> Result<Vec<Claimed>, StorageError> {
         let now = self.clock.now();
+        let in_flight: Vec<OutboxId> = lock(unrecorded)
+            .iter()
+            .filter(|(_, lease_ends)| **lease_ends <= now.naive_utc())
+            .map(|(id, _)| *id)
+            .collect();
         let lease_until = now + Duration::seconds(self.settings.lease_secs);
         let limit = self.settings.batch_size;
         let key = self.suppression_key.clone();
@@ -434,7 +451,7 @@ impl Deliverer {
     }
 }
 
-/// The set's lock, also after a panic elsewhere: it holds only ids.
-fn lock(set: &Mutex<HashSet<OutboxId>>) -> MutexGuard<'_, HashSet<OutboxId>> {
-    set.lock().unwrap_or_else(PoisonError::into_inner)
+/// The map's lock, also after a panic elsewhere: it holds only ids and times.
+fn lock(unrecorded: &Unrecorded) -> MutexGuard<'_, HashMap<OutboxId, NaiveDateTime>> {
+    unrecorded.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -235,6 +235,48 @@ async fn a_message_claimed_by_a_worker_that_died_is_sent_once_its_lease_runs_out
     assert_eq!(outbox_for(&app, email)[0].0.attempts, 2);
 }
 
+/// Messages still waiting for their turn, or being sent, when their leases
+/// run out (a slow receiving server) are not claimed again by the worker
+/// that holds them: each goes out once.
+#[tokio::test]
+async fn messages_held_past_their_leases_by_a_slow_server_go_out_once() {
+    let app = TestApp::spawn_with(|s| {
+        without_form_limits(s);
+        s.worker.enabled = false;
+        s.worker.batch_size = 2;
+        s.worker.concurrency = 1;
+    })
+    .await;
+    let readers: Vec<String> = (0..6).map(|i| format!("slow{i}@example.com")).collect();
+    for reader in &readers {
+        assert_eq!(app.subscribe(reader).await.status(), StatusCode::ACCEPTED);
+    }
+    app.mailbox.set_delay(std::time::Duration::from_millis(300));
+    let app = app.restart(|s| s.worker.enabled = true).await;
+    eventually("a first claim", || {
+        readers
+            .iter()
+            .any(|reader| outbox_for(&app, reader)[0].0.attempts == 1)
+    })
+    .await;
+    app.clock
+        .advance(Duration::seconds(app.settings.worker.lease_secs + 1));
+
+    for reader in &readers {
+        app.mailbox.nth(reader, 1).await;
+    }
+    eventually("every delivery to be recorded", || {
+        readers
+            .iter()
+            .all(|reader| outbox_for(&app, reader)[0].0.status == OutboxStatus::Sent)
+    })
+    .await;
+    for reader in &readers {
+        assert_eq!(app.mailbox.to(reader).len(), 1, "{reader}");
+        assert_eq!(outbox_for(&app, reader)[0].0.attempts, 1, "{reader}");
+    }
+}
+
 #[tokio::test]
 async fn a_burst_of_mail_goes_out_at_once_not_a_batch_per_poll() {
     // With an hour between polls, only the wake-up on enqueue and draining
