@@ -256,9 +256,10 @@ impl Deliverer {
     /// hundreds of parameters for SQLite to compile and index.
     async fn claim(&self, unrecorded: &Unrecorded) -> Result<Vec<Claimed>, StorageError> {
         let now = self.clock.now();
+        let due_again = now.naive_utc();
         let in_flight: Vec<OutboxId> = lock(unrecorded)
             .iter()
-            .filter(|(_, lease_ends)| **lease_ends <= now.naive_utc())
+            .filter(|(_, lease_ends)| **lease_ends <= due_again)
             .map(|(id, _)| *id)
             .collect();
         let lease_until = now + Duration::seconds(self.settings.lease_secs);

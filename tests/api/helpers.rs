@@ -22,10 +22,11 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 /// How long a test waits for something that happens in the background.
-/// Enough for a test that holds a connection while a helper looks too.
-const INSPECTION_CONNECTIONS: u32 = 3;
-
 const PATIENCE: Duration = Duration::from_secs(15);
+
+/// The connections of `TestApp::pool()`: enough for a test that holds one
+/// while a helper looks too.
+const INSPECTION_CONNECTIONS: u32 = 3;
 
 pub const PASSWORD: &str = "correct horse battery staple";
 

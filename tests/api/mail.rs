@@ -248,6 +248,7 @@ async fn messages_held_past_their_leases_by_a_slow_server_go_out_once() {
     })
     .await;
     let readers: Vec<String> = (0..6).map(|i| format!("slow{i}@example.com")).collect();
+    let readers: Vec<&str> = readers.iter().map(String::as_str).collect();
     for reader in &readers {
         assert_eq!(app.subscribe(reader).await.status(), StatusCode::ACCEPTED);
     }
@@ -265,12 +266,7 @@ async fn messages_held_past_their_leases_by_a_slow_server_go_out_once() {
     for reader in &readers {
         app.mailbox.nth(reader, 1).await;
     }
-    eventually("every delivery to be recorded", || {
-        readers
-            .iter()
-            .all(|reader| outbox_for(&app, reader)[0].0.status == OutboxStatus::Sent)
-    })
-    .await;
+    settled(&app, &readers, |m| m.status == OutboxStatus::Sent).await;
     for reader in &readers {
         assert_eq!(app.mailbox.to(reader).len(), 1, "{reader}");
         assert_eq!(outbox_for(&app, reader)[0].0.attempts, 1, "{reader}");
