@@ -196,7 +196,7 @@ async fn list(
 ) -> Result<HttpResponse, AppError> {
     let paging = Paging::parse(query.page, query.per_page, 50, 200)?;
     let handled = match query.handled.as_deref() {
-        None | Some("") => None,
+        None => None,
         Some("true") => Some(true),
         Some("false") => Some(false),
         Some(_) => return Err(AppError::field("handled", "invalid", "true or false")),
