@@ -13,12 +13,12 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing_actix_web::{RequestId, TracingLogger};
 
-use crate::clock::{SharedClock, SystemClock};
-use crate::config::{DatabaseSettings, Settings};
-use crate::error::AppError;
+use crate::http::api;
 use crate::jobs::Worker;
+use crate::platform::clock::{SharedClock, SystemClock};
+use crate::platform::config::{DatabaseSettings, Settings};
+use crate::platform::error::AppError;
 use crate::state::{AppState, Core};
-use crate::{access, accounts, articles, digest, newsletter, trials};
 
 /// The HTTP server and, unless disabled, the in-process worker.
 pub struct Application {
@@ -36,7 +36,7 @@ impl Application {
         let core = Core::start(settings, clock).await?;
         let settings = Arc::clone(&core.settings);
         let state = Data::new(AppState::new(&core)?);
-        let site = crate::web::site_data(crate::web::Site::new(
+        let site = crate::http::pages::site_data(crate::http::pages::Site::new(
             &settings.mail.site_name,
             settings.server.public_url(),
             core.site_key.clone(),
@@ -52,7 +52,7 @@ impl Application {
                     AppError::field("query", "invalid", error.to_string()).into()
                 }))
                 .configure(routes)
-                .default_service(web::to(crate::openapi::unrouted))
+                .default_service(web::to(api::openapi::unrouted))
                 .wrap_fn(|req, srv| {
                     // No path or query means a NUL character, and
                     // PostgreSQL cannot compare text that holds one.
@@ -71,13 +71,13 @@ impl Application {
                     }
                 })
                 .wrap_fn(|req, srv| {
-                    let call = crate::web::check_origin(req).map(|req| srv.call(req));
+                    let call = crate::http::pages::check_origin(req).map(|req| srv.call(req));
                     async move {
                         let response = match call {
                             Ok(call) => call.await?,
                             Err(refused) => *refused,
                         };
-                        Ok(crate::web::finish(response))
+                        Ok(crate::http::pages::finish(response))
                     }
                 })
                 .wrap_fn(|req, srv| {
@@ -95,7 +95,7 @@ impl Application {
                         Ok(response)
                     }
                 })
-                .wrap(TracingLogger::<crate::telemetry::RedactingRootSpan>::new())
+                .wrap(TracingLogger::<crate::http::telemetry::RedactingRootSpan>::new())
         })
         .listen(listener)?
         .shutdown_timeout(settings.server.shutdown_timeout_secs)
@@ -149,27 +149,27 @@ impl Application {
 /// patterns) sit in scopes of their own, so that a reader's request runs
 /// only the patterns of its own route.
 fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.configure(crate::ops::routes).service(
+    cfg.configure(api::ops::routes).service(
         web::scope("/api/v1")
             .service(
                 web::scope("/admin")
-                    .configure(accounts::http::admin_routes)
-                    .configure(access::http::admin_routes)
-                    .configure(newsletter::http::admin_routes)
-                    .configure(digest::http::admin_routes)
-                    .configure(trials::http::admin_routes)
-                    .configure(crate::inquiries::http::admin_routes)
-                    .configure(crate::organizations::http::admin_routes),
+                    .configure(api::accounts::admin_routes)
+                    .configure(api::access::admin_routes)
+                    .configure(api::newsletter::admin_routes)
+                    .configure(api::digest::admin_routes)
+                    .configure(api::trials::admin_routes)
+                    .configure(api::inquiries::admin_routes)
+                    .configure(api::organizations::admin_routes),
             )
-            .configure(articles::http::routes)
-            .configure(accounts::http::routes)
-            .configure(newsletter::http::routes)
-            .configure(trials::http::routes)
-            .configure(crate::inquiries::http::routes)
-            .configure(crate::organizations::http::routes),
+            .configure(api::articles::routes)
+            .configure(api::accounts::routes)
+            .configure(api::newsletter::routes)
+            .configure(api::trials::routes)
+            .configure(api::inquiries::routes)
+            .configure(api::organizations::routes),
     );
-    cfg.configure(crate::openapi::routes)
-        .configure(crate::web::routes);
+    cfg.configure(api::openapi::routes)
+        .configure(crate::http::pages::routes);
 }
 
 /// Blocking threads of a runtime. Nearly all they run is database work (the

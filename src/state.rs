@@ -8,23 +8,25 @@ use std::sync::Arc;
 use anyhow::Context;
 use secrecy::SecretString;
 
-use crate::abuse::AbuseGuard;
 use crate::access::service::KeptDecisions;
 use crate::access::AccessService;
 use crate::accounts::service::KeptSessions;
 use crate::accounts::AccountService;
-use crate::articles::{ArticleService, ReaderCache, Readers};
-use crate::audit::AuditService;
-use crate::clock::SharedClock;
-use crate::config::Settings;
-use crate::db::{self, Pool};
+use crate::articles::ArticleService;
+use crate::articles::ReaderCache;
+use crate::articles::Readers;
 use crate::digest::DigestService;
 use crate::inquiries::InquiryService;
-use crate::mail::service::OutboxService;
-use crate::mail::{Composer, DkimSigner, ReturnPaths};
 use crate::newsletter::links::LinkSigner;
 use crate::newsletter::NewsletterService;
 use crate::organizations::OrganizationService;
+use crate::platform::abuse::AbuseGuard;
+use crate::platform::audit::AuditService;
+use crate::platform::clock::SharedClock;
+use crate::platform::config::Settings;
+use crate::platform::db::{self, Pool};
+use crate::platform::mail::service::OutboxService;
+use crate::platform::mail::{Composer, DkimSigner, ReturnPaths};
 use crate::trials::TrialService;
 
 /// What every handler can reach.
@@ -147,7 +149,7 @@ impl Core {
         .await
         .context("database start-up task")??;
         let composer = Composer::new(&settings.mail, settings.server.public_url())?;
-        let site_key = crate::secret::site_key(&settings.auth)?;
+        let site_key = crate::platform::secret::site_key(&settings.auth)?;
         let links = Arc::new(LinkSigner::new(site_key.clone()));
         let key = links.suppression_key().clone();
         let rekeyed = db::run(&pool, move |conn| {

@@ -1,7 +1,6 @@
 //! One question, answered in one place: may this reader read an article in
 //! full now, and why (not)?
 
-pub mod http;
 pub mod model;
 pub mod service;
 pub mod store;

@@ -3,7 +3,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use crate::accounts::AccountId;
-use crate::db::schema::entitlements;
+use crate::platform::db::schema::entitlements;
 
 crate::id_type!(EntitlementId);
 

@@ -6,12 +6,15 @@ use super::model::{
 };
 use super::store;
 use crate::accounts::service::require;
-use crate::accounts::{Account, AccountError, AccountId, Role};
-use crate::audit::{self, model::SubjectKind, Subject};
-use crate::clock::SharedClock;
-use crate::db::stamp::Stamped;
-use crate::db::{self, DbConnection, Pool, StorageError};
-use crate::domain::{optional_text, FieldError, Fields, Invalid};
+use crate::accounts::Account;
+use crate::accounts::AccountError;
+use crate::accounts::AccountId;
+use crate::accounts::Role;
+use crate::platform::audit::{self, model::SubjectKind, Subject};
+use crate::platform::clock::SharedClock;
+use crate::platform::db::stamp::Stamped;
+use crate::platform::db::{self, DbConnection, Pool, StorageError};
+use crate::platform::domain::{optional_text, FieldError, Fields, Invalid};
 
 /// What a reader who is not logged in may read: the same for every one of
 /// them, so it needs no database.

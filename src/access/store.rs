@@ -3,8 +3,8 @@ use diesel::prelude::*;
 
 use super::model::{Entitlement, EntitlementId, EntitlementKind, NewEntitlement};
 use crate::accounts::AccountId;
-use crate::db::schema::entitlements;
-use crate::db::DbConnection;
+use crate::platform::db::schema::entitlements;
+use crate::platform::db::DbConnection;
 
 pub fn insert(conn: &mut DbConnection, entitlement: &NewEntitlement<'_>) -> QueryResult<()> {
     diesel::insert_into(entitlements::table)

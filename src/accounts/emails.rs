@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::mail::Email;
+use crate::platform::mail::Email;
 
 /// Greets no one by name: the name was typed by whoever registered, who
 /// need not own the address, and must not be a way to put words into mail

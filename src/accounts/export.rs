@@ -7,9 +7,9 @@ use std::io::Write;
 use super::model::AccountId;
 use super::service::AccountService;
 use super::store;
-use crate::db::{self, StorageError};
 use crate::newsletter::csv_file::format_time;
 use crate::newsletter::export::ExportError;
+use crate::platform::db::{self, StorageError};
 
 const PAGE_ROWS: i64 = 1_000;
 

@@ -3,13 +3,10 @@
 
 pub mod emails;
 pub mod export;
-pub mod http;
 pub mod model;
 pub mod password;
 pub mod service;
-pub mod session;
 pub mod store;
 
 pub use model::{Account, AccountId, Role};
 pub use service::{AccountError, AccountService};
-pub use session::CurrentAccount;

@@ -1,33 +1,9 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::db::schema::{account_tokens, accounts, sessions};
-use crate::domain::{EmailAddress, TokenHash};
-
-crate::id_type!(AccountId);
-
-crate::text_enum! {
-    /// What a person may do. Each role includes the ones before it.
-    pub enum Role {
-        Reader => "reader",
-        Editor => "editor",
-        Admin => "admin",
-    }
-}
-
-impl Role {
-    fn rank(self) -> u8 {
-        match self {
-            Self::Reader => 0,
-            Self::Editor => 1,
-            Self::Admin => 2,
-        }
-    }
-
-    pub fn includes(self, other: Role) -> bool {
-        self.rank() >= other.rank()
-    }
-}
+use crate::platform::db::schema::{account_tokens, accounts, sessions};
+pub use crate::platform::domain::{AccountId, Role};
+use crate::platform::domain::{EmailAddress, TokenHash};
 
 crate::text_enum! {
     pub enum TokenPurpose {

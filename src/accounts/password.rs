@@ -11,8 +11,8 @@ use argon2::{Algorithm, Argon2, Block, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Semaphore;
 
-use crate::config::Argon2Settings;
-use crate::domain::Password;
+use crate::platform::config::Argon2Settings;
+use crate::platform::domain::Password;
 
 /// Hashes with the configured parameters. The hash string records the
 /// parameters it was made with, so raising them takes effect for each

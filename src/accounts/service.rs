@@ -13,18 +13,18 @@ use super::model::{
 };
 use super::password::{HashError, PasswordHasher, Verification};
 use super::store::{self, AccountFilter};
-use crate::abuse::{self, AbuseGuard, Form, Limited};
-use crate::audit::{self, model::SubjectKind, Subject};
-use crate::clock::SharedClock;
-use crate::config::AuthSettings;
-use crate::db::stamp::Stamped;
-use crate::db::{self, DbConnection, Pool, StorageError};
-use crate::domain::{
+use crate::platform::abuse::{self, AbuseGuard, Form, Limited};
+use crate::platform::audit::{self, model::SubjectKind, Subject};
+use crate::platform::clock::SharedClock;
+use crate::platform::config::AuthSettings;
+use crate::platform::db::stamp::Stamped;
+use crate::platform::db::{self, DbConnection, Pool, StorageError};
+use crate::platform::domain::{
     optional_text, EmailAddress, FieldError, Fields, Invalid, Password, PlainText, Token, TokenHash,
 };
-use crate::mail::compose::ComposeError;
-use crate::mail::{store as outbox, Composer};
-use crate::ratelimit::WindowLimiter;
+use crate::platform::mail::compose::ComposeError;
+use crate::platform::mail::{store as outbox, Composer};
+use crate::platform::ratelimit::WindowLimiter;
 
 /// Passwords longer than this are not even hashed at login.
 const LOGIN_PASSWORD_MAX_BYTES: usize = 1024;

@@ -6,9 +6,9 @@ use diesel::prelude::*;
 use super::model::{
     Account, AccountId, NewAccount, NewAccountToken, NewSession, Role, TokenPurpose,
 };
-use crate::db::schema::{account_tokens, accounts, sessions};
-use crate::db::{contains_pattern, DbConnection, MultiBackend};
-use crate::domain::{EmailAddress, TokenHash};
+use crate::platform::db::schema::{account_tokens, accounts, sessions};
+use crate::platform::db::{contains_pattern, DbConnection, MultiBackend};
+use crate::platform::domain::{EmailAddress, TokenHash};
 
 pub fn insert(conn: &mut DbConnection, account: &NewAccount<'_>) -> QueryResult<()> {
     diesel::insert_into(accounts::table)

@@ -19,9 +19,9 @@ use actix_web::web::Bytes;
 use super::model::Section;
 use super::service::{Listing, Page, Story};
 use super::store;
-use crate::db::stamp::{self, Ticket, Watch, Watched};
-use crate::db::{Pool, StorageError};
-use crate::domain::Slug;
+use crate::platform::db::stamp::{self, Ticket, Watch, Watched};
+use crate::platform::db::{Pool, StorageError};
+use crate::platform::domain::Slug;
 
 /// Beyond this many listings (or articles) kept, the shelf is emptied
 /// before the next is kept: a flood of distinct queries costs what it cost

@@ -3,7 +3,6 @@
 
 pub mod cache;
 pub mod diff;
-pub mod http;
 pub mod markdown;
 pub mod model;
 pub mod service;

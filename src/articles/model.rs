@@ -3,8 +3,8 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::accounts::AccountId;
-use crate::db::schema::{article_revisions, articles, sections};
-use crate::domain::Slug;
+use crate::platform::db::schema::{article_revisions, articles, sections};
+use crate::platform::domain::Slug;
 
 crate::id_type!(ArticleId);
 crate::id_type!(SectionId);

@@ -14,16 +14,22 @@ use super::model::{
     Revision, RevisionId, Section, SectionId, Snapshot,
 };
 use super::store::{self, Filter, Order};
+use crate::access;
 use crate::access::service::KeptDecisions;
-use crate::access::{self, Decision, Level, Reason};
+use crate::access::Decision;
+use crate::access::Level;
+use crate::access::Reason;
 use crate::accounts;
 use crate::accounts::service::{require, KeptSessions};
-use crate::accounts::{Account, AccountError, AccountId, Role};
-use crate::audit::{self, model::SubjectKind, Subject};
-use crate::clock::SharedClock;
-use crate::config::ArticleSettings;
-use crate::db::{self, DbConnection, Pool, StorageError};
-use crate::domain::{FieldError, Fields, Invalid, PlainText, Slug};
+use crate::accounts::Account;
+use crate::accounts::AccountError;
+use crate::accounts::AccountId;
+use crate::accounts::Role;
+use crate::platform::audit::{self, model::SubjectKind, Subject};
+use crate::platform::clock::SharedClock;
+use crate::platform::config::ArticleSettings;
+use crate::platform::db::{self, DbConnection, Pool, StorageError};
+use crate::platform::domain::{FieldError, Fields, Invalid, PlainText, Slug};
 
 const MAX_TAGS: usize = 10;
 const MAX_BODY_CHARS: usize = 200_000;
@@ -807,8 +813,11 @@ impl ArticleService {
                     previous,
                 });
             }
-            let trail =
-                crate::audit::store::of_subject(conn, SubjectKind::Article, &id.to_string())?;
+            let trail = crate::platform::audit::store::of_subject(
+                conn,
+                SubjectKind::Article,
+                &id.to_string(),
+            )?;
             let mut actions = Vec::with_capacity(trail.len());
             for done in trail {
                 actions.push(Action {

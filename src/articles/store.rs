@@ -12,9 +12,11 @@ use super::model::{
     Article, ArticleChanges, ArticleId, ArticleStatus, NewArticle, NewRevision, NewSection,
     Revision, Section, SectionId,
 };
-use crate::db::schema::{article_revisions, article_tags, articles, content_stamp, sections};
-use crate::db::{DbConnection, MultiBackend};
-use crate::domain::Slug;
+use crate::platform::db::schema::{
+    article_revisions, article_tags, articles, content_stamp, sections,
+};
+use crate::platform::db::{DbConnection, MultiBackend};
+use crate::platform::domain::Slug;
 
 pub fn sections(conn: &mut DbConnection) -> QueryResult<Vec<Section>> {
     sections::table
@@ -243,7 +245,7 @@ pub fn time_limited<T>(
     work: impl FnOnce(&mut DbConnection) -> QueryResult<T>,
 ) -> QueryResult<T> {
     match conn {
-        DbConnection::Postgres(_) => crate::db::transaction(conn, |conn| {
+        DbConnection::Postgres(_) => crate::platform::db::transaction(conn, |conn| {
             // SET takes no bind parameters; the value is a number we format.
             diesel::sql_query(format!(
                 "SET LOCAL statement_timeout = {}",

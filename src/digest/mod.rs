@@ -1,7 +1,6 @@
 //! The daily digest: the schedule, the selection of articles, rendering
 //! once per variant, and the fan-out to every subscriber with retries.
 
-pub mod http;
 pub mod model;
 pub mod render;
 pub mod send;

@@ -2,9 +2,11 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 use serde::Serialize;
 
-use crate::db::schema::{digest_deliveries, digest_runs};
-use crate::domain::EmailAddress;
-use crate::newsletter::{Sections, SubscriberId, SubscriberStatus};
+use crate::newsletter::Sections;
+use crate::newsletter::SubscriberId;
+use crate::newsletter::SubscriberStatus;
+use crate::platform::db::schema::{digest_deliveries, digest_runs};
+use crate::platform::domain::EmailAddress;
 
 crate::id_type!(RunId);
 

@@ -7,7 +7,7 @@
 
 use serde::Serialize;
 
-use crate::mail::{Email, Stream};
+use crate::platform::mail::{Email, Stream};
 
 /// A per-subscriber value in a rendered variant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

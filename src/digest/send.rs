@@ -16,16 +16,18 @@ use super::model::{Claimed, DigestRun, RunId};
 use super::render::{greeting, Personal, Rendered, Template};
 use super::service::{Content, DigestError};
 use super::store::{self, Outcome, Recorded};
-use crate::clock::SharedClock;
-use crate::config::{DigestSettings, NewsletterSettings};
-use crate::db::{self, Pool, StorageError};
-use crate::mail::compose::unfolded;
-use crate::mail::transport::SendError;
-use crate::mail::{Composer, DkimSigner, ReturnPaths, SentMessage, Transport};
 use crate::newsletter;
 use crate::newsletter::links::LinkSigner;
 use crate::newsletter::model::EmailHash;
-use crate::newsletter::{Sections, SubscriberId, SubscriberStatus};
+use crate::newsletter::Sections;
+use crate::newsletter::SubscriberId;
+use crate::newsletter::SubscriberStatus;
+use crate::platform::clock::SharedClock;
+use crate::platform::config::{DigestSettings, NewsletterSettings};
+use crate::platform::db::{self, Pool, StorageError};
+use crate::platform::mail::compose::unfolded;
+use crate::platform::mail::transport::SendError;
+use crate::platform::mail::{Composer, DkimSigner, ReturnPaths, SentMessage, Transport};
 use crate::state::Core;
 
 /// What one call of `DigestSender::deliver` did, counted per delivery.

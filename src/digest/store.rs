@@ -7,14 +7,18 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Text, Timestamp};
 
 use super::model::{Claimed, Counts, DeliveryStatus, DigestRun, NewDelivery, NewRun, RunId};
-use crate::articles::{Article, ArticleStatus, Section};
-use crate::db::schema::{
+use crate::articles::Article;
+use crate::articles::ArticleStatus;
+use crate::articles::Section;
+use crate::newsletter::model::SuppressionKey;
+use crate::newsletter::Sections;
+use crate::newsletter::SubscriberId;
+use crate::newsletter::SubscriberStatus;
+use crate::platform::db::schema::{
     accounts, articles, digest_deliveries, digest_runs, newsletter_subscribers, sections,
 };
-use crate::db::{self, DbConnection};
-use crate::domain::EmailAddress;
-use crate::newsletter::model::SuppressionKey;
-use crate::newsletter::{Sections, SubscriberId, SubscriberStatus};
+use crate::platform::db::{self, DbConnection};
+use crate::platform::domain::EmailAddress;
 
 /// Creates the run of a date unless one exists; returns whether it did.
 pub fn insert_run(conn: &mut DbConnection, run: &NewRun<'_>) -> QueryResult<bool> {

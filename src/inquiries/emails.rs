@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::mail::Email;
+use crate::platform::mail::Email;
 
 /// To the sender. It carries nothing they typed but the number of seats:
 /// the address is whatever someone entered in a public form, so quoting

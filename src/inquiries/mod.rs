@@ -2,7 +2,6 @@
 //! acknowledged to them, forwarded to sales and worked by admins.
 
 pub mod emails;
-pub mod http;
 pub mod model;
 pub mod service;
 pub mod store;

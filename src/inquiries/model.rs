@@ -2,8 +2,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::accounts::AccountId;
-use crate::db::schema::inquiries;
-use crate::domain::EmailAddress;
+use crate::platform::db::schema::inquiries;
+use crate::platform::domain::EmailAddress;
 
 crate::id_type!(InquiryId);
 

@@ -12,15 +12,17 @@ use diesel::result::Error as DieselError;
 use super::emails::{InquiryForSales, InquiryReceived};
 use super::model::{Handling, Inquiry, InquiryId, NewInquiry};
 use super::store;
-use crate::abuse::{AbuseGuard, Form, Limited};
 use crate::accounts::service::require;
-use crate::accounts::{Account, AccountError, Role};
-use crate::audit::{self, model::SubjectKind, Subject};
-use crate::clock::SharedClock;
-use crate::db::{self, Pool, StorageError};
-use crate::domain::{EmailAddress, FieldError, Fields, Invalid, PlainText};
-use crate::mail::compose::ComposeError;
-use crate::mail::{store as outbox, Composer};
+use crate::accounts::Account;
+use crate::accounts::AccountError;
+use crate::accounts::Role;
+use crate::platform::abuse::{AbuseGuard, Form, Limited};
+use crate::platform::audit::{self, model::SubjectKind, Subject};
+use crate::platform::clock::SharedClock;
+use crate::platform::db::{self, Pool, StorageError};
+use crate::platform::domain::{EmailAddress, FieldError, Fields, Invalid, PlainText};
+use crate::platform::mail::compose::ComposeError;
+use crate::platform::mail::{store as outbox, Composer};
 
 /// The most seats one inquiry may ask about: larger numbers are typos, or
 /// a conversation for sales to start, not a form field.

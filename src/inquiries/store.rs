@@ -4,9 +4,9 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::model::{Handling, Inquiry, InquiryId, NewInquiry};
-use crate::db::schema::inquiries;
-use crate::db::DbConnection;
-use crate::domain::EmailAddress;
+use crate::platform::db::schema::inquiries;
+use crate::platform::db::DbConnection;
+use crate::platform::domain::EmailAddress;
 
 pub fn insert(conn: &mut DbConnection, inquiry: &NewInquiry<'_>) -> QueryResult<()> {
     diesel::insert_into(inquiries::table)

@@ -5,12 +5,13 @@ use lettre::message::Mailbox;
 use tokio::sync::watch;
 
 use crate::articles::ReaderCache;
-use crate::clock::SharedClock;
-use crate::config::{DigestSettings, TrialSettings};
-use crate::db::Pool;
-use crate::digest::{DigestSender, DigestService};
-use crate::mail::delivery::{self, Deliverer, Signing};
-use crate::mail::{Composer, Transport};
+use crate::digest::DigestSender;
+use crate::digest::DigestService;
+use crate::platform::clock::SharedClock;
+use crate::platform::config::{DigestSettings, TrialSettings};
+use crate::platform::db::Pool;
+use crate::platform::mail::delivery::{self, Deliverer, Signing};
+use crate::platform::mail::{Composer, Transport};
 use crate::state::Core;
 
 /// How often expired sessions, links, stale sign-ups and old sent mail are
@@ -136,8 +137,12 @@ impl Worker {
                 {
                     tracing::error!(error = ?error, "digest housekeeping failed");
                 }
-                if let Err(error) =
-                    crate::mail::service::housekeeping(&self.pool, now, self.keep_sent_days).await
+                if let Err(error) = crate::platform::mail::service::housekeeping(
+                    &self.pool,
+                    now,
+                    self.keep_sent_days,
+                )
+                .await
                 {
                     tracing::error!(error = ?error, "mail housekeeping failed");
                 }

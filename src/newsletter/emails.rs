@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::mail::{Email, Stream};
+use crate::platform::mail::{Email, Stream};
 
 /// The double opt-in. It is the reply to a request, not a newsletter
 /// issue, so it goes out from the transactional sender.

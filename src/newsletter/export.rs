@@ -9,7 +9,7 @@ use super::csv_file::format_time;
 use super::model::{EmailHash, Subscriber, SubscriberId, Suppression};
 use super::service::NewsletterService;
 use super::store;
-use crate::db::{self, StorageError};
+use crate::platform::db::{self, StorageError};
 
 const PAGE_ROWS: i64 = 1_000;
 

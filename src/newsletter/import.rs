@@ -19,9 +19,10 @@ use super::model::{
 };
 use super::service::{require, section_slugs, NewsletterError, NewsletterService, Requested};
 use super::store::{self, Suppressed};
-use crate::accounts::{Account, Role};
-use crate::db::{self, DbConnection, Writes};
-use crate::domain::EmailAddress;
+use crate::accounts::Account;
+use crate::accounts::Role;
+use crate::platform::db::{self, DbConnection, Writes};
+use crate::platform::domain::EmailAddress;
 
 /// Rows written per transaction: small enough to keep a lock short, large
 /// enough that committing is not the cost.
@@ -45,8 +46,8 @@ impl From<DieselError> for ImportError {
     }
 }
 
-impl From<crate::db::StorageError> for ImportError {
-    fn from(error: crate::db::StorageError) -> Self {
+impl From<crate::platform::db::StorageError> for ImportError {
+    fn from(error: crate::platform::db::StorageError) -> Self {
         Self::Newsletter(error.into())
     }
 }

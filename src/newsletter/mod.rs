@@ -5,7 +5,6 @@
 pub mod csv_file;
 pub mod emails;
 pub mod export;
-pub mod http;
 pub mod import;
 pub mod links;
 pub mod model;

@@ -8,10 +8,10 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
 use crate::accounts::AccountId;
-use crate::db::schema::{
+use crate::platform::db::schema::{
     newsletter_imports, newsletter_subscribers, newsletter_suppressions, newsletter_tokens,
 };
-use crate::domain::{EmailAddress, Invalid, TokenHash};
+use crate::platform::domain::{EmailAddress, Invalid, TokenHash};
 
 crate::id_type!(SubscriberId);
 

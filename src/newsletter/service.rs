@@ -19,19 +19,21 @@ use super::model::{
     TokenPurpose,
 };
 use super::store::{self, SubscriberFilter};
-use crate::abuse::{AbuseGuard, Form, Limited};
 use crate::accounts::service::search_text;
-use crate::accounts::{Account, AccountId, Role};
-use crate::audit::{self, model::SubjectKind, Subject};
-use crate::clock::SharedClock;
-use crate::config::NewsletterSettings;
-use crate::db::{self, DbConnection, Pool, StorageError, Writes};
-use crate::domain::{EmailAddress, FieldError, Fields, Token};
-use crate::mail::compose::ComposeError;
-use crate::mail::webhooks::{
+use crate::accounts::Account;
+use crate::accounts::AccountId;
+use crate::accounts::Role;
+use crate::platform::abuse::{AbuseGuard, Form, Limited};
+use crate::platform::audit::{self, model::SubjectKind, Subject};
+use crate::platform::clock::SharedClock;
+use crate::platform::config::NewsletterSettings;
+use crate::platform::db::{self, DbConnection, Pool, StorageError, Writes};
+use crate::platform::domain::{EmailAddress, FieldError, Fields, Token};
+use crate::platform::mail::compose::ComposeError;
+use crate::platform::mail::webhooks::{
     self, MailgunWebhook, PostmarkWebhook, ProviderEvent, SendgridPost, SnsMessage, WebhookError,
 };
-use crate::mail::{store as outbox, Composer, Email, Stream};
+use crate::platform::mail::{store as outbox, Composer, Email, Stream};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NewsletterError {
@@ -694,7 +696,7 @@ impl NewsletterService {
             Some(Some(date)) if date <= today => {
                 fields.take::<()>(
                     "paused_until",
-                    Err(crate::domain::Invalid::new(
+                    Err(crate::platform::domain::Invalid::new(
                         "not_in_future",
                         "a pause ends on a date after today",
                     )),

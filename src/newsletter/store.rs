@@ -9,13 +9,13 @@ use super::model::{
     SubscriberId, SubscriberStatus, Suppression, SuppressionKey, SuppressionReason, TokenPurpose,
 };
 use crate::accounts::AccountId;
-use crate::db::contains_pattern;
-use crate::db::schema::{
+use crate::platform::db::contains_pattern;
+use crate::platform::db::schema::{
     accounts, newsletter_imports, newsletter_soft_bounces, newsletter_subscribers,
     newsletter_suppressions, newsletter_tokens, sections,
 };
-use crate::db::{DbConnection, MultiBackend, Write};
-use crate::domain::{EmailAddress, TokenHash};
+use crate::platform::db::{DbConnection, MultiBackend, Write};
+use crate::platform::domain::{EmailAddress, TokenHash};
 
 pub fn find(conn: &mut DbConnection, id: SubscriberId) -> QueryResult<Option<Subscriber>> {
     newsletter_subscribers::table
@@ -639,7 +639,7 @@ pub fn rekey_suppressions(conn: &mut DbConnection, key: &SuppressionKey) -> Quer
         if page.is_empty() {
             return Ok(rekeyed);
         }
-        crate::db::transaction(conn, |conn| {
+        crate::platform::db::transaction(conn, |conn| {
             for plain in &page {
                 rekeyed += diesel::update(
                     newsletter_suppressions::table

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::mail::Email;
+use crate::platform::mail::Email;
 
 /// To an address of a subscribing company with a free seat.
 #[derive(Debug, Serialize)]

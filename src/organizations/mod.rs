@@ -3,7 +3,6 @@
 //! through an emailed link and read through their company's seat.
 
 pub mod emails;
-pub mod http;
 pub mod model;
 pub mod service;
 pub mod store;

@@ -3,11 +3,11 @@ use diesel::prelude::*;
 
 use crate::access::model::EntitlementId;
 use crate::accounts::AccountId;
-use crate::db::schema::{
+use crate::platform::db::schema::{
     organization_domains, organization_join_tokens, organization_managers, organization_members,
     organizations,
 };
-use crate::domain::TokenHash;
+use crate::platform::domain::TokenHash;
 
 crate::id_type!(OrganizationId);
 crate::id_type!(MemberId);

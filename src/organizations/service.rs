@@ -14,15 +14,20 @@ use super::model::{
     Organization, OrganizationId,
 };
 use super::store;
-use crate::abuse::{AbuseGuard, Form, Limited};
 use crate::accounts::service::require;
-use crate::accounts::{Account, AccountError, AccountId, Role};
-use crate::audit::{self, model::SubjectKind, Subject};
-use crate::clock::SharedClock;
-use crate::db::{self, DbConnection, Pool, StorageError};
-use crate::domain::{optional_text, EmailAddress, FieldError, Fields, Invalid, PlainText, Token};
-use crate::mail::compose::ComposeError;
-use crate::mail::{store as outbox, Composer};
+use crate::accounts::Account;
+use crate::accounts::AccountError;
+use crate::accounts::AccountId;
+use crate::accounts::Role;
+use crate::platform::abuse::{AbuseGuard, Form, Limited};
+use crate::platform::audit::{self, model::SubjectKind, Subject};
+use crate::platform::clock::SharedClock;
+use crate::platform::db::{self, DbConnection, Pool, StorageError};
+use crate::platform::domain::{
+    optional_text, EmailAddress, FieldError, Fields, Invalid, PlainText, Token,
+};
+use crate::platform::mail::compose::ComposeError;
+use crate::platform::mail::{store as outbox, Composer};
 
 /// How long a join link works.
 pub const JOIN_LINK_HOURS: i64 = 48;

@@ -9,12 +9,12 @@ use super::model::{
     Organization, OrganizationId,
 };
 use crate::accounts::AccountId;
-use crate::db::schema::{
+use crate::platform::db::schema::{
     organization_domains, organization_join_tokens, organization_managers, organization_members,
     organizations,
 };
-use crate::db::DbConnection;
-use crate::domain::TokenHash;
+use crate::platform::db::DbConnection;
+use crate::platform::domain::TokenHash;
 
 pub fn insert(conn: &mut DbConnection, organization: &NewOrganization<'_>) -> QueryResult<()> {
     diesel::insert_into(organizations::table)

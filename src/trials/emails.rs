@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::mail::Email;
+use crate::platform::mail::Email;
 
 #[derive(Debug, Serialize)]
 pub struct TrialReceived {

@@ -2,7 +2,6 @@
 
 pub mod emails;
 pub mod flags;
-pub mod http;
 pub mod model;
 pub mod service;
 pub mod store;

@@ -3,7 +3,7 @@ use diesel::prelude::*;
 
 use crate::access::model::EntitlementId;
 use crate::accounts::AccountId;
-use crate::db::schema::{trial_decisions, trial_requests};
+use crate::platform::db::schema::{trial_decisions, trial_requests};
 
 crate::id_type!(TrialId);
 crate::id_type!(DecisionId);

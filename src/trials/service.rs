@@ -17,18 +17,23 @@ use super::model::{
     TrialRequest, TrialStatus,
 };
 use super::store::{self, Outcome};
-use crate::abuse::{AbuseGuard, Form, Limited};
+use crate::access;
 use crate::access::model::{Entitlement, EntitlementId, EntitlementKind, NewEntitlement};
-use crate::access::{self, Level, Reason};
+use crate::access::Level;
+use crate::access::Reason;
 use crate::accounts::service::require;
-use crate::accounts::{Account, AccountError, AccountId, Role};
-use crate::audit::{self, model::SubjectKind, Subject};
-use crate::clock::SharedClock;
-use crate::config::TrialSettings;
-use crate::db::{self, DbConnection, Pool, StorageError};
-use crate::domain::{optional_text, FieldError, Fields, Invalid, PlainText};
-use crate::mail::compose::ComposeError;
-use crate::mail::{store as outbox, Composer};
+use crate::accounts::Account;
+use crate::accounts::AccountError;
+use crate::accounts::AccountId;
+use crate::accounts::Role;
+use crate::platform::abuse::{AbuseGuard, Form, Limited};
+use crate::platform::audit::{self, model::SubjectKind, Subject};
+use crate::platform::clock::SharedClock;
+use crate::platform::config::TrialSettings;
+use crate::platform::db::{self, DbConnection, Pool, StorageError};
+use crate::platform::domain::{optional_text, FieldError, Fields, Invalid, PlainText};
+use crate::platform::mail::compose::ComposeError;
+use crate::platform::mail::{store as outbox, Composer};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrialError {

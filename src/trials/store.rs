@@ -7,9 +7,10 @@ use super::model::{
     Decision, DecisionId, NewDecision, NewTrialRequest, TrialId, TrialRequest, TrialStatus,
 };
 use crate::access::model::EntitlementId;
-use crate::accounts::{Account, AccountId};
-use crate::db::schema::{accounts, admin_summaries, trial_decisions, trial_requests};
-use crate::db::DbConnection;
+use crate::accounts::Account;
+use crate::accounts::AccountId;
+use crate::platform::db::schema::{accounts, admin_summaries, trial_decisions, trial_requests};
+use crate::platform::db::DbConnection;
 
 pub fn insert(conn: &mut DbConnection, request: &NewTrialRequest<'_>) -> QueryResult<()> {
     diesel::insert_into(trial_requests::table)

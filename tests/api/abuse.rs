@@ -3,7 +3,7 @@
 //! pages alike; and a daily cap on the mail they may cause to one address.
 
 use chrono::Duration;
-use masthead::config::{FormLimit, Settings};
+use masthead::platform::config::{FormLimit, Settings};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -433,7 +433,7 @@ async fn a_limited_form_shows_a_page_that_says_when_to_try_again() {
 async fn wrong_tokens_are_limited_per_client_and_a_right_one_is_not_counted() {
     const WINDOW: i64 = 900;
     let app = TestApp::spawn_with(|s| {
-        s.abuse.token_guesses = masthead::config::GuessLimit {
+        s.abuse.token_guesses = masthead::platform::config::GuessLimit {
             per_ip: 2,
             window_secs: 900,
         };

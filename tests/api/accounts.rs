@@ -178,7 +178,7 @@ async fn invalid_registrations_name_every_bad_field_and_store_nothing() {
     let stored = tokio::task::spawn_blocking(move || {
         use diesel::prelude::*;
         let mut conn = pool.get().expect("conn");
-        masthead::db::schema::accounts::table
+        masthead::platform::db::schema::accounts::table
             .count()
             .get_result::<i64>(&mut *conn)
             .expect("count")
@@ -365,8 +365,9 @@ async fn password_reset_answers_the_same_for_unknown_addresses_and_sends_nothing
     let pool = app.pool();
     let queued = tokio::task::spawn_blocking(move || {
         let mut conn = pool.get().expect("conn");
-        let ghost = masthead::domain::EmailAddress::parse("ghost@example.com").expect("valid");
-        masthead::mail::store::for_recipient(&mut conn, &ghost)
+        let ghost =
+            masthead::platform::domain::EmailAddress::parse("ghost@example.com").expect("valid");
+        masthead::platform::mail::store::for_recipient(&mut conn, &ghost)
             .expect("query")
             .len()
     })
@@ -607,7 +608,7 @@ async fn the_worker_deletes_expired_sessions() {
     let sessions = move || {
         use diesel::prelude::*;
         let mut conn = pool.get().expect("conn");
-        masthead::db::schema::sessions::table
+        masthead::platform::db::schema::sessions::table
             .count()
             .get_result::<i64>(&mut *conn)
             .expect("count")

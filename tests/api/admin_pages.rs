@@ -4,7 +4,7 @@
 //! does, with every action in the audit trail.
 
 use chrono::Duration;
-use masthead::audit::model::SubjectKind;
+use masthead::platform::audit::model::SubjectKind;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -42,7 +42,7 @@ fn when(at: chrono::DateTime<chrono::Utc>) -> String {
 /// The audit trail of one request, as (action, actor's id) oldest first.
 fn audit_of(app: &TestApp, id: &str) -> Vec<(String, Option<String>)> {
     let mut conn = app.pool().get().expect("conn");
-    masthead::audit::store::of_subject(&mut conn, SubjectKind::Trial, id)
+    masthead::platform::audit::store::of_subject(&mut conn, SubjectKind::Trial, id)
         .expect("query")
         .into_iter()
         .map(|e| (e.action, e.actor_id.map(|a| a.to_string())))

@@ -227,8 +227,8 @@ fn fifty_concurrent_claims_of_the_last_seat_give_exactly_one() {
     let accounts: Vec<masthead::accounts::AccountId> = (0..50)
         .map(|n| {
             let id = masthead::accounts::AccountId::new();
-            let email =
-                masthead::domain::EmailAddress::parse(&format!("r{n}@acme.com")).expect("valid");
+            let email = masthead::platform::domain::EmailAddress::parse(&format!("r{n}@acme.com"))
+                .expect("valid");
             let mut conn = pool.get().expect("conn");
             masthead::accounts::store::insert(
                 &mut conn,
@@ -267,7 +267,7 @@ fn fifty_concurrent_claims_of_the_last_seat_give_exactly_one() {
                 // claims finish, so as many run together as it allows.
                 start.wait();
                 let mut conn = pool.get().expect("conn");
-                masthead::db::transaction(&mut conn, |conn| {
+                masthead::platform::db::transaction(&mut conn, |conn| {
                     masthead::organizations::service::take_seat(conn, &organization, account, now)
                 })
             })

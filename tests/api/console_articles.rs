@@ -7,8 +7,8 @@
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use masthead::audit::model::SubjectKind;
-use masthead::audit::AuditEntry;
+use masthead::platform::audit::model::SubjectKind;
+use masthead::platform::audit::AuditEntry;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -26,7 +26,7 @@ fn utc(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
 }
 
 /// The digest goes out at 07:00 London time; the tests start an hour before.
-fn london_at_seven(settings: &mut masthead::config::Settings) {
+fn london_at_seven(settings: &mut masthead::platform::config::Settings) {
     settings.digest.schedule = true;
     settings.digest.send_at = "07:00".to_owned().try_into().expect("a time");
     settings.digest.timezone = "Europe/London".to_owned().try_into().expect("a zone");
@@ -54,7 +54,7 @@ fn id_from(location: &str) -> String {
 
 fn audit_of(app: &TestApp, kind: SubjectKind, id: &str) -> Vec<AuditEntry> {
     let mut conn = app.pool().get().expect("conn");
-    masthead::audit::store::of_subject(&mut conn, kind, id).expect("query")
+    masthead::platform::audit::store::of_subject(&mut conn, kind, id).expect("query")
 }
 
 fn actions(entries: &[AuditEntry]) -> Vec<&str> {
@@ -899,7 +899,7 @@ async fn on_a_site_without_sections_a_sign_up_takes_every_section_to_come() {
 #[tokio::test]
 async fn the_migration_gives_readers_who_took_every_configured_section_every_section() {
     use diesel::connection::SimpleConnection;
-    use masthead::db::DbConnection;
+    use masthead::platform::db::DbConnection;
 
     let app = TestApp::spawn().await;
     app.add_sections(&[

@@ -175,7 +175,7 @@ async fn the_outbox_page_shows_waiting_and_given_up_mail() {
     eventually("the message is given up on", || {
         app.outbox("bounce-dead@example.com")
             .iter()
-            .any(|m| m.status == masthead::mail::model::OutboxStatus::Failed)
+            .any(|m| m.status == masthead::platform::mail::model::OutboxStatus::Failed)
     })
     .await;
     let (status, html) = app.page(&admin, "/admin/outbox?status=failed").await;

@@ -3,9 +3,10 @@
 //! which answers before the worker has created a single delivery.
 
 use chrono::{DateTime, TimeZone, Utc};
-use masthead::audit::model::SubjectKind;
-use masthead::digest::{DeliveryStatus, RunId};
+use masthead::digest::DeliveryStatus;
+use masthead::digest::RunId;
 use masthead::newsletter::SubscriberId;
+use masthead::platform::audit::model::SubjectKind;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -360,8 +361,12 @@ async fn starting_a_digest_answers_before_its_fan_out_and_a_worker_sends_it() {
     // Every start is in the audit trail, by whom.
     let trail = {
         let mut conn = app.pool().get().expect("conn");
-        masthead::audit::store::of_subject(&mut conn, SubjectKind::DigestRun, &run.to_string())
-            .expect("query")
+        masthead::platform::audit::store::of_subject(
+            &mut conn,
+            SubjectKind::DigestRun,
+            &run.to_string(),
+        )
+        .expect("query")
     };
     assert_eq!(trail.len(), 2, "{trail:?}");
     for entry in &trail {

@@ -5,8 +5,8 @@
 
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
 use diesel::prelude::*;
-use masthead::audit::model::SubjectKind;
 use masthead::newsletter::model::EmailHash;
+use masthead::platform::audit::model::SubjectKind;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -62,7 +62,7 @@ fn subscriber_id(app: &TestApp, email: &str) -> String {
 /// How many times `action` was recorded against a subject.
 fn audited(app: &TestApp, kind: SubjectKind, id: &str, action: &str) -> usize {
     let mut conn = app.pool().get().expect("conn");
-    masthead::audit::store::of_subject(&mut conn, kind, id)
+    masthead::platform::audit::store::of_subject(&mut conn, kind, id)
         .expect("query")
         .into_iter()
         .filter(|e| e.action == action)
@@ -92,7 +92,7 @@ async fn registers(app: &TestApp, email: &str, name: &str) -> String {
         .await;
     assert_eq!(registered.status(), StatusCode::ACCEPTED);
     let mut conn = app.pool().get().expect("conn");
-    let email = masthead::domain::EmailAddress::parse(email).expect("valid");
+    let email = masthead::platform::domain::EmailAddress::parse(email).expect("valid");
     masthead::accounts::store::find_by_email(&mut conn, &email)
         .expect("query")
         .expect("the account")
@@ -311,7 +311,7 @@ async fn an_admin_lifts_a_suppression_which_is_audited_and_needs_the_form_token(
 
     let hash = EmailHash::of(
         &app.suppression_key(),
-        &masthead::domain::EmailAddress::parse(email).expect("valid"),
+        &masthead::platform::domain::EmailAddress::parse(email).expect("valid"),
     )
     .to_string();
     let action = format!("/admin/subscribers/suppressions/{hash}/lift");
@@ -743,7 +743,7 @@ async fn readers_and_editors_get_the_403_page() {
     let editor = app.editor().await;
     let hash = EmailHash::of(
         &app.suppression_key(),
-        &masthead::domain::EmailAddress::parse(email).expect("valid"),
+        &masthead::platform::domain::EmailAddress::parse(email).expect("valid"),
     )
     .to_string();
 
@@ -799,7 +799,7 @@ async fn readers_and_editors_get_the_403_page() {
     assert!(app.suppression(email).is_some());
     assert_eq!(app.get_json(&reader, "/api/v1/me").await["role"], "reader");
     let mut conn = app.pool().get().expect("conn");
-    let grants: i64 = masthead::db::schema::entitlements::table
+    let grants: i64 = masthead::platform::db::schema::entitlements::table
         .count()
         .get_result(&mut conn)
         .expect("count");

@@ -13,8 +13,8 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use masthead::config::{DkimAlgorithm, DkimSettings, Settings};
-use masthead::mail::{ReturnPaths, SentMessage};
+use masthead::platform::config::{DkimAlgorithm, DkimSettings, Settings};
+use masthead::platform::mail::{ReturnPaths, SentMessage};
 
 use crate::helpers::{ReceivedEmail, TestApp};
 

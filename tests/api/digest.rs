@@ -2,9 +2,12 @@ use std::collections::HashMap;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
-use masthead::config::Settings;
-use masthead::digest::{DeliveryStatus, RunId};
-use masthead::newsletter::{SubscriberId, SubscriberStatus, SuppressionReason};
+use masthead::digest::DeliveryStatus;
+use masthead::digest::RunId;
+use masthead::newsletter::SubscriberId;
+use masthead::newsletter::SubscriberStatus;
+use masthead::newsletter::SuppressionReason;
+use masthead::platform::config::Settings;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -209,10 +212,10 @@ async fn each_variant_gets_its_sections_and_excluded_subscribers_get_nothing() {
     let seed = "UH9vOmNj2q8Jm0XkC3rA1y0n9d7FWfyRk4r2ICjQ8XM=";
     let app = TestApp::spawn_at(utc(2027, 1, 12, 6, 0), |settings| {
         london_at_seven(settings);
-        settings.mail.dkim = Some(masthead::config::DkimSettings {
+        settings.mail.dkim = Some(masthead::platform::config::DkimSettings {
             selector: "daily".into(),
             domain: "masthead.example".into(),
-            algorithm: masthead::config::DkimAlgorithm::Ed25519,
+            algorithm: masthead::platform::config::DkimAlgorithm::Ed25519,
             private_key: seed.to_owned().into(),
         });
     })

@@ -9,8 +9,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use masthead::domain::EmailAddress;
 use masthead::newsletter::SubscriberStatus;
+use masthead::platform::domain::EmailAddress;
 use reqwest::StatusCode;
 use serde_json::json;
 

@@ -12,12 +12,14 @@ use chrono::Utc;
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use mailin_embedded::{response, Handler, Response, Server, SslConfig};
 use masthead::app::Application;
-use masthead::clock::{ManualClock, SharedClock};
-use masthead::config::Settings;
-use masthead::db::Pool;
-use masthead::domain::EmailAddress;
 use masthead::newsletter::model::NewSubscriber;
-use masthead::newsletter::{Sections, SubscriberId, SubscriberStatus};
+use masthead::newsletter::Sections;
+use masthead::newsletter::SubscriberId;
+use masthead::newsletter::SubscriberStatus;
+use masthead::platform::clock::{ManualClock, SharedClock};
+use masthead::platform::config::Settings;
+use masthead::platform::db::Pool;
+use masthead::platform::domain::EmailAddress;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -482,8 +484,8 @@ fn postgres_template(admin_url: &str) -> &'static str {
             {
                 let conn = PgConnection::establish(&format!("{base}/{building}"))
                     .expect("connecting to the template");
-                let mut conn = masthead::db::DbConnection::Postgres(conn);
-                masthead::db::migrate(&mut conn).expect("migrating the template");
+                let mut conn = masthead::platform::db::DbConnection::Postgres(conn);
+                masthead::platform::db::migrate(&mut conn).expect("migrating the template");
             }
             // Renamed only once complete, so no test copies a half-built one.
             diesel::sql_query(format!("ALTER DATABASE {building} RENAME TO {name}"))
@@ -735,7 +737,7 @@ impl TestApp {
 
     /// The application's time.
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
-        use masthead::clock::Clock;
+        use masthead::platform::clock::Clock;
         self.clock.now()
     }
 
@@ -745,7 +747,7 @@ impl TestApp {
             .get_or_init(|| {
                 let mut settings = self.settings.database.clone();
                 settings.pool_size = INSPECTION_CONNECTIONS;
-                masthead::db::connect(&settings).expect("a pool on the test database")
+                masthead::platform::db::connect(&settings).expect("a pool on the test database")
             })
             .clone()
     }
@@ -953,13 +955,13 @@ impl TestApp {
     }
 
     pub fn subscriber(&self, email: &str) -> Option<masthead::newsletter::Subscriber> {
-        let email = masthead::domain::EmailAddress::parse(email).expect("valid");
+        let email = masthead::platform::domain::EmailAddress::parse(email).expect("valid");
         let mut conn = self.pool().get().expect("conn");
         masthead::newsletter::store::find_by_email(&mut conn, &email).expect("query")
     }
 
     pub fn suppression(&self, email: &str) -> Option<masthead::newsletter::model::Suppression> {
-        let email = masthead::domain::EmailAddress::parse(email).expect("valid");
+        let email = masthead::platform::domain::EmailAddress::parse(email).expect("valid");
         let mut conn = self.pool().get().expect("conn");
         masthead::newsletter::store::suppression_of(&mut conn, &self.suppression_key(), &email)
             .expect("query")
@@ -968,17 +970,17 @@ impl TestApp {
     /// The key of the suppression list's hashes under this instance's
     /// settings.
     pub fn suppression_key(&self) -> masthead::newsletter::model::SuppressionKey {
-        let key = masthead::secret::site_key(&self.settings.auth).expect("the site key");
+        let key = masthead::platform::secret::site_key(&self.settings.auth).expect("the site key");
         masthead::newsletter::links::LinkSigner::new(key)
             .suppression_key()
             .clone()
     }
 
     /// What the outbox holds for one address.
-    pub fn outbox(&self, email: &str) -> Vec<masthead::mail::model::OutboxMessage> {
-        let email = masthead::domain::EmailAddress::parse(email).expect("valid");
+    pub fn outbox(&self, email: &str) -> Vec<masthead::platform::mail::model::OutboxMessage> {
+        let email = masthead::platform::domain::EmailAddress::parse(email).expect("valid");
         let mut conn = self.pool().get().expect("conn");
-        masthead::mail::store::for_recipient(&mut conn, &email).expect("query")
+        masthead::platform::mail::store::for_recipient(&mut conn, &email).expect("query")
     }
 }
 
@@ -1170,7 +1172,7 @@ impl TestApp {
         names
             .iter()
             .map(|name| {
-                let slug = masthead::domain::Slug::from_title(name);
+                let slug = masthead::platform::domain::Slug::from_title(name);
                 let position =
                     masthead::articles::store::next_section_position(&mut conn).expect("query");
                 masthead::articles::service::add_section(
@@ -1217,7 +1219,7 @@ impl TestApp {
                     confirmation_sent_at: None,
                     confirmed_at: Some(at),
                 };
-                let mut writes = masthead::db::Writes::default();
+                let mut writes = masthead::platform::db::Writes::default();
                 writes.push(masthead::newsletter::store::insert(&row));
                 writes.commit(&mut conn).expect("stored");
                 id

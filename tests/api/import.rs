@@ -4,10 +4,11 @@
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
-use masthead::domain::EmailAddress;
 use masthead::newsletter::import::{ImportWatch, SubscriberImport};
 use masthead::newsletter::store::{self, SubscriberFilter};
-use masthead::newsletter::{SubscriberStatus, SuppressionReason};
+use masthead::newsletter::SubscriberStatus;
+use masthead::newsletter::SuppressionReason;
+use masthead::platform::domain::EmailAddress;
 use masthead::state::{AppState, Core};
 use sha2::{Digest, Sha256};
 
@@ -531,7 +532,7 @@ async fn suppressions_stored_as_plain_sha256_are_keyed_at_start_up() {
     let plain = hex::encode(Sha256::digest(b"erased@example.com"));
     {
         let mut conn = app.pool().get().expect("conn");
-        diesel::insert_into(masthead::db::schema::newsletter_suppressions::table)
+        diesel::insert_into(masthead::platform::db::schema::newsletter_suppressions::table)
             .values(&NewSuppression {
                 email_hash: &EmailHash::parse(&plain).expect("a hash"),
                 email: None,

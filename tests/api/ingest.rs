@@ -3,7 +3,8 @@
 //! them, and reports to the bounce hook, into suppressions.
 
 use chrono::{Duration, TimeZone, Utc};
-use masthead::newsletter::{SubscriberStatus, SuppressionReason};
+use masthead::newsletter::SubscriberStatus;
+use masthead::newsletter::SuppressionReason;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 

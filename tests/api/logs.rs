@@ -1,7 +1,7 @@
 //! What the logs keep of a reader's whole journey: ids and domains, never a
 //! token, a password or a session.
 
-use masthead::domain::Token;
+use masthead::platform::domain::Token;
 use reqwest::StatusCode;
 
 use crate::helpers::{LogCapture, TestApp, PASSWORD};

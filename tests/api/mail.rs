@@ -1,6 +1,6 @@
 use chrono::Duration;
-use masthead::domain::EmailAddress;
-use masthead::mail::model::{AttemptOutcome, OutboxMessage, OutboxStatus};
+use masthead::platform::domain::EmailAddress;
+use masthead::platform::mail::model::{AttemptOutcome, OutboxMessage, OutboxStatus};
 use reqwest::StatusCode;
 
 use crate::helpers::{eventually, without_form_limits, Mailbox, ReceivedEmail, TestApp, PASSWORD};
@@ -11,11 +11,11 @@ fn outbox_for(app: &TestApp, address: &str) -> Vec<(OutboxMessage, Vec<AttemptOu
     let pool = app.pool();
     let to = EmailAddress::parse(address).expect("valid");
     let mut conn = pool.get().expect("conn");
-    masthead::mail::store::for_recipient(&mut conn, &to)
+    masthead::platform::mail::store::for_recipient(&mut conn, &to)
         .expect("query")
         .into_iter()
         .map(|message| {
-            let attempts = masthead::mail::store::attempts(&mut conn, message.id)
+            let attempts = masthead::platform::mail::store::attempts(&mut conn, message.id)
                 .expect("attempts")
                 .into_iter()
                 .map(|a| a.outcome)
@@ -211,11 +211,11 @@ async fn a_message_claimed_by_a_worker_that_died_is_sent_once_its_lease_runs_out
     let pool = app.pool();
     let claimed = {
         let mut conn = pool.get().expect("conn");
-        let lease = masthead::mail::store::Lease {
+        let lease = masthead::platform::mail::store::Lease {
             now: now.naive_utc(),
             until: (now + lease).naive_utc(),
         };
-        masthead::mail::store::claim_due(&mut conn, lease, 10, &[]).expect("claim")
+        masthead::platform::mail::store::claim_due(&mut conn, lease, 10, &[]).expect("claim")
     };
     assert_eq!(claimed.len(), 1);
 

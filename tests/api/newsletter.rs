@@ -1,6 +1,7 @@
 use chrono::Duration;
-use masthead::mail::model::OutboxStatus;
-use masthead::newsletter::{SubscriberStatus, SuppressionReason};
+use masthead::newsletter::SubscriberStatus;
+use masthead::newsletter::SuppressionReason;
+use masthead::platform::mail::model::OutboxStatus;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -490,7 +491,7 @@ async fn invalid_addresses_are_refused_naming_email_and_nothing_is_stored() {
     assert_problem(response, StatusCode::UNPROCESSABLE_ENTITY, Some("email")).await;
 
     use diesel::prelude::*;
-    use masthead::db::schema::{newsletter_subscribers, outbox};
+    use masthead::platform::db::schema::{newsletter_subscribers, outbox};
     let mut conn = app.pool().get().expect("conn");
     let subscribers: i64 = newsletter_subscribers::table
         .count()
@@ -536,7 +537,7 @@ async fn a_verified_reader_subscribes_without_a_round_trip_and_manages_by_sessio
     assert_eq!(me["newsletter"]["status"], "confirmed");
     assert_eq!(me["newsletter"]["sections"], json!(["trademarks"]));
 
-    let today = masthead::clock::Clock::now(&*app.clock).date_naive();
+    let today = masthead::platform::clock::Clock::now(&*app.clock).date_naive();
     let pause = today + Duration::days(14);
     let updated = app
         .reader_put(
@@ -613,7 +614,7 @@ async fn signing_up_the_address_of_an_account_links_the_two() {
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     let stored = app.subscriber(email).expect("stored");
     assert_eq!(stored.status, SubscriberStatus::Pending);
-    let address = masthead::domain::EmailAddress::parse(email).expect("valid");
+    let address = masthead::platform::domain::EmailAddress::parse(email).expect("valid");
     let mut conn = app.pool().get().expect("conn");
     let account = masthead::accounts::store::find_by_email(&mut conn, &address)
         .expect("query")
@@ -879,10 +880,13 @@ async fn concurrent_sign_ups_all_land_even_without_a_busy_wait() {
 /// link refused by the database takes the subscriber written with it along.
 #[tokio::test]
 async fn writes_sent_together_land_together_or_not_at_all() {
-    use masthead::db::Writes;
-    use masthead::domain::{EmailAddress, Token};
     use masthead::newsletter::model::{NewSubscriber, NewToken, TokenPurpose};
-    use masthead::newsletter::{store, Sections, Source, SubscriberId};
+    use masthead::newsletter::store;
+    use masthead::newsletter::Sections;
+    use masthead::newsletter::Source;
+    use masthead::newsletter::SubscriberId;
+    use masthead::platform::db::Writes;
+    use masthead::platform::domain::{EmailAddress, Token};
 
     let app = TestApp::spawn().await;
     let email = "together@example.com";

@@ -3,7 +3,8 @@
 //! email that only ever show a button.
 
 use chrono::Duration;
-use masthead::newsletter::{SubscriberStatus, SuppressionReason};
+use masthead::newsletter::SubscriberStatus;
+use masthead::newsletter::SuppressionReason;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -737,7 +738,7 @@ async fn the_digests_signed_links_open_the_same_pages() {
     let email = "daily@example.com";
     app.confirmed_subscriber(email, 0).await;
     let subscriber = app.subscriber(email).expect("stored");
-    let key = masthead::secret::site_key(&app.settings.auth).expect("the site key");
+    let key = masthead::platform::secret::site_key(&app.settings.auth).expect("the site key");
     let signer = masthead::newsletter::links::LinkSigner::new(key);
     let token = signer.manage_token(subscriber.id, app.now() + Duration::days(30));
     let browser = TestApp::browser();

@@ -39,7 +39,7 @@ fn statement_after<'a>(source: &'a str, from: &str) -> &'a str {
     &rest[..rest.find(';').unwrap_or(rest.len())]
 }
 
-/// The modules whose routes `app.rs` mounts under `/api/v1`: each module,
+/// The modules of `http/api/` whose routes `app.rs` mounts under `/api/v1`: each module,
 /// the function that registers them, and the prefix of the scope they are
 /// mounted in (`admin_routes` under `/admin`).
 fn api_modules(app_rs: &str) -> Vec<(String, String, &'static str)> {
@@ -50,8 +50,8 @@ fn api_modules(app_rs: &str) -> Vec<(String, String, &'static str)> {
         .map(|call| {
             let target = call.split(')').next().unwrap_or_default();
             let (module, function) = target
-                .trim_start_matches("crate::")
-                .split_once("::http::")
+                .trim_start_matches("api::")
+                .split_once("::")
                 .unwrap_or_default();
             let prefix = match function {
                 "routes" => "",
@@ -102,7 +102,7 @@ fn served_routes() -> BTreeSet<(String, String)> {
     assert!(modules.len() >= 13, "found only {modules:?} under /api/v1");
     let mut routes = BTreeSet::new();
     for (module, function, prefix) in modules {
-        let http_rs = read(root.join(&module).join("http.rs"));
+        let http_rs = read(root.join("http/api").join(format!("{module}.rs")));
         for (method, path) in module_routes(&http_rs, &function) {
             routes.insert((method, shape(&format!("/api/v1{prefix}{path}"))));
         }

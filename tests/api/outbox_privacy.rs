@@ -1,7 +1,7 @@
 //! Delivered mail leaves no live link behind in the outbox.
 
 use chrono::Duration;
-use masthead::mail::model::OutboxStatus;
+use masthead::platform::mail::model::OutboxStatus;
 use reqwest::StatusCode;
 
 use crate::helpers::{eventually, TestApp, PASSWORD};
@@ -87,6 +87,6 @@ async fn housekeeping_deletes_sent_mail_older_than_the_kept_days() {
     .await;
     assert_eq!(app.outbox(young).len(), 1, "a younger message is kept");
     let mut conn = app.pool().get().expect("conn");
-    let attempts = masthead::mail::store::attempts(&mut conn, old_id).expect("attempts");
+    let attempts = masthead::platform::mail::store::attempts(&mut conn, old_id).expect("attempts");
     assert!(attempts.is_empty(), "its attempts go with it");
 }

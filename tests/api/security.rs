@@ -257,7 +257,7 @@ async fn search_terms_are_bounded() {
 #[tokio::test]
 async fn a_connection_left_inside_a_transaction_is_not_reused() {
     use diesel::connection::{AnsiTransactionManager, TransactionManager};
-    use masthead::db::DbConnection;
+    use masthead::platform::db::DbConnection;
 
     fn depth(conn: &mut DbConnection) -> Option<std::num::NonZeroU32> {
         masthead::per_backend!(conn, |c| {
@@ -271,13 +271,14 @@ async fn a_connection_left_inside_a_transaction_is_not_reused() {
     let mut settings = app.settings.database.clone();
     settings.pool_size = 1;
     tokio::task::spawn_blocking(move || {
-        let pool = masthead::db::connect(&settings).expect("a pool");
+        let pool = masthead::platform::db::connect(&settings).expect("a pool");
         let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let mut conn = pool.get().expect("a connection");
-            let _: Result<(), diesel::result::Error> = masthead::db::transaction(&mut conn, |c| {
-                assert!(depth(c).is_some());
-                panic!("work failed mid-transaction");
-            });
+            let _: Result<(), diesel::result::Error> =
+                masthead::platform::db::transaction(&mut conn, |c| {
+                    assert!(depth(c).is_some());
+                    panic!("work failed mid-transaction");
+                });
         }));
         assert!(panicked.is_err());
         let mut next = pool.get().expect("a connection");
@@ -286,7 +287,8 @@ async fn a_connection_left_inside_a_transaction_is_not_reused() {
             None,
             "the next caller got an open transaction"
         );
-        masthead::db::transaction(&mut next, masthead::db::ping).expect("a fresh transaction");
+        masthead::platform::db::transaction(&mut next, masthead::platform::db::ping)
+            .expect("a fresh transaction");
     })
     .await
     .expect("task");

@@ -583,7 +583,7 @@ async fn bulk_decisions_report_each_request() {
 #[tokio::test]
 async fn admins_get_a_morning_summary_naming_overdue_requests() {
     let app = TestApp::spawn_with(|s| {
-        s.trials.summary_at = masthead::config::TimeOfDay(chrono::NaiveTime::MIN)
+        s.trials.summary_at = masthead::platform::config::TimeOfDay(chrono::NaiveTime::MIN)
     })
     .await;
     let admin_email = "chief@example.com";

@@ -4,8 +4,9 @@
 
 use chrono::{TimeZone, Utc};
 use hmac::{Hmac, Mac};
-use masthead::config::Settings;
-use masthead::newsletter::{SubscriberStatus, SuppressionReason};
+use masthead::newsletter::SubscriberStatus;
+use masthead::newsletter::SuppressionReason;
+use masthead::platform::config::Settings;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sha2::Sha256;
