@@ -7,6 +7,7 @@ pub mod app;
 pub mod articles;
 pub mod cli;
 pub mod digest;
+pub mod flows;
 pub mod http;
 pub mod inquiries;
 pub mod jobs;

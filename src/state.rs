@@ -1,12 +1,8 @@
-//! The shared state of the process: settings, database, clock, mail
-//! composer and the services built over them. It sits below every
-//! capability, so handlers, the worker and the CLI reach it without going
-//! through the composition root (`app.rs`).
+//! The services of the process, built over the platform's parts: what the
+//! handlers, the worker and the commands reach. It stands above the
+//! capabilities and the flows, and below `http/`, `jobs/` and `app.rs`.
 
 use std::sync::Arc;
-
-use anyhow::Context;
-use secrecy::SecretString;
 
 use crate::access::service::KeptDecisions;
 use crate::access::AccessService;
@@ -17,16 +13,14 @@ use crate::articles::ReaderCache;
 use crate::articles::Readers;
 use crate::digest::DigestService;
 use crate::inquiries::InquiryService;
-use crate::newsletter::links::LinkSigner;
-use crate::newsletter::NewsletterService;
+use crate::newsletter::{LinkSigner, NewsletterService};
 use crate::organizations::OrganizationService;
-use crate::platform::abuse::AbuseGuard;
 use crate::platform::audit::AuditService;
+use crate::platform::base::Base;
 use crate::platform::clock::SharedClock;
 use crate::platform::config::Settings;
-use crate::platform::db::{self, Pool};
+use crate::platform::db::Pool;
 use crate::platform::mail::service::OutboxService;
-use crate::platform::mail::{Composer, DkimSigner, ReturnPaths};
 use crate::trials::TrialService;
 
 /// What every handler can reach.
@@ -86,8 +80,9 @@ impl AppState {
                 settings.newsletter.clone(),
                 Arc::clone(&core.links),
                 Arc::clone(&core.abuse),
+                core.suppressions.clone(),
             ),
-            digest: DigestService::new(core),
+            digest: DigestService::new(&core.base),
             inquiries: InquiryService::new(
                 core.pool.clone(),
                 Arc::clone(&core.clock),
@@ -109,23 +104,12 @@ impl AppState {
     }
 }
 
-/// The parts both `serve` and `worker` start from: settings, a migrated
-/// database, the clock, and the mail composer.
+/// The parts both `serve` and `worker` start from: the platform's, and
+/// what capabilities share between their services and the worker.
 #[derive(Clone)]
 pub struct Core {
-    pub settings: Arc<Settings>,
-    pub pool: Pool,
-    pub clock: SharedClock,
-    pub composer: Arc<Composer>,
+    pub base: Base,
     pub links: Arc<LinkSigner>,
-    /// Signs links, form tokens and flash messages.
-    pub site_key: SecretString,
-    /// The limits on anonymous forms, shared by the services they reach.
-    pub abuse: Arc<AbuseGuard>,
-    /// Signs every outgoing message, when `[mail.dkim]` is set.
-    pub dkim: Option<Arc<DkimSigner>>,
-    /// The envelope senders that attribute bounces to their message.
-    pub return_paths: Arc<ReturnPaths>,
     /// Published listings and articles, shared by the handlers and the
     /// worker that publishes scheduled ones.
     pub article_cache: Arc<ReaderCache>,
@@ -134,39 +118,20 @@ pub struct Core {
     pub decisions: Arc<KeptDecisions>,
 }
 
+/// The platform's parts are reached as `core.pool`, `core.clock`…
+impl std::ops::Deref for Core {
+    type Target = Base;
+
+    fn deref(&self) -> &Base {
+        &self.base
+    }
+}
+
 impl Core {
     pub async fn start(settings: Settings, clock: SharedClock) -> anyhow::Result<Self> {
-        let db_settings = settings.database.clone();
-        let pool = tokio::task::spawn_blocking(move || -> anyhow::Result<Pool> {
-            let pool = db::connect(&db_settings)?;
-            let mut conn = pool.get().context("taking a connection to migrate")?;
-            let applied = db::migrate(&mut conn)?;
-            if !applied.is_empty() {
-                tracing::info!(migrations = ?applied, "database migrated");
-            }
-            Ok(pool)
-        })
-        .await
-        .context("database start-up task")??;
-        let composer = Composer::new(&settings.mail, settings.server.public_url())?;
-        let site_key = crate::platform::secret::site_key(&settings.auth)?;
-        let links = Arc::new(LinkSigner::new(site_key.clone()));
-        let key = links.suppression_key().clone();
-        let rekeyed = db::run(&pool, move |conn| {
-            crate::newsletter::service::rekey_suppressions(conn, &key)
-                .map_err(db::StorageError::from)
-        })
-        .await
-        .context("keying the suppression list")?;
-        if rekeyed > 0 {
-            tracing::info!(rekeyed, "suppression hashes keyed");
-        }
-        let abuse = Arc::new(AbuseGuard::new(&settings.abuse, Arc::clone(&clock)));
-        let dkim = DkimSigner::from_settings(settings.mail.dkim.as_ref())?.map(Arc::new);
-        let return_paths = Arc::new(ReturnPaths::new(
-            &site_key,
-            settings.mail.bounce_domain.clone(),
-        ));
+        let base = Base::start(settings, clock).await?;
+        let settings = &base.settings;
+        let links = Arc::new(LinkSigner::new(base.site_key.clone()));
         let article_cache = Arc::new(ReaderCache::new(std::time::Duration::from_millis(
             settings.articles.cache_recheck_ms,
         )));
@@ -174,15 +139,8 @@ impl Core {
         let sessions = Arc::new(crate::accounts::service::kept_sessions(session_recheck));
         let decisions = Arc::new(crate::access::service::kept_decisions(session_recheck));
         Ok(Self {
-            settings: Arc::new(settings),
-            pool,
-            clock,
-            composer,
+            base,
             links,
-            site_key,
-            abuse,
-            dkim,
-            return_paths,
             article_cache,
             sessions,
             decisions,

@@ -17,8 +17,8 @@ use actix_web::http::header::EntityTag;
 use actix_web::web::Bytes;
 
 use super::model::Section;
-use super::service::{Listing, Page, Story};
 use super::store;
+use super::views::{Listing, Page, Story};
 use crate::platform::db::stamp::{self, Ticket, Watch, Watched};
 use crate::platform::db::{Pool, StorageError};
 use crate::platform::domain::Slug;

@@ -7,6 +7,7 @@ pub mod markdown;
 pub mod model;
 pub mod service;
 pub mod store;
+pub mod views;
 
 pub use cache::ReaderCache;
 pub use model::{Article, ArticleId, ArticleStatus, Section};

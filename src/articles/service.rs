@@ -14,6 +14,7 @@ use super::model::{
     Revision, RevisionId, Section, SectionId, Snapshot,
 };
 use super::store::{self, Filter, Order};
+pub use super::views::{Entry, Listing, Page, Story};
 use crate::access;
 use crate::access::service::KeptDecisions;
 use crate::access::Decision;
@@ -90,21 +91,6 @@ pub struct Edit {
     pub byline: Option<String>,
 }
 
-/// A listing request, as parsed from a query string; published listings
-/// are kept by it.
-#[derive(Debug, Default, Clone, PartialEq, Eq, Hash)]
-pub struct Listing {
-    pub status: Option<ArticleStatus>,
-    pub section: Option<String>,
-    pub tag: Option<String>,
-    pub search: Option<String>,
-    pub published_from: Option<DateTime<Utc>>,
-    pub published_to: Option<DateTime<Utc>>,
-    pub as_of: Option<DateTime<Utc>>,
-    pub limit: i64,
-    pub offset: i64,
-}
-
 /// The editors' desk: articles in every state, or one, latest changed first.
 #[derive(Debug, Default)]
 pub struct Desk {
@@ -142,28 +128,6 @@ pub struct History {
     pub entry: Entry,
     pub versions: Vec<PastVersion>,
     pub actions: Vec<Action>,
-}
-
-/// An article with what every view of it shows.
-#[derive(Debug, Clone)]
-pub struct Entry {
-    pub article: Article,
-    pub section: Section,
-    pub tags: Vec<String>,
-}
-
-pub struct Page {
-    pub entries: Vec<Entry>,
-    pub total: i64,
-    pub as_of: DateTime<Utc>,
-}
-
-/// An article with what every reader of it is shown alike: the teaser
-/// beside the full body, and the related stories.
-pub struct Story {
-    pub entry: Entry,
-    pub teaser_html: String,
-    pub related: Vec<Entry>,
 }
 
 /// One article as a given reader may see it.
@@ -1008,7 +972,7 @@ pub fn add_section(
         },
     )?;
     let after = store::section_slugs(conn)?;
-    let extended = crate::newsletter::service::section_added(conn, &before, &after)?;
+    let extended = crate::newsletter::tx::section_added(conn, &before, &after)?;
     tracing::info!(section = %slug, subscribers = extended, "section added");
     store::section_by_slug(conn, slug)?.ok_or(diesel::result::Error::NotFound)
 }

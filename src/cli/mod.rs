@@ -19,6 +19,7 @@ use crate::app::Application;
 use crate::digest::store::Outcome;
 use crate::digest::DigestSender;
 use crate::digest::DigestService;
+use crate::flows::bounce::{Ingested, Ingester};
 use crate::jobs::Worker;
 use crate::newsletter::import::{
     ImportProgress, ImportReport, ImportWatch, SubscriberImport, SuppressionImport, UpdateField,
@@ -27,7 +28,6 @@ use crate::newsletter::SuppressionReason;
 use crate::platform::clock::SystemClock;
 use crate::platform::config::Settings;
 use crate::platform::db;
-use crate::platform::mail::bounces::{Ingested, Ingester};
 use crate::state::{AppState, Core};
 
 #[derive(Debug, Parser)]
@@ -334,7 +334,13 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 .read_to_end(&mut raw)
                 .context("reading the message")?;
             let core = Core::start(settings, Arc::new(SystemClock)).await?;
-            let ingested = Ingester::new(&core).ingest(raw, recipient).await?;
+            let ingester = Ingester::new(
+                core.pool.clone(),
+                Arc::clone(&core.clock),
+                Arc::clone(&core.return_paths),
+                core.suppressions.clone(),
+            );
+            let ingested = ingester.ingest(raw, recipient).await?;
             match ingested {
                 Ingested::Ignored(why) => println!("ignored: {why}"),
                 Ingested::Reported(events) => {
@@ -404,7 +410,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
 /// Runs (or resumes) one date's digest in the foreground with a progress bar.
 async fn send_digest(core: &Core, date: &str) -> anyhow::Result<()> {
     let service = DigestService::new(core);
-    let sender = DigestSender::new(core)?;
+    let sender = DigestSender::new(&core.base, Arc::clone(&core.links))?;
     let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} {msg} · {per_sec} · eta {eta}")

@@ -16,19 +16,18 @@ use super::model::{Claimed, DigestRun, RunId};
 use super::render::{greeting, Personal, Rendered, Template};
 use super::service::{Content, DigestError};
 use super::store::{self, Outcome, Recorded};
-use crate::newsletter;
-use crate::newsletter::links::LinkSigner;
-use crate::newsletter::model::EmailHash;
 use crate::newsletter::Sections;
 use crate::newsletter::SubscriberId;
 use crate::newsletter::SubscriberStatus;
+use crate::newsletter::{EmailHash, LinkSigner};
+use crate::platform::base::Base;
 use crate::platform::clock::SharedClock;
 use crate::platform::config::{DigestSettings, NewsletterSettings};
 use crate::platform::db::{self, Pool, StorageError};
 use crate::platform::mail::compose::unfolded;
+use crate::platform::mail::suppression::SuppressionList;
 use crate::platform::mail::transport::SendError;
 use crate::platform::mail::{Composer, DkimSigner, ReturnPaths, SentMessage, Transport};
-use crate::state::Core;
 
 /// What one call of `DigestSender::deliver` did, counted per delivery.
 #[derive(Debug, Clone, Copy, Default)]
@@ -83,6 +82,7 @@ pub struct DigestSender {
     newsletter: Arc<NewsletterSettings>,
     dkim: Option<Arc<DkimSigner>>,
     return_paths: Arc<ReturnPaths>,
+    suppressions: SuppressionList,
     sender_domain: String,
     runs: Mutex<HashMap<String, RunCache>>,
 }
@@ -98,7 +98,7 @@ fn encoded_part(content_type: ContentType, quoted_printable: Vec<u8>) -> SingleP
 }
 
 impl DigestSender {
-    pub fn new(core: &Core) -> anyhow::Result<Self> {
+    pub fn new(core: &Base, links: Arc<LinkSigner>) -> anyhow::Result<Self> {
         let settings = &core.settings;
         let mut mail = settings.mail.clone();
         mail.smtp.pool_size = u32::try_from(settings.digest.concurrency.max(1)).unwrap_or(u32::MAX);
@@ -109,11 +109,12 @@ impl DigestSender {
             transport: Arc::new(transport),
             clock: Arc::clone(&core.clock),
             composer: Arc::clone(&core.composer),
-            links: Arc::clone(&core.links),
+            links,
             settings: settings.digest.clone(),
             newsletter: Arc::new(settings.newsletter.clone()),
             dkim: core.dkim.clone(),
             return_paths: Arc::clone(&core.return_paths),
+            suppressions: core.suppressions.clone(),
             sender_domain,
             runs: Mutex::new(HashMap::new()),
         })
@@ -136,15 +137,15 @@ impl DigestSender {
         let (results, mut incoming) = mpsc::unbounded_channel::<Recorded>();
         let pool = self.pool.clone();
         let clock = Arc::clone(&self.clock);
-        let key = self.links.suppression_key().clone();
+        let suppressions = self.suppressions.clone();
         let recorder = tokio::spawn(async move {
             let mut buffer = Vec::with_capacity(record_batch);
             while incoming.recv_many(&mut buffer, record_batch).await > 0 {
                 let batch = std::mem::take(&mut buffer);
                 let now = clock.now().naive_utc();
-                let key = key.clone();
+                let suppressions = suppressions.clone();
                 let written = db::run(&pool, move |conn| {
-                    store::record(conn, &key, &batch, now).map_err(StorageError::from)
+                    store::record(conn, &suppressions, &batch, now).map_err(StorageError::from)
                 })
                 .await;
                 if let Err(error) = written {
@@ -323,12 +324,15 @@ impl DigestSender {
         // Checked again at send time: an unsubscribe after the fan-out holds.
         let hashes: Vec<EmailHash> = claimed
             .iter()
-            .map(|c| EmailHash::of(self.links.suppression_key(), &c.email))
+            .map(|c| self.suppressions.hash(&c.email))
             .collect();
         let suppressed: HashSet<EmailHash> = db::run(&self.pool, {
             let hashes = hashes.clone();
+            let suppressions = self.suppressions.clone();
             move |conn| {
-                newsletter::service::suppressed_among(conn, &hashes).map_err(StorageError::from)
+                suppressions
+                    .among(conn, &hashes)
+                    .map_err(StorageError::from)
             }
         })
         .await?;
@@ -492,7 +496,7 @@ impl DigestSender {
         let return_path = self
             .return_paths
             .address(
-                &SentMessage::digest(delivery.run_id, delivery.subscriber_id),
+                &SentMessage::digest(delivery.run_id.as_uuid(), delivery.subscriber_id.as_uuid()),
                 &self.sender_domain,
             )
             .ok_or("mail.bounce_domain is not a domain")?;

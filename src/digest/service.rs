@@ -18,19 +18,19 @@ use crate::accounts::AccountId;
 use crate::accounts::Role;
 use crate::articles::Article;
 use crate::articles::Section;
-use crate::newsletter;
-use crate::newsletter::model::{EmailHash, SuppressionKey};
+use crate::newsletter::EmailHash;
 use crate::newsletter::Sections;
 use crate::newsletter::SubscriberStatus;
 use crate::platform::audit::model::SubjectKind;
 use crate::platform::audit::{self, Subject};
+use crate::platform::base::Base;
 use crate::platform::clock::SharedClock;
 use crate::platform::config::{DigestSettings, QuietDay};
 use crate::platform::db::{self, DbConnection, Pool, StorageError};
 use crate::platform::domain::FieldError;
 use crate::platform::mail::compose::ComposeError;
+use crate::platform::mail::suppression::SuppressionList;
 use crate::platform::mail::Composer;
-use crate::state::Core;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DigestError {
@@ -279,17 +279,17 @@ pub struct DigestService {
     clock: SharedClock,
     composer: Arc<Composer>,
     settings: Arc<DigestSettings>,
-    suppression_key: SuppressionKey,
+    suppressions: SuppressionList,
 }
 
 impl DigestService {
-    pub fn new(core: &Core) -> Self {
+    pub fn new(base: &Base) -> Self {
         Self {
-            suppression_key: core.links.suppression_key().clone(),
-            pool: core.pool.clone(),
-            clock: Arc::clone(&core.clock),
-            composer: Arc::clone(&core.composer),
-            settings: Arc::new(core.settings.digest.clone()),
+            suppressions: base.suppressions.clone(),
+            pool: base.pool.clone(),
+            clock: Arc::clone(&base.clock),
+            composer: Arc::clone(&base.composer),
+            settings: Arc::new(base.settings.digest.clone()),
         }
     }
 
@@ -398,7 +398,7 @@ impl DigestService {
                 let page_size = self.settings.fanout_page;
                 let with_articles = with_articles.clone();
                 let run_id = run.id;
-                let key = self.suppression_key.clone();
+                let suppressions = self.suppressions.clone();
                 let (last, inserted, seen) = db::run(&self.pool, move |conn| {
                     let mut page = store::subscriber_page(conn, after, page_size)?;
                     let Some(last) = page.last().map(|r| r.0) else {
@@ -407,8 +407,8 @@ impl DigestService {
                     let seen = page.len();
                     page.retain(|r| r.4 == SubscriberStatus::Confirmed);
                     let hashes: Vec<EmailHash> =
-                        page.iter().map(|r| EmailHash::of(&key, &r.1)).collect();
-                    let suppressed = newsletter::service::suppressed_among(conn, &hashes)?;
+                        page.iter().map(|r| suppressions.hash(&r.1)).collect();
+                    let suppressed = suppressions.among(conn, &hashes)?;
                     let rows: Vec<NewDelivery> = page
                         .iter()
                         .zip(&hashes)

@@ -10,7 +10,6 @@ use super::model::{Claimed, Counts, DeliveryStatus, DigestRun, NewDelivery, NewR
 use crate::articles::Article;
 use crate::articles::ArticleStatus;
 use crate::articles::Section;
-use crate::newsletter::model::SuppressionKey;
 use crate::newsletter::Sections;
 use crate::newsletter::SubscriberId;
 use crate::newsletter::SubscriberStatus;
@@ -19,6 +18,7 @@ use crate::platform::db::schema::{
 };
 use crate::platform::db::{self, DbConnection};
 use crate::platform::domain::EmailAddress;
+use crate::platform::mail::suppression::{BounceKind, Entry, SuppressionList, Whom};
 
 /// Creates the run of a date unless one exists; returns whether it did.
 pub fn insert_run(conn: &mut DbConnection, run: &NewRun<'_>) -> QueryResult<bool> {
@@ -459,7 +459,7 @@ pub struct Recorded {
 /// skipped ones with one statement per run, the rare failures one by one.
 pub fn record(
     conn: &mut DbConnection,
-    key: &SuppressionKey,
+    suppressions: &SuppressionList,
     results: &[Recorded],
     now: NaiveDateTime,
 ) -> QueryResult<()> {
@@ -505,9 +505,11 @@ pub fn record(
                     if let Some(address) = bounce {
                         // A permanent refusal is a hard bounce: no newsletter
                         // goes to the address again until an admin lifts it.
-                        crate::newsletter::service::suppress_hard_bounce(
-                            conn, key, address, error, now,
-                        )?;
+                        let report = Entry::Report {
+                            kind: BounceKind::HardBounce,
+                            detail: Some(error),
+                        };
+                        suppressions.add(conn, Whom::Address(address), report, now)?;
                     }
                 }
             }

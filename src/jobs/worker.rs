@@ -48,7 +48,7 @@ impl Worker {
         Ok(Self {
             digest: DigestLoop {
                 service: DigestService::new(core),
-                sender: DigestSender::new(core)?,
+                sender: DigestSender::new(&core.base, Arc::clone(&core.links))?,
                 clock: Arc::clone(&core.clock),
                 schedule: settings.digest.schedule,
                 zone: settings.digest.timezone.0,
@@ -65,7 +65,7 @@ impl Worker {
                         dkim: core.dkim.clone(),
                         return_paths: Arc::clone(&core.return_paths),
                     },
-                    core.links.suppression_key().clone(),
+                    core.suppressions.clone(),
                 ),
                 poll_interval: settings.worker.poll_interval(),
             },
@@ -171,7 +171,7 @@ struct OutboxLoop {
 impl OutboxLoop {
     async fn run(self, mut stop: watch::Receiver<bool>) {
         loop {
-            let enqueued = delivery::enqueued();
+            let enqueued = crate::platform::mail::store::enqueued();
             tokio::pin!(enqueued);
             enqueued.as_mut().enable();
             match self.deliverer.drain(&stop).await {

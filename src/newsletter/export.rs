@@ -80,13 +80,14 @@ impl NewsletterService {
         &self,
         out: W,
     ) -> Result<u64, ExportError> {
+        let suppressions = self.suppressions.clone();
         db::run(&self.pool, move |conn| {
             let mut writer = csv::Writer::from_writer(out);
             writer.write_record(SUPPRESSION_COLUMNS)?;
             let mut after: Option<EmailHash> = None;
             let mut written = 0u64;
             loop {
-                let page = store::suppressions_after(conn, after.as_ref(), PAGE_ROWS)?;
+                let page = suppressions.after(conn, after.as_ref(), PAGE_ROWS)?;
                 let Some(last) = page.last() else { break };
                 after = Some(last.email_hash.clone());
                 for suppression in &page {

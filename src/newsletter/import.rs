@@ -15,14 +15,15 @@ use tokio::sync::watch;
 use super::csv_file::{self, Columns, FileError, Scanned};
 use super::model::{
     EmailHash, ImportId, ImportKind, ImportRecord, ImportUpdate, ImportedSubscriber, Sections,
-    Source, Subscriber, SubscriberId, SubscriberStatus, SuppressionKey, SuppressionReason,
+    Source, Subscriber, SubscriberId, SubscriberStatus, SuppressionReason,
 };
 use super::service::{require, section_slugs, NewsletterError, NewsletterService, Requested};
-use super::store::{self, Suppressed};
+use super::store;
 use crate::accounts::Account;
 use crate::accounts::Role;
 use crate::platform::db::{self, DbConnection, Writes};
 use crate::platform::domain::EmailAddress;
+use crate::platform::mail::suppression::{Entry, Suppressed, SuppressionList, Whom};
 
 /// Rows written per transaction: small enough to keep a lock short, large
 /// enough that committing is not the cost.
@@ -254,7 +255,7 @@ impl NewsletterService {
         watch: ImportWatch,
     ) -> Result<ImportReport, ImportError> {
         let now = self.clock.now();
-        let key = self.key().clone();
+        let suppressions = self.suppressions.clone();
         db::run(&self.pool, move |conn| {
             let scanned = csv_file::scan(&path)?;
             let columns = Columns::map(&scanned.header, suppression_column);
@@ -264,7 +265,7 @@ impl NewsletterService {
             }
             let unknown = columns.unknown.clone();
             let mut rows = SuppressionRows {
-                key,
+                suppressions,
                 columns,
                 options: &options,
                 now: now.naive_utc(),
@@ -690,7 +691,7 @@ impl Rows for SubscriberRows<'_> {
         // An import never subscribes an address that asked not to be
         // mailed, nor one that bounced or complained.
         if parsed.status != SubscriberStatus::Unsubscribed
-            && store::suppression_of(conn, self.service.key(), &parsed.email)?.is_some()
+            && self.service.suppressions.of(conn, &parsed.email)?.is_some()
         {
             return Ok(Outcome::Suppressed);
         }
@@ -777,14 +778,11 @@ impl SubscriberRows<'_> {
             },
         )?;
         if unsubscribed {
-            store::suppress(
-                conn,
-                self.service.key(),
-                &row.email,
-                SuppressionReason::Unsubscribed,
-                None,
-                row.unsubscribed_at.unwrap_or(at),
-            )?;
+            let whom = Whom::Address(&row.email);
+            let at = row.unsubscribed_at.unwrap_or(at);
+            self.service
+                .suppressions
+                .add(conn, whom, Entry::Unsubscribed, at)?;
         }
         if row.status == SubscriberStatus::Pending && self.options.send_confirmations {
             let rate = i64::from(self.options.confirmations_per_hour.max(1));
@@ -842,7 +840,7 @@ fn parse_reason(input: &str) -> Result<SuppressionReason, String> {
 }
 
 struct SuppressionRows<'a> {
-    key: SuppressionKey,
+    suppressions: SuppressionList,
     columns: Columns<SuppressionColumn>,
     options: &'a SuppressionImport,
     now: NaiveDateTime,
@@ -862,7 +860,7 @@ impl SuppressionRows<'_> {
                     e.message
                 )
             })?;
-            return Ok((EmailHash::of(&self.key, &email), Some(email)));
+            return Ok((self.suppressions.hash(&email), Some(email)));
         }
         let raw = self
             .columns
@@ -908,7 +906,9 @@ impl Rows for SuppressionRows<'_> {
         }
         self.seen.insert(hash.clone(), row);
         let detail = self.columns.get(record, SuppressionColumn::Detail);
-        let done = store::suppress_hash(conn, &hash, email.as_ref(), reason, detail, at)?;
+        let whom = Whom::Hash(&hash, email.as_ref());
+        let entry = Entry::Imported { reason, detail };
+        let done = self.suppressions.add(conn, whom, entry, at)?;
         // A complaint also ends the subscription, as a reported one does.
         if let Some(subscriber) = email
             .as_ref()
@@ -922,7 +922,8 @@ impl Rows for SuppressionRows<'_> {
         Ok(match done {
             Suppressed::Added => Outcome::New,
             Suppressed::Strengthened => Outcome::Updated,
-            Suppressed::Unchanged => Outcome::Unchanged,
+            // An imported entry is never a soft bounce still counting.
+            Suppressed::Unchanged | Suppressed::Noted => Outcome::Unchanged,
         })
     }
 }

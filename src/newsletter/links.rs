@@ -9,7 +9,7 @@ use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 
-use super::model::{SubscriberId, SuppressionKey};
+use super::model::SubscriberId;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -20,20 +20,11 @@ const MAC_BYTES: usize = 16;
 
 pub struct LinkSigner {
     key: SecretString,
-    suppression: SuppressionKey,
 }
 
 impl LinkSigner {
     pub fn new(key: SecretString) -> Self {
-        Self {
-            suppression: SuppressionKey::derive(&key),
-            key,
-        }
-    }
-
-    /// The key of the suppression list's hashes, from the same site key.
-    pub fn suppression_key(&self) -> &SuppressionKey {
-        &self.suppression
+        Self { key }
     }
 
     fn mac(&self, subscriber: &str, expires: i64) -> HmacSha256 {

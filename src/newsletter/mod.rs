@@ -10,6 +10,9 @@ pub mod links;
 pub mod model;
 pub mod service;
 pub mod store;
+pub mod tx;
 
-pub use model::{Sections, Source, Subscriber, SubscriberId, SubscriberStatus, SuppressionReason};
+pub use crate::platform::mail::suppression::{BounceKind, EmailHash, SuppressionReason};
+pub use links::LinkSigner;
+pub use model::{Sections, Source, Subscriber, SubscriberId, SubscriberStatus};
 pub use service::{NewsletterError, NewsletterService};

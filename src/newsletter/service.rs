@@ -1,6 +1,5 @@
 //! Newsletter workflows. Nothing here knows about HTTP.
 
-use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -15,10 +14,10 @@ use super::emails::{ConfirmSubscription, Welcome};
 use super::links::LinkSigner;
 use super::model::{
     EmailHash, NewSubscriber, NewToken, PreferencesUpdate, Sections, SignUpRecord, Source,
-    Subscriber, SubscriberId, SubscriberStatus, Suppression, SuppressionKey, SuppressionReason,
-    TokenPurpose,
+    Subscriber, SubscriberId, SubscriberStatus, Suppression, SuppressionReason, TokenPurpose,
 };
 use super::store::{self, SubscriberFilter};
+use super::tx;
 use crate::accounts::service::search_text;
 use crate::accounts::Account;
 use crate::accounts::AccountId;
@@ -30,6 +29,8 @@ use crate::platform::config::NewsletterSettings;
 use crate::platform::db::{self, DbConnection, Pool, StorageError, Writes};
 use crate::platform::domain::{EmailAddress, FieldError, Fields, Token};
 use crate::platform::mail::compose::ComposeError;
+pub use crate::platform::mail::suppression::BounceKind;
+use crate::platform::mail::suppression::{Entry, SuppressionList, Whom};
 use crate::platform::mail::webhooks::{
     self, MailgunWebhook, PostmarkWebhook, ProviderEvent, SendgridPost, SnsMessage, WebhookError,
 };
@@ -164,25 +165,6 @@ pub struct SubscriberRecord {
     pub messages: Vec<ExportedMessage>,
 }
 
-/// A bounce or complaint report from the mail system.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum BounceKind {
-    HardBounce,
-    SoftBounce,
-    Complaint,
-}
-
-impl BounceKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::HardBounce => "hard_bounce",
-            Self::SoftBounce => "soft_bounce",
-            Self::Complaint => "complaint",
-        }
-    }
-}
-
 /// A provider's webhook, as posted.
 #[derive(Debug)]
 pub enum ProviderReport {
@@ -217,6 +199,7 @@ pub struct NewsletterService {
     pub(super) settings: Arc<NewsletterSettings>,
     links: Arc<LinkSigner>,
     abuse: Arc<AbuseGuard>,
+    pub(super) suppressions: SuppressionList,
 }
 
 /// Who asked for a confirmation link: a form that anyone can fill in is held
@@ -231,13 +214,9 @@ pub(super) enum Requested {
 const NEWSLETTER_TEMPLATES: [&str; 2] = [ConfirmSubscription::TEMPLATE, Welcome::TEMPLATE];
 
 impl NewsletterService {
-    pub(super) fn key(&self) -> &SuppressionKey {
-        self.links.suppression_key()
-    }
-
     /// The suppression list's key of an address.
     pub fn suppression_hash(&self, email: &EmailAddress) -> EmailHash {
-        EmailHash::of(self.key(), email)
+        self.suppressions.hash(email)
     }
 
     pub fn new(
@@ -247,6 +226,7 @@ impl NewsletterService {
         settings: NewsletterSettings,
         links: Arc<LinkSigner>,
         abuse: Arc<AbuseGuard>,
+        suppressions: SuppressionList,
     ) -> Self {
         Self {
             pool,
@@ -255,6 +235,7 @@ impl NewsletterService {
             settings: Arc::new(settings),
             links,
             abuse,
+            suppressions,
         }
     }
 
@@ -289,7 +270,7 @@ impl NewsletterService {
             let state = match &email {
                 Some(email) => Some(store::address_state(
                     conn,
-                    EmailHash::of(this.key(), email),
+                    this.suppressions.hash(email),
                     email,
                 )?),
                 None => None,
@@ -551,7 +532,7 @@ impl NewsletterService {
         now: DateTime<Utc>,
     ) -> Result<(), NewsletterError> {
         store::confirm(conn, subscriber.id, now.naive_utc())?;
-        store::lift_for_opt_in(conn, self.key(), &subscriber.email)?;
+        self.suppressions.lift_for_opt_in(conn, &subscriber.email)?;
         let sections = subscriber.sections.as_slice().to_vec();
         self.enqueue_newsletter(
             conn,
@@ -584,7 +565,7 @@ impl NewsletterService {
         build: impl FnOnce(&ManageLinks) -> E,
     ) -> Result<bool, NewsletterError> {
         debug_assert!(E::STREAM == Stream::Newsletter);
-        if store::suppression_of(conn, self.key(), &subscriber.email)?.is_some() {
+        if self.suppressions.of(conn, &subscriber.email)?.is_some() {
             tracing::info!(subscriber_id = %subscriber.id, template = E::TEMPLATE, "suppressed; not sent");
             return Ok(false);
         }
@@ -660,7 +641,7 @@ impl NewsletterService {
         conn: &mut DbConnection,
         subscriber: Subscriber,
     ) -> Result<Preferences, NewsletterError> {
-        let suppressed = store::suppression_of(conn, self.key(), &subscriber.email)?.is_some();
+        let suppressed = self.suppressions.of(conn, &subscriber.email)?.is_some();
         Ok(Preferences {
             email: subscriber.email.to_string(),
             status: subscriber.status,
@@ -728,7 +709,9 @@ impl NewsletterService {
                 match changes.subscribed {
                     Some(false) => this.unsubscribe_in(conn, &subscriber, now)?,
                     Some(true) if subscriber.status != SubscriberStatus::Confirmed => {
-                        if store::suppression_of(conn, this.key(), &subscriber.email)?
+                        if this
+                            .suppressions
+                            .of(conn, &subscriber.email)?
                             .is_some_and(|s| s.reason.blocks_opt_in())
                         {
                             return Err(NewsletterError::Suppressed);
@@ -755,14 +738,9 @@ impl NewsletterService {
         now: DateTime<Utc>,
     ) -> Result<(), NewsletterError> {
         store::unsubscribe(conn, subscriber.id, now.naive_utc())?;
-        store::suppress(
-            conn,
-            self.key(),
-            &subscriber.email,
-            SuppressionReason::Unsubscribed,
-            None,
-            now.naive_utc(),
-        )?;
+        let whom = Whom::Address(&subscriber.email);
+        self.suppressions
+            .add(conn, whom, Entry::Unsubscribed, now.naive_utc())?;
         tracing::info!(subscriber_id = %subscriber.id, "unsubscribed");
         Ok(())
     }
@@ -805,7 +783,7 @@ impl NewsletterService {
         db::run(&self.pool, move |conn| {
             let now = this.clock.now().naive_utc();
             let s = this.holder_subscriber(conn, &holder, now)?;
-            let suppression = store::suppression_of(conn, this.key(), &s.email)?;
+            let suppression = this.suppressions.of(conn, &s.email)?;
             let messages = newsletter_messages(conn, &s.email)?;
             Ok(Export {
                 email: s.email.to_string(),
@@ -841,7 +819,12 @@ impl NewsletterService {
                 let messages =
                     outbox::delete_for_recipient(conn, &subscriber.email, &NEWSLETTER_TEMPLATES)?;
                 store::delete(conn, subscriber.id)?;
-                store::forget_address(conn, this.key(), &subscriber.email, now)?;
+                this.suppressions.add(
+                    conn,
+                    Whom::Address(&subscriber.email),
+                    Entry::Erased,
+                    now,
+                )?;
                 tracing::info!(subscriber_id = %subscriber.id, messages, "subscriber erased");
                 Ok(())
             })
@@ -869,8 +852,11 @@ impl NewsletterService {
         offset: i64,
     ) -> Result<(Vec<Suppression>, i64), NewsletterError> {
         require(actor, Role::Admin)?;
+        let suppressions = self.suppressions.clone();
         db::run(&self.pool, move |conn| {
-            store::list_suppressions(conn, limit, offset).map_err(NewsletterError::from)
+            suppressions
+                .page(conn, limit, offset)
+                .map_err(NewsletterError::from)
         })
         .await
     }
@@ -888,13 +874,14 @@ impl NewsletterService {
         let hash = EmailHash::parse(id).ok_or(NewsletterError::NoSuchSuppression)?;
         let now = self.clock.now();
         let actor_id = actor.id;
+        let suppressions = self.suppressions.clone();
         let lifted = db::run(&self.pool, move |conn| {
             db::transaction(conn, |conn| {
-                let suppression = store::suppression_by_hash(conn, &hash)?
+                let suppression = suppressions
+                    .by_hash(conn, &hash)?
                     .ok_or(NewsletterError::NoSuchSuppression)?;
-                store::clear_soft_bounces(conn, &hash)?;
                 // Another admin may have lifted it since it was read.
-                if !store::lift(conn, &hash)? {
+                if !suppressions.lift(conn, &hash)? {
                     return Err(NewsletterError::NoSuchSuppression);
                 }
                 audit::record(
@@ -945,10 +932,10 @@ impl NewsletterService {
         id: SubscriberId,
     ) -> Result<SubscriberRecord, NewsletterError> {
         require(actor, Role::Admin)?;
-        let key = self.key().clone();
+        let suppressions = self.suppressions.clone();
         db::run(&self.pool, move |conn| {
             let subscriber = store::find(conn, id)?.ok_or(NewsletterError::NotSubscribed)?;
-            let suppression = store::suppression_of(conn, &key, &subscriber.email)?;
+            let suppression = suppressions.of(conn, &subscriber.email)?;
             let messages = newsletter_messages(conn, &subscriber.email)?;
             Ok(SubscriberRecord {
                 subscriber,
@@ -972,8 +959,8 @@ impl NewsletterService {
         .await
     }
 
-    /// Takes a bounce or complaint report, and applies `record_bounce`'s
-    /// policy. Returns whether the address is now suppressed.
+    /// Takes a bounce or complaint report, and applies the bounce policy
+    /// (`tx::record_report`). Returns whether the address is now suppressed.
     #[tracing::instrument(skip_all, fields(kind = ?kind))]
     pub async fn report_bounce(
         &self,
@@ -1077,11 +1064,14 @@ impl NewsletterService {
         detail: Option<String>,
     ) -> Result<bool, NewsletterError> {
         let now = self.clock.now().naive_utc();
-        let key = self.key().clone();
-        let policy = BouncePolicy::from(self.settings.as_ref());
+        let suppressions = self.suppressions.clone();
         db::run(&self.pool, move |conn| {
             db::transaction(conn, |conn| {
-                record_bounce(conn, &key, policy, &email, kind, detail.as_deref(), now)
+                let report = Entry::Report {
+                    kind,
+                    detail: detail.as_deref(),
+                };
+                tx::record_report(conn, &suppressions, &email, report, now)
                     .map_err(NewsletterError::from)
             })
         })
@@ -1114,128 +1104,10 @@ pub(super) fn require(actor: &Account, role: Role) -> Result<(), NewsletterError
     }
 }
 
-/// When soft bounces add up to a suppression.
-#[derive(Debug, Clone, Copy)]
-pub struct BouncePolicy {
-    /// Soft bounces on this many different days in a row suppress.
-    pub soft_bounce_limit: u32,
-}
-
-impl From<&NewsletterSettings> for BouncePolicy {
-    fn from(settings: &NewsletterSettings) -> Self {
-        Self {
-            soft_bounce_limit: settings.soft_bounce_limit.max(1),
-        }
-    }
-}
-
-/// A week without a soft bounce ends a run of them: the mailbox was
-/// full, or its server down, for a while and is not any more.
-const SOFT_BOUNCE_GAP_DAYS: i64 = 7;
-
-/// The one policy for bounces and complaints, whoever reports them: a hard
-/// bounce or a complaint suppresses at once (a complaint also unsubscribes,
-/// as the reader asked to hear no more); soft bounces suppress once they
-/// came on `soft_bounce_limit` different days in a row. `detail` is kept
-/// on the suppression as its evidence. Returns whether the address is now
-/// suppressed. Call it in a transaction.
-pub fn record_bounce(
-    conn: &mut DbConnection,
-    key: &SuppressionKey,
-    policy: BouncePolicy,
-    email: &EmailAddress,
-    kind: BounceKind,
-    detail: Option<&str>,
-    now: NaiveDateTime,
-) -> QueryResult<bool> {
-    let hash = EmailHash::of(key, email);
-    let (reason, detail) = match kind {
-        BounceKind::HardBounce => (SuppressionReason::HardBounce, detail.map(str::to_owned)),
-        BounceKind::Complaint => (SuppressionReason::Complaint, detail.map(str::to_owned)),
-        BounceKind::SoftBounce => {
-            let days = store::note_soft_bounce(conn, &hash, detail, now, SOFT_BOUNCE_GAP_DAYS)?;
-            let limit = i32::try_from(policy.soft_bounce_limit).unwrap_or(i32::MAX);
-            if days < limit {
-                tracing::info!(email_domain = email.domain(), days, "soft bounce noted");
-                return Ok(false);
-            }
-            let evidence = format!(
-                "soft bounces on {days} different days; the last: {}",
-                detail.unwrap_or("no detail")
-            );
-            (SuppressionReason::SoftBounces, Some(evidence))
-        }
-    };
-    store::suppress(conn, key, email, reason, detail.as_deref(), now)?;
-    store::clear_soft_bounces(conn, &hash)?;
-    if reason == SuppressionReason::Complaint {
-        if let Some(subscriber) = store::find_by_email(conn, email)? {
-            store::unsubscribe(conn, subscriber.id, now)?;
-        }
-    }
-    tracing::info!(email_domain = email.domain(), reason = %reason, "address suppressed");
-    Ok(true)
-}
-
-/// The address of a subscriber, for a bounce that names the subscriber.
-pub fn subscriber_email(
-    conn: &mut DbConnection,
-    id: SubscriberId,
-) -> QueryResult<Option<EmailAddress>> {
-    Ok(store::find(conn, id)?.map(|s| s.email))
-}
-
-/// Records a permanent refusal by the receiving server as a hard bounce.
-pub fn suppress_hard_bounce(
-    conn: &mut DbConnection,
-    key: &SuppressionKey,
-    email: &EmailAddress,
-    detail: &str,
-    now: NaiveDateTime,
-) -> QueryResult<()> {
-    store::suppress(
-        conn,
-        key,
-        email,
-        SuppressionReason::HardBounce,
-        Some(detail),
-        now,
-    )?;
-    store::clear_soft_bounces(conn, &EmailHash::of(key, email))
-}
-
 /// The sections a subscriber can choose: the site's sections, the same
 /// ones articles are filed under, in their order.
 pub(super) fn section_slugs(conn: &mut DbConnection) -> QueryResult<Vec<String>> {
     crate::articles::store::section_slugs(conn)
-}
-
-/// A section was added: it reaches everyone who received every section
-/// before it, as they took the newsletter as a whole (the sign-up ticks
-/// every section unless the reader unticks some); a reader who picked some
-/// keeps their pick. Call it in the transaction that adds the section, with
-/// the sections' slugs before and after, in their order.
-pub fn section_added(
-    conn: &mut DbConnection,
-    before: &[String],
-    after: &[String],
-) -> QueryResult<usize> {
-    store::replace_sections(conn, &Sections::all(before), &Sections::all(after))
-}
-
-/// Which of these addresses (by `EmailHash::of`) are on the suppression
-/// list, in one query for a whole batch of sends.
-pub fn suppressed_among(
-    conn: &mut DbConnection,
-    hashes: &[EmailHash],
-) -> QueryResult<HashSet<EmailHash>> {
-    Ok(store::suppressed_among(conn, hashes)?.into_iter().collect())
-}
-
-/// Keys the suppressions written before their hashes were keyed: run at
-/// start-up, after the migrations, by whoever holds the site key.
-pub fn rekey_suppressions(conn: &mut DbConnection, key: &SuppressionKey) -> QueryResult<usize> {
-    store::rekey_suppressions(conn, key)
 }
 
 /// Housekeeping for the worker: sign-ups never confirmed and links past

@@ -4,6 +4,7 @@
 
 pub mod abuse;
 pub mod audit;
+pub mod base;
 pub mod clock;
 pub mod config;
 pub mod db;

@@ -5,7 +5,6 @@
 
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
 use diesel::prelude::*;
-use masthead::newsletter::model::EmailHash;
 use masthead::platform::audit::model::SubjectKind;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -309,11 +308,10 @@ async fn an_admin_lifts_a_suppression_which_is_audited_and_needs_the_form_token(
     );
     assert!(!list.contains("erased@example.com"), "{list}");
 
-    let hash = EmailHash::of(
-        &app.suppression_key(),
-        &masthead::platform::domain::EmailAddress::parse(email).expect("valid"),
-    )
-    .to_string();
+    let hash = app
+        .suppressions()
+        .hash(&masthead::platform::domain::EmailAddress::parse(email).expect("valid"))
+        .to_string();
     let action = format!("/admin/subscribers/suppressions/{hash}/lift");
 
     // Without the form token, or with a forged one, nothing is lifted.
@@ -741,11 +739,10 @@ async fn readers_and_editors_get_the_403_page() {
     let subscriber = subscriber_id(&app, email);
     let (reader, reader_id) = reader(&app, "reader@example.com").await;
     let editor = app.editor().await;
-    let hash = EmailHash::of(
-        &app.suppression_key(),
-        &masthead::platform::domain::EmailAddress::parse(email).expect("valid"),
-    )
-    .to_string();
+    let hash = app
+        .suppressions()
+        .hash(&masthead::platform::domain::EmailAddress::parse(email).expect("valid"))
+        .to_string();
 
     let pages = [
         "/admin/subscribers".to_owned(),

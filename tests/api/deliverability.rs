@@ -190,7 +190,7 @@ fn return_path_names_message(
         }
         SentMessage::Digest { subscriber, .. } => {
             let found = app.subscriber(to).ok_or("a digest to a non-subscriber")?;
-            if template != "digest" || found.id != subscriber {
+            if template != "digest" || found.id.as_uuid() != subscriber {
                 return Err(format!("return path names digest to {subscriber}"));
             }
         }

@@ -963,17 +963,19 @@ impl TestApp {
     pub fn suppression(&self, email: &str) -> Option<masthead::newsletter::model::Suppression> {
         let email = masthead::platform::domain::EmailAddress::parse(email).expect("valid");
         let mut conn = self.pool().get().expect("conn");
-        masthead::newsletter::store::suppression_of(&mut conn, &self.suppression_key(), &email)
-            .expect("query")
+        self.suppressions().of(&mut conn, &email).expect("query")
     }
 
-    /// The key of the suppression list's hashes under this instance's
-    /// settings.
-    pub fn suppression_key(&self) -> masthead::newsletter::model::SuppressionKey {
+    /// The suppression list under this instance's settings.
+    pub fn suppressions(&self) -> masthead::platform::mail::suppression::SuppressionList {
+        use masthead::platform::mail::suppression::{
+            BouncePolicy, SuppressionKey, SuppressionList,
+        };
         let key = masthead::platform::secret::site_key(&self.settings.auth).expect("the site key");
-        masthead::newsletter::links::LinkSigner::new(key)
-            .suppression_key()
-            .clone()
+        SuppressionList::new(
+            SuppressionKey::derive(&key),
+            BouncePolicy::from(&self.settings.newsletter),
+        )
     }
 
     /// What the outbox holds for one address.

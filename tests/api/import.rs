@@ -9,6 +9,7 @@ use masthead::newsletter::store::{self, SubscriberFilter};
 use masthead::newsletter::SubscriberStatus;
 use masthead::newsletter::SuppressionReason;
 use masthead::platform::domain::EmailAddress;
+use masthead::platform::mail::suppression::{Entry, Whom};
 use masthead::state::{AppState, Core};
 use sha2::{Digest, Sha256};
 
@@ -52,15 +53,14 @@ impl TestApp {
     fn suppress(&self, email: &str, reason: SuppressionReason) {
         let mut conn = self.pool().get().expect("conn");
         let email = EmailAddress::parse(email).expect("valid");
-        store::suppress(
-            &mut conn,
-            &self.suppression_key(),
-            &email,
+        let entry = Entry::Imported {
             reason,
-            None,
-            self.now().naive_utc(),
-        )
-        .expect("stored");
+            detail: None,
+        };
+        let at = self.now().naive_utc();
+        self.suppressions()
+            .add(&mut conn, Whom::Address(&email), entry, at)
+            .expect("stored");
     }
 
     fn export(&self, list: &str) -> String {
@@ -366,7 +366,9 @@ async fn suppressions_come_in_by_address_or_hash_with_their_reason() {
     app.suppress("gone@example.com", SuppressionReason::Unsubscribed);
     let erased = app.suppression("gone@example.com").expect("suppressed");
     let mut conn = app.pool().get().expect("conn");
-    store::lift(&mut conn, &erased.email_hash).expect("lifted");
+    app.suppressions()
+        .lift(&mut conn, &erased.email_hash)
+        .expect("lifted");
     let dir = tempfile::tempdir().expect("a folder");
     let file = write(
         &dir,
@@ -526,21 +528,21 @@ async fn readers_are_exported_without_their_passwords() {
 
 #[tokio::test]
 async fn suppressions_stored_as_plain_sha256_are_keyed_at_start_up() {
+    use diesel::ExpressionMethods;
     use diesel::RunQueryDsl;
-    use masthead::newsletter::model::{EmailHash, NewSuppression};
+    use masthead::newsletter::EmailHash;
+    use masthead::platform::db::schema::newsletter_suppressions as rows;
     let app = TestApp::spawn().await;
     let plain = hex::encode(Sha256::digest(b"erased@example.com"));
     {
         let mut conn = app.pool().get().expect("conn");
-        diesel::insert_into(masthead::platform::db::schema::newsletter_suppressions::table)
-            .values(&NewSuppression {
-                email_hash: &EmailHash::parse(&plain).expect("a hash"),
-                email: None,
-                reason: SuppressionReason::Erased,
-                detail: None,
-                created_at: app.now().naive_utc(),
-                keyed: false,
-            })
+        diesel::insert_into(rows::table)
+            .values((
+                rows::email_hash.eq(EmailHash::parse(&plain).expect("a hash")),
+                rows::reason.eq(SuppressionReason::Erased),
+                rows::created_at.eq(app.now().naive_utc()),
+                rows::keyed.eq(false),
+            ))
             .execute(&mut conn)
             .expect("a row as written before keying");
     }

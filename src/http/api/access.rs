@@ -9,7 +9,7 @@ use utoipa::{OpenApi, ToSchema};
 use crate::access::model::{Entitlement, EntitlementId, EntitlementKind, EntitlementState};
 use crate::access::service::{AccessError, GrantRequest};
 use crate::accounts::AccountId;
-use crate::http::api::openapi::{Forbidden, NotFound, Unauthorized};
+use crate::http::api::responses::{Forbidden, NotFound, Unauthorized};
 use crate::http::extract::{parse_id, ApiJson};
 use crate::http::session::CurrentAccount;
 use crate::platform::error::AppError;

@@ -13,7 +13,7 @@ use crate::accounts::model::{Account, AccountId, Role};
 use crate::accounts::service::{AccountError, Registration};
 use crate::accounts::store::AccountFilter;
 use crate::http::api::access::EntitlementView;
-use crate::http::api::openapi::{Conflict, Forbidden, NotFound, RateLimited, Unauthorized};
+use crate::http::api::responses::{Conflict, Forbidden, NotFound, RateLimited, Unauthorized};
 use crate::http::extract::{client_ip, parse_id, ApiJson, Paging};
 use crate::http::session::{removal_cookie, session_cookie, CurrentAccount};
 use crate::newsletter::service::{Holder, NewsletterError, Preferences};

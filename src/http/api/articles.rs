@@ -13,7 +13,7 @@ use crate::accounts::AccountId;
 use crate::articles::cache::Json;
 use crate::articles::model::{ArticleId, ArticleStatus, Section};
 use crate::articles::service::{ArticleError, Draft, Edit, Entry, Listing, Reading, Viewer};
-use crate::http::api::openapi::{Conflict, Forbidden, NotFound, Unauthorized};
+use crate::http::api::responses::{Conflict, Forbidden, NotFound, Unauthorized};
 use crate::http::extract::{parse_id, ApiJson, Paging};
 use crate::http::session::session_token;
 use crate::http::session::CurrentAccount;

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::digest::service::{DigestError, Preview, RunDetail, RunView, Today};
-use crate::http::api::openapi::{Conflict, Forbidden, NotFound, Unauthorized};
+use crate::http::api::responses::{Conflict, Forbidden, NotFound, Unauthorized};
 use crate::http::session::CurrentAccount;
 use crate::platform::error::AppError;
 use crate::state::AppState;

@@ -8,7 +8,7 @@ use serde_json::Value;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::accounts::AccountId;
-use crate::http::api::openapi::{Forbidden, NotFound, RateLimited, Unauthorized};
+use crate::http::api::responses::{Forbidden, NotFound, RateLimited, Unauthorized};
 use crate::http::extract::{client_ip, parse_id, ApiJson, Paging};
 use crate::http::session::CurrentAccount;
 use crate::inquiries::model::{Inquiry, InquiryId};

@@ -9,4 +9,5 @@ pub mod newsletter;
 pub mod openapi;
 pub mod ops;
 pub mod organizations;
+pub mod responses;
 pub mod trials;

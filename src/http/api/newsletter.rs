@@ -10,7 +10,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::accounts::AccountId;
 use crate::http::api::accounts::{Accepted, Done};
-use crate::http::api::openapi::{Conflict, Forbidden, NotFound, RateLimited, Unauthorized};
+use crate::http::api::responses::{Conflict, Forbidden, NotFound, RateLimited, Unauthorized};
 use crate::http::extract::{client_ip, parse_id, ApiJson, Paging, RawJson, SnsJson};
 use crate::http::session::CurrentAccount;
 use crate::newsletter::model::{

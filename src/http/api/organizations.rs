@@ -9,7 +9,7 @@ use utoipa::{OpenApi, ToSchema};
 
 use crate::accounts::AccountId;
 use crate::http::api::accounts::Accepted;
-use crate::http::api::openapi::{Conflict, Forbidden, NotFound, RateLimited, Unauthorized};
+use crate::http::api::responses::{Conflict, Forbidden, NotFound, RateLimited, Unauthorized};
 use crate::http::extract::{client_ip, parse_id, ApiJson};
 use crate::http::session::CurrentAccount;
 use crate::organizations::model::{MemberId, Organization, OrganizationId};

@@ -9,7 +9,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 use crate::accounts::Account;
 use crate::accounts::AccountId;
 use crate::http::api::access::EntitlementView;
-use crate::http::api::openapi::{Conflict, Forbidden, NotFound, RateLimited, Unauthorized};
+use crate::http::api::responses::{Conflict, Forbidden, NotFound, RateLimited, Unauthorized};
 use crate::http::extract::{client_ip, parse_id, ApiJson};
 use crate::http::session::CurrentAccount;
 use crate::platform::error::AppError;
@@ -31,15 +31,18 @@ pub fn admin_routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/trials", web::get().to(queue))
         .route("/trials/bulk", web::post().to(bulk))
         // Any other method here would reach `/trials/{id}` as id "bulk".
-        .route(
-            "/trials/bulk",
-            web::route().to(crate::http::api::openapi::unrouted),
-        )
+        .route("/trials/bulk", web::route().to(bulk_takes_post))
         .route("/trials/{id}", web::get().to(one))
         .route("/trials/{id}/approve", web::post().to(approve))
         .route("/trials/{id}/reject", web::post().to(reject))
         .route("/trials/{id}/undo", web::post().to(undo))
         .route("/trials/{id}/end", web::post().to(end));
+}
+
+async fn bulk_takes_post() -> Result<HttpResponse, AppError> {
+    Err(AppError::MethodNotAllowed {
+        allow: "POST".to_owned(),
+    })
 }
 
 /// "approved by Grace Hopper at 2026-11-26T10:05:00+00:00": who stands

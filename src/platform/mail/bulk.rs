@@ -27,7 +27,7 @@ use lettre::Message;
 use secrecy::ExposeSecret;
 use tokio::net::TcpStream;
 
-use super::transport::SendError;
+use super::model::SendError;
 use crate::platform::config::{SmtpSettings, SmtpTls};
 
 /// A connection unused for this long may have been closed by the server;

@@ -15,10 +15,9 @@ use super::compose::{unfolded, Stream};
 use super::dkim::DkimSigner;
 use super::model::{OutboxId, OutboxMessage};
 use super::store::{self, Outcome, Recorded};
+use super::suppression::{BounceKind, EmailHash, Entry, SuppressionList, Whom};
 use super::transport::{SendError, Transport};
 use super::verp::{ReturnPaths, SentMessage};
-use crate::newsletter;
-use crate::newsletter::model::{EmailHash, SuppressionKey};
 use crate::platform::clock::SharedClock;
 use crate::platform::config::WorkerSettings;
 use crate::platform::db::{self, Pool, StorageError};
@@ -32,26 +31,10 @@ struct Attempt {
     bounced: Option<(EmailAddress, String)>,
 }
 
-/// Rung whenever a message enters the outbox, so that a worker in the same
-/// process sends it at once rather than at its next poll. It rings inside the
-/// enqueuing transaction, before the commit: a woken worker waits
-/// `SETTLE` before claiming, and the next poll picks up anything slower.
-static ENQUEUED: tokio::sync::Notify = tokio::sync::Notify::const_new();
-
-/// How long a woken worker waits for the enqueuing transaction to commit;
+/// How long a worker woken by `store::enqueued` waits for the enqueuing
+/// transaction to commit;
 /// it also gathers a burst of sign-ups into one claim.
 pub const SETTLE: std::time::Duration = std::time::Duration::from_millis(20);
-
-pub(crate) fn ring() {
-    ENQUEUED.notify_waiters();
-}
-
-/// Resolves the next time a message is enqueued in this process. Create it
-/// before looking at the outbox, so that a message enqueued in between is not
-/// missed.
-pub fn enqueued() -> tokio::sync::futures::Notified<'static> {
-    ENQUEUED.notified()
-}
 
 /// The messages claimed and not yet recorded, with the end of each one's
 /// lease.
@@ -77,7 +60,7 @@ pub struct Deliverer {
     clock: SharedClock,
     settings: WorkerSettings,
     reply_to: Option<Mailbox>,
-    suppression_key: SuppressionKey,
+    suppressions: SuppressionList,
     dkim: Option<Arc<DkimSigner>>,
     return_paths: Arc<ReturnPaths>,
 }
@@ -97,7 +80,7 @@ impl Deliverer {
         clock: SharedClock,
         settings: WorkerSettings,
         signing: Signing,
-        suppression_key: SuppressionKey,
+        suppressions: SuppressionList,
     ) -> Self {
         Self {
             pool,
@@ -105,7 +88,7 @@ impl Deliverer {
             clock,
             settings,
             reply_to: signing.reply_to,
-            suppression_key,
+            suppressions,
             dkim: signing.dkim,
             return_paths: signing.return_paths,
         }
@@ -264,7 +247,7 @@ impl Deliverer {
             .collect();
         let lease_until = now + Duration::seconds(self.settings.lease_secs);
         let limit = self.settings.batch_size;
-        let key = self.suppression_key.clone();
+        let suppressions = self.suppressions.clone();
         db::run(&self.pool, move |conn| {
             let lease = store::Lease {
                 now: now.naive_utc(),
@@ -272,13 +255,13 @@ impl Deliverer {
             };
             let messages = store::claim_due(conn, lease, limit, &in_flight)?;
             let hash = |m: &OutboxMessage| {
-                (m.stream == Stream::Newsletter).then(|| EmailHash::of(&key, &m.to_address))
+                (m.stream == Stream::Newsletter).then(|| suppressions.hash(&m.to_address))
             };
             let hashes: Vec<EmailHash> = messages.iter().filter_map(hash).collect();
             let suppressed = if hashes.is_empty() {
                 HashSet::new()
             } else {
-                newsletter::service::suppressed_among(conn, &hashes)?
+                suppressions.among(conn, &hashes)?
             };
             Ok(messages
                 .into_iter()
@@ -361,7 +344,7 @@ impl Deliverer {
         if attempts.is_empty() {
             return;
         }
-        let key = self.suppression_key.clone();
+        let suppressions = self.suppressions.clone();
         let recorded = db::run(&self.pool, move |conn| {
             db::transaction(conn, |conn| {
                 let recorded: Vec<Recorded> = attempts
@@ -377,8 +360,12 @@ impl Deliverer {
                     if let Some((address, detail)) = &attempt.bounced {
                         // A permanent refusal is a hard bounce: no newsletter
                         // goes to the address again until an admin lifts it.
+                        let report = Entry::Report {
+                            kind: BounceKind::HardBounce,
+                            detail: Some(detail),
+                        };
                         let at = attempt.at.naive_utc();
-                        newsletter::service::suppress_hard_bounce(conn, &key, address, detail, at)?;
+                        suppressions.add(conn, Whom::Address(address), report, at)?;
                     }
                 }
                 Ok::<_, StorageError>(())

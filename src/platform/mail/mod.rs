@@ -1,7 +1,6 @@
 //! Mail: composing messages from templates, the transactional outbox, and
 //! the transports that deliver it.
 
-pub mod bounces;
 pub mod bulk;
 pub mod compose;
 pub mod delivery;
@@ -10,6 +9,7 @@ pub mod inbound;
 pub mod model;
 pub mod service;
 pub mod store;
+pub mod suppression;
 pub mod transport;
 pub mod verp;
 pub mod webhooks;

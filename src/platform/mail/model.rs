@@ -90,3 +90,14 @@ pub struct OutboxFigures {
     pub failed: i64,
     pub failed_recently: i64,
 }
+
+/// Why a send failed, in the terms that decide what happens next.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// Worth trying again later: a 4xx reply, a refused or dropped connection.
+    #[error("{0}")]
+    Transient(String),
+    /// The server refused the message for good (a 5xx reply).
+    #[error("{0}")]
+    Permanent(String),
+}

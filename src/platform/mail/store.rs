@@ -13,6 +13,23 @@ use crate::platform::db::schema::{outbox, outbox_attempts};
 use crate::platform::db::{self, DbConnection, Writes};
 use crate::platform::domain::EmailAddress;
 
+/// Rung whenever a message enters the outbox, so that a worker in the same
+/// process sends it at once rather than at its next poll. It rings inside the
+/// enqueuing transaction, before the commit: a woken worker waits
+/// `delivery::SETTLE` before claiming, and the next poll picks up anything slower.
+static ENQUEUED: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+fn ring() {
+    ENQUEUED.notify_waiters();
+}
+
+/// Resolves the next time a message is enqueued in this process. Create it
+/// before looking at the outbox, so that a message enqueued in between is not
+/// missed.
+pub fn enqueued() -> tokio::sync::futures::Notified<'static> {
+    ENQUEUED.notified()
+}
+
 /// Puts a message in the outbox, in the caller's transaction. `dedupe_key`
 /// names the logical message: enqueueing the same one twice stores it once.
 /// Returns whether it was new.
@@ -41,7 +58,7 @@ pub fn enqueue_at(
         .do_nothing()
         .execute(c))?;
     if inserted == 1 {
-        super::delivery::ring();
+        ring();
     }
     Ok(inserted == 1)
 }
@@ -59,7 +76,7 @@ pub fn queue(
     writes.push(
         diesel::insert_into(outbox::table).values(entry(unique_key, email, now, deliver_at)?),
     );
-    super::delivery::ring();
+    ring();
     Ok(())
 }
 

@@ -10,23 +10,13 @@ use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, To
 use secrecy::ExposeSecret;
 
 use super::bulk::BulkSmtp;
+pub use super::model::SendError;
 use crate::platform::config::{MailSettings, MailTransportKind, SmtpTls};
 
 pub enum Transport {
     File(AsyncFileTransport<Tokio1Executor>),
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
     Bulk(BulkSmtp),
-}
-
-/// Why a send failed, in the terms that decide what happens next.
-#[derive(Debug, thiserror::Error)]
-pub enum SendError {
-    /// Worth trying again later: a 4xx reply, a refused or dropped connection.
-    #[error("{0}")]
-    Transient(String),
-    /// The server refused the message for good (a 5xx reply).
-    #[error("{0}")]
-    Permanent(String),
 }
 
 impl Transport {

@@ -15,8 +15,6 @@ use sha2::Sha256;
 use uuid::Uuid;
 
 use super::model::OutboxId;
-use crate::digest::RunId;
-use crate::newsletter::SubscriberId;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -33,17 +31,18 @@ const RUN_PREFIX_BYTES: usize = 4;
 pub enum SentMessage {
     /// A message of the outbox (confirmations, resets, welcomes…).
     Outbox(OutboxId),
-    /// One subscriber's digest of a run, known by the first bytes of its id.
+    /// One subscriber's digest of a run, known by the first bytes of its
+    /// id. Both are the ids the digest gives them; mail knows neither kind.
     Digest {
-        subscriber: SubscriberId,
+        subscriber: Uuid,
         run_prefix: [u8; RUN_PREFIX_BYTES],
     },
 }
 
 impl SentMessage {
-    pub fn digest(run: RunId, subscriber: SubscriberId) -> Self {
+    pub fn digest(run: Uuid, subscriber: Uuid) -> Self {
         let mut run_prefix = [0; RUN_PREFIX_BYTES];
-        run_prefix.copy_from_slice(&run.as_uuid().as_bytes()[..RUN_PREFIX_BYTES]);
+        run_prefix.copy_from_slice(&run.as_bytes()[..RUN_PREFIX_BYTES]);
         Self::Digest {
             subscriber,
             run_prefix,
@@ -70,11 +69,7 @@ impl SentMessage {
             Self::Digest {
                 subscriber,
                 run_prefix,
-            } => format!(
-                "d{}{}",
-                subscriber.as_uuid().simple(),
-                hex::encode(run_prefix)
-            ),
+            } => format!("d{}{}", subscriber.simple(), hex::encode(run_prefix)),
         }
     }
 
@@ -86,7 +81,7 @@ impl SentMessage {
                 let mut run_prefix = [0; RUN_PREFIX_BYTES];
                 hex::decode_to_slice(&payload[33..], &mut run_prefix).ok()?;
                 Some(Self::Digest {
-                    subscriber: SubscriberId::from_uuid(uuid(&payload[1..33])?),
+                    subscriber: uuid(&payload[1..33])?,
                     run_prefix,
                 })
             }
@@ -173,7 +168,7 @@ mod tests {
         let paths = paths();
         for message in [
             SentMessage::Outbox(OutboxId::new()),
-            SentMessage::digest(RunId::new(), SubscriberId::new()),
+            SentMessage::digest(Uuid::new_v4(), Uuid::new_v4()),
         ] {
             let address = paths.address(&message, "example.com").expect("an address");
             let local = address.user();

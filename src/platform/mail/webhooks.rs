@@ -11,7 +11,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
-use crate::newsletter::service::BounceKind;
+use super::suppression::BounceKind;
 
 /// How far a signed timestamp may be from our clock: a captured request
 /// cannot be replayed after this.

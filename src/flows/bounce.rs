@@ -1,18 +1,19 @@
 //! Bounces and complaints that come back as mail (`masthead mail ingest`):
-//! who they are about, and what the newsletter's policy makes of them.
+//! who they are about, found through the outbox or the digest that sent to
+//! them, and what the bounce policy and the newsletter make of them.
 
 use std::sync::Arc;
 
 use chrono::NaiveDateTime;
 
-use super::inbound::{self, Inbound, RecipientStatus, Severity};
-use super::store;
-use super::verp::{ReturnPaths, SentMessage};
-use crate::newsletter::model::SuppressionKey;
-use crate::newsletter::service::{self as newsletter, BounceKind, BouncePolicy};
+use crate::newsletter::{tx as newsletter, SubscriberId};
+use crate::platform::clock::SharedClock;
 use crate::platform::db::{self, DbConnection, Pool, StorageError};
 use crate::platform::domain::EmailAddress;
-use crate::state::Core;
+use crate::platform::mail::inbound::{self, Inbound, RecipientStatus, Severity};
+use crate::platform::mail::store;
+use crate::platform::mail::suppression::{BounceKind, Entry, SuppressionList};
+use crate::platform::mail::verp::{ReturnPaths, SentMessage};
 
 /// What one ingested message did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,20 +45,23 @@ struct Finding {
 
 pub struct Ingester {
     pool: Pool,
+    clock: SharedClock,
     return_paths: Arc<ReturnPaths>,
-    key: SuppressionKey,
-    policy: BouncePolicy,
-    clock: crate::platform::clock::SharedClock,
+    suppressions: SuppressionList,
 }
 
 impl Ingester {
-    pub fn new(core: &Core) -> Self {
+    pub fn new(
+        pool: Pool,
+        clock: SharedClock,
+        return_paths: Arc<ReturnPaths>,
+        suppressions: SuppressionList,
+    ) -> Self {
         Self {
-            pool: core.pool.clone(),
-            return_paths: Arc::clone(&core.return_paths),
-            key: core.links.suppression_key().clone(),
-            policy: BouncePolicy::from(&core.settings.newsletter),
-            clock: Arc::clone(&core.clock),
+            pool,
+            clock,
+            return_paths,
+            suppressions,
         }
     }
 
@@ -73,15 +77,14 @@ impl Ingester {
         let report = inbound::read(&raw);
         let now = self.clock.now().naive_utc();
         let return_paths = Arc::clone(&self.return_paths);
-        let key = self.key.clone();
-        let policy = self.policy;
+        let suppressions = self.suppressions.clone();
         let ingested = db::run(&self.pool, move |conn| {
             db::transaction(conn, |conn| {
                 let findings = match find(conn, &return_paths, report, envelope_recipient)? {
                     Ok(findings) => findings,
                     Err(why) => return Ok(Ingested::Ignored(why)),
                 };
-                record(conn, &key, policy, findings, now).map(Ingested::Reported)
+                record(conn, &suppressions, findings, now).map(Ingested::Reported)
             })
         })
         .await?;
@@ -215,29 +218,27 @@ fn recipient_of(
 ) -> Result<Option<EmailAddress>, StorageError> {
     Ok(match sent {
         SentMessage::Outbox(id) => store::recipient(conn, *id)?,
-        SentMessage::Digest { subscriber, .. } => newsletter::subscriber_email(conn, *subscriber)?,
+        SentMessage::Digest { subscriber, .. } => {
+            newsletter::subscriber_email(conn, SubscriberId::from_uuid(*subscriber))?
+        }
     })
 }
 
 fn record(
     conn: &mut DbConnection,
-    key: &SuppressionKey,
-    policy: BouncePolicy,
+    suppressions: &SuppressionList,
     findings: Vec<Finding>,
     now: NaiveDateTime,
 ) -> Result<Vec<Event>, StorageError> {
     findings
         .into_iter()
         .map(|finding| {
-            let suppressed = newsletter::record_bounce(
-                conn,
-                key,
-                policy,
-                &finding.email,
-                finding.kind,
-                Some(&finding.detail),
-                now,
-            )?;
+            let report = Entry::Report {
+                kind: finding.kind,
+                detail: Some(&finding.detail),
+            };
+            let suppressed =
+                newsletter::record_report(conn, suppressions, &finding.email, report, now)?;
             Ok(Event {
                 kind: finding.kind,
                 domain: finding.email.domain().to_owned(),

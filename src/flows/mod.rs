@@ -1,0 +1,4 @@
+//! The transactions that span capabilities: each is one workflow that
+//! calls several capabilities' faces inside one transaction.
+
+pub mod bounce;
