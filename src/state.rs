@@ -52,6 +52,7 @@ impl AppState {
                 settings.auth.clone(),
                 Arc::clone(&core.abuse),
                 Arc::clone(&core.sessions),
+                Arc::new(crate::newsletter::tx::account_registered),
             )?,
             access: AccessService::new(core.pool.clone(), Arc::clone(&core.clock)),
             audit: AuditService::new(core.pool.clone()),
@@ -65,6 +66,7 @@ impl AppState {
                     sessions: Arc::clone(&core.sessions),
                     decisions: Arc::clone(&core.decisions),
                 },
+                Arc::new(crate::newsletter::tx::section_added),
             ),
             trials: TrialService::new(
                 core.pool.clone(),

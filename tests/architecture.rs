@@ -127,26 +127,34 @@ fn ident(c: char) -> bool {
 /// parent (`super::…`, as `(levels up, path)`): those in `use` trees, braces
 /// expanded, and those written inline.
 fn named_paths(code: &str) -> Vec<(Option<usize>, Vec<String>)> {
-    let mut paths = Vec::new();
-    for anchor in ["crate::", "super::"] {
-        let mut rest = code;
-        while let Some(at) = rest.find(anchor) {
-            let before = rest[..at].chars().next_back();
-            rest = &rest[at + anchor.len()..];
-            if before.is_some_and(|c| ident(c) || c == ':') {
-                continue;
-            }
-            let mut up = (anchor == "super::").then_some(1);
-            while let (Some(n), Some(after)) = (up, rest.strip_prefix("super::")) {
-                up = Some(n + 1);
-                rest = after;
-            }
-            let end = tree_end(rest);
-            let mut found = Vec::new();
-            expand(&rest[..end], Vec::new(), &mut found);
-            paths.extend(found.into_iter().map(|path| (up, path)));
-            rest = &rest[end..];
+    let mut paths: Vec<(Option<usize>, Vec<String>)> = paths_after(code, "crate::")
+        .into_iter()
+        .map(|path| (None, path))
+        .collect();
+    for mut path in paths_after(code, "super::") {
+        let mut up = 1;
+        while path.first().is_some_and(|s| s == "super") {
+            path.remove(0);
+            up += 1;
         }
+        paths.push((Some(up), path));
+    }
+    paths
+}
+
+/// The paths that follow `anchor` where it starts a path.
+fn paths_after(code: &str, anchor: &str) -> Vec<Vec<String>> {
+    let mut paths = Vec::new();
+    let mut rest = code;
+    while let Some(at) = rest.find(anchor) {
+        let before = rest[..at].chars().next_back();
+        rest = &rest[at + anchor.len()..];
+        if before.is_some_and(|c| ident(c) || c == ':') {
+            continue;
+        }
+        let end = tree_end(rest);
+        expand(&rest[..end], Vec::new(), &mut paths);
+        rest = &rest[end..];
     }
     paths
 }
@@ -223,20 +231,40 @@ struct Graph {
 impl Graph {
     fn new(files: &[(String, String)]) -> Self {
         let modules: BTreeSet<Vec<String>> = files.iter().map(|(f, _)| module_of(f)).collect();
+        let resolve = |path: &[String]| {
+            (1..=path.len())
+                .rev()
+                .map(|n| path[..n].to_vec())
+                .find(|m| modules.contains(m))
+        };
         let mut edges = BTreeMap::new();
         for (file, source) in files {
             let from = module_of(file);
-            let targets: BTreeSet<Vec<String>> = named_paths(&code_only(source))
+            let code = code_only(source);
+            let mut named: Vec<(bool, Vec<String>)> = named_paths(&code)
                 .into_iter()
-                .filter_map(|(up, path)| {
+                .map(|(up, path)| {
                     let base = &from[..from.len().saturating_sub(up.unwrap_or(from.len()))];
-                    let path = [base, &path].concat();
-                    let to = (1..=path.len())
-                        .rev()
-                        .map(|n| path[..n].to_vec())
-                        .find(|m| modules.contains(m))?;
+                    (up.is_some(), [base, &path].concat())
+                })
+                .collect();
+            // `use crate::access;` and then `access::store::find(…)`.
+            let aliases: BTreeMap<String, Vec<String>> = named
+                .iter()
+                .filter(|(_, path)| modules.contains(path))
+                .filter_map(|(_, path)| Some((path.last()?.clone(), path.clone())))
+                .collect();
+            for (alias, module) in aliases {
+                for path in paths_after(&code, &format!("{alias}::")) {
+                    named.push((false, [module.as_slice(), &path].concat()));
+                }
+            }
+            let targets: BTreeSet<Vec<String>> = named
+                .into_iter()
+                .filter_map(|(via_super, path)| {
+                    let to = resolve(&path)?;
                     // `super::` from a test module inside a file names the file's own items.
-                    let ancestor = up.is_some() && from.starts_with(&to);
+                    let ancestor = via_super && from.starts_with(&to);
                     (!ancestor && to != from).then_some(to)
                 })
                 .collect();
@@ -429,29 +457,6 @@ fn report(graph: &Graph) -> String {
     text
 }
 
-/// Breaches the source still has, each to be removed from here as it is
-/// mended: a new one fails the test, and so does one mended but still
-/// listed.
-const NOT_YET_MENDED: &[&str] = &[
-    "access::service imports accounts::store: a capability reaches another only through its root, service.rs or tx.rs",
-    "accounts::export imports newsletter::csv_file: a capability reaches another only through its root, service.rs or tx.rs",
-    "accounts::export imports newsletter::export: a capability reaches another only through its root, service.rs or tx.rs",
-    "accounts::service imports newsletter::store: a capability reaches another only through its root, service.rs or tx.rs",
-    "articles::service imports accounts::store: a capability reaches another only through its root, service.rs or tx.rs",
-    "digest::service imports articles::store: a capability reaches another only through its root, service.rs or tx.rs",
-    "newsletter::import imports accounts::store: a capability reaches another only through its root, service.rs or tx.rs",
-    "newsletter::service imports articles::store: a capability reaches another only through its root, service.rs or tx.rs",
-    "organizations::model imports access::model: a capability reaches another only through its root, service.rs or tx.rs",
-    "organizations::service imports accounts::store: a capability reaches another only through its root, service.rs or tx.rs",
-    "organizations::service imports trials::flags: a capability reaches another only through its root, service.rs or tx.rs",
-    "trials::model imports access::model: a capability reaches another only through its root, service.rs or tx.rs",
-    "trials::service imports access::model: a capability reaches another only through its root, service.rs or tx.rs",
-    "trials::service imports accounts::store: a capability reaches another only through its root, service.rs or tx.rs",
-    "trials::store imports access::model: a capability reaches another only through its root, service.rs or tx.rs",
-    "a circle between files: organizations::service ↔ trials::service ↔ access::service",
-    "a circle between folders: organizations ↔ trials ↔ articles ↔ newsletter ↔ accounts ↔ access",
-];
-
 #[test]
 fn the_source_keeps_its_floors_and_has_no_circles() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
@@ -464,19 +469,7 @@ fn the_source_keeps_its_floors_and_has_no_circles() {
     let graph = Graph::new(&files);
     println!("{}", report(&graph));
     let found = violations(&graph);
-    let new: Vec<&String> = found
-        .iter()
-        .filter(|f| !NOT_YET_MENDED.contains(&f.as_str()))
-        .collect();
-    let mended: Vec<&&str> = NOT_YET_MENDED
-        .iter()
-        .filter(|k| !found.iter().any(|f| f == **k))
-        .collect();
-    assert!(new.is_empty(), "{} new breaches:\n{new:#?}", new.len());
-    assert!(
-        mended.is_empty(),
-        "mended, to strike from NOT_YET_MENDED: {mended:#?}"
-    );
+    assert!(found.is_empty(), "{} breaches: {found:#?}", found.len());
 }
 
 fn tree(files: &[(&str, &str)]) -> Graph {
@@ -525,6 +518,22 @@ fn a_capability_that_reads_another_capabilitys_store_fails() {
     files[4] = (
         "trials/service.rs",
         "use crate::newsletter::{store::{self as s, x}, service};",
+    );
+    let found = violations(&tree(&files));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with("trials::service imports newsletter::store"),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn a_store_reached_through_an_imported_module_fails() {
+    let mut files = CLEAN.to_vec();
+    files.extend([("newsletter/mod.rs", ""), ("newsletter/store.rs", "")]);
+    files[4] = (
+        "trials/service.rs",
+        "use crate::newsletter;\nfn f() { newsletter::store::find(); }",
     );
     let found = violations(&tree(&files));
     assert_eq!(found.len(), 1, "{found:?}");

@@ -4,6 +4,9 @@
 pub mod model;
 pub mod service;
 pub mod store;
+pub mod tx;
 
-pub use model::{Decision, EntitlementKind, Level, Reason};
+pub use model::{
+    Decision, Entitlement, EntitlementId, EntitlementKind, Level, NewEntitlement, Reason,
+};
 pub use service::{decide, for_anonymous, AccessError, AccessService};

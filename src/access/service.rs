@@ -209,7 +209,7 @@ impl AccessService {
         let admin_id = admin.id;
         let entitlement = db::run(&self.pool, move |conn| {
             db::transaction(conn, |conn| {
-                crate::accounts::store::find(conn, account)?.ok_or(AccessError::NoSuchAccount)?;
+                crate::accounts::tx::find(conn, account)?.ok_or(AccessError::NoSuchAccount)?;
                 let id = EntitlementId::new();
                 store::insert(
                     conn,
@@ -249,110 +249,11 @@ impl AccessService {
     ) -> Result<Vec<Entitlement>, AccessError> {
         require(admin, Role::Admin)?;
         db::run(&self.pool, move |conn| {
-            crate::accounts::store::find(conn, account)?.ok_or(AccessError::NoSuchAccount)?;
+            crate::accounts::tx::find(conn, account)?.ok_or(AccessError::NoSuchAccount)?;
             Ok(store::of_account(conn, account)?)
         })
         .await
     }
-
-    /// Ends an entitlement now; recorded as `entitlement.revoke`. Returns
-    /// it, and whether this call revoked it (`false`: it already was).
-    #[tracing::instrument(skip_all, fields(admin = %admin.id, entitlement_id = %id))]
-    pub async fn revoke(
-        &self,
-        admin: &Account,
-        id: EntitlementId,
-    ) -> Result<(Entitlement, bool), AccessError> {
-        require(admin, Role::Admin)?;
-        let now = self.clock.now();
-        let admin_id = admin.id;
-        let revoked = db::run(&self.pool, move |conn| {
-            db::transaction(conn, |conn| {
-                let revoked_now = store::revoke(conn, id, now.naive_utc())?;
-                let entitlement = store::find(conn, id)?.ok_or(AccessError::NoSuchEntitlement)?;
-                if revoked_now {
-                    audit::record(
-                        conn,
-                        now,
-                        Some(admin_id),
-                        "entitlement.revoke",
-                        &Subject::new(SubjectKind::Entitlement, id),
-                        Some(&format!(
-                            "{} of account {}",
-                            entitlement.kind, entitlement.account_id
-                        )),
-                    )?;
-                    tracing::info!("entitlement revoked");
-                    // A trial's scheduled emails go with its access.
-                    crate::trials::service::access_revoked(
-                        conn,
-                        &entitlement,
-                        Some(admin_id),
-                        now,
-                    )?;
-                }
-                Ok::<_, AccessError>((entitlement, revoked_now))
-            })
-        })
-        .await?;
-        Ok(revoked)
-    }
-}
-
-/// The right to read that a company seat gives: it runs with the
-/// organisation's subscription period, so `decide` needs no other source,
-/// and carries the organisation's name as its note. Called in the join
-/// transaction of `organizations`.
-pub fn grant_company_seat(
-    conn: &mut DbConnection,
-    account: AccountId,
-    organization_id: &str,
-    organization_name: &str,
-    period: (DateTime<Utc>, DateTime<Utc>),
-    now: DateTime<Utc>,
-) -> QueryResult<EntitlementId> {
-    let id = EntitlementId::new();
-    store::insert(
-        conn,
-        &NewEntitlement {
-            id,
-            account_id: account,
-            kind: EntitlementKind::CompanySeat,
-            starts_at: period.0.naive_utc(),
-            ends_at: Some(period.1.naive_utc()),
-            source_id: Some(organization_id),
-            granted_by: None,
-            note: Some(organization_name),
-            created_at: now.naive_utc(),
-        },
-    )?;
-    Ok(id)
-}
-
-/// Keeps the seats of an organisation in step with its period and name.
-pub fn set_company_period(
-    conn: &mut DbConnection,
-    organization_id: &str,
-    organization_name: &str,
-    period: (DateTime<Utc>, DateTime<Utc>),
-) -> QueryResult<usize> {
-    store::set_period_of_source(
-        conn,
-        EntitlementKind::CompanySeat,
-        organization_id,
-        period.0.naive_utc(),
-        period.1.naive_utc(),
-        organization_name,
-    )
-}
-
-/// Ends a company seat's right at once (the member was removed).
-pub fn end_company_seat(
-    conn: &mut DbConnection,
-    id: EntitlementId,
-    now: DateTime<Utc>,
-) -> QueryResult<bool> {
-    store::revoke(conn, id, now.naive_utc())
 }
 
 /// What the audit trail says about a grant: for how long, why, and whose.

@@ -7,8 +7,7 @@ use std::io::Write;
 use super::model::AccountId;
 use super::service::AccountService;
 use super::store;
-use crate::newsletter::csv_file::format_time;
-use crate::newsletter::export::ExportError;
+use crate::platform::csv::{format_time, ExportError};
 use crate::platform::db::{self, StorageError};
 
 const PAGE_ROWS: i64 = 1_000;

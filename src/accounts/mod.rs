@@ -7,6 +7,7 @@ pub mod model;
 pub mod password;
 pub mod service;
 pub mod store;
+pub mod tx;
 
 pub use model::{Account, AccountId, Role};
 pub use service::{AccountError, AccountService};

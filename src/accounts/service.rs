@@ -129,6 +129,12 @@ pub struct NewLogin {
     pub max_age: Duration,
 }
 
+/// What another capability does when a reader registers, in the
+/// registration's transaction; the composition root supplies it.
+pub type OnRegistered = Arc<
+    dyn Fn(&mut DbConnection, AccountId, &EmailAddress) -> diesel::QueryResult<()> + Send + Sync,
+>;
+
 #[derive(Clone)]
 pub struct AccountService {
     pub(super) pool: Pool,
@@ -140,6 +146,7 @@ pub struct AccountService {
     failures_by_account: Arc<WindowLimiter>,
     abuse: Arc<AbuseGuard>,
     sessions: Arc<KeptSessions>,
+    on_registered: OnRegistered,
 }
 
 impl AccountService {
@@ -150,6 +157,7 @@ impl AccountService {
         settings: AuthSettings,
         abuse: Arc<AbuseGuard>,
         sessions: Arc<KeptSessions>,
+        on_registered: OnRegistered,
     ) -> anyhow::Result<Self> {
         let window = Duration::seconds(
             i64::try_from(settings.login_limit.window_secs).unwrap_or(i64::MAX / 1000),
@@ -167,6 +175,7 @@ impl AccountService {
             settings,
             abuse,
             sessions,
+            on_registered,
         })
     }
 
@@ -193,6 +202,7 @@ impl AccountService {
         let verification_ttl = Duration::hours(self.settings.verification_ttl_hours);
         let window = self.mail_window(now);
         let abuse = Arc::clone(&self.abuse);
+        let on_registered = Arc::clone(&self.on_registered);
         let result = db::run(&self.pool, move |conn| {
             db::transaction(conn, |conn| {
                 if let Some(existing) = store::find_by_email(conn, &parsed.email)? {
@@ -224,9 +234,7 @@ impl AccountService {
                         updated_at: now.naive_utc(),
                     },
                 )?;
-                if crate::newsletter::store::link_account(conn, &parsed.email, id)? {
-                    tracing::info!(account_id = %id, "newsletter subscription linked");
-                }
+                on_registered(conn, id, &parsed.email)?;
                 let token = Token::generate();
                 issue_token(
                     conn,

@@ -7,8 +7,9 @@ pub mod markdown;
 pub mod model;
 pub mod service;
 pub mod store;
+pub mod tx;
 pub mod views;
 
 pub use cache::ReaderCache;
 pub use model::{Article, ArticleId, ArticleStatus, Section};
-pub use service::{ArticleError, ArticleService, Readers};
+pub use service::{ArticleError, ArticleService, OnSectionAdded, Readers};

@@ -175,7 +175,15 @@ pub struct ArticleService {
     settings: ArticleSettings,
     cache: Arc<ReaderCache>,
     readers: Readers,
+    on_section_added: OnSectionAdded,
 }
+
+/// What another capability does when a section is added, in the adding
+/// transaction, given the sections' slugs before and after; returns how
+/// many it changed. The composition root supplies it (the newsletter's
+/// readers of every section get the new one).
+pub type OnSectionAdded =
+    Arc<dyn Fn(&mut DbConnection, &[String], &[String]) -> QueryResult<usize> + Send + Sync>;
 
 /// Who reads, and what they may read, as kept by the accounts and access
 /// capabilities.
@@ -192,6 +200,7 @@ impl ArticleService {
         settings: ArticleSettings,
         cache: Arc<ReaderCache>,
         readers: Readers,
+        on_section_added: OnSectionAdded,
     ) -> Self {
         Self {
             pool,
@@ -199,6 +208,7 @@ impl ArticleService {
             settings,
             cache,
             readers,
+            on_section_added,
         }
     }
 
@@ -289,6 +299,7 @@ impl ArticleService {
         };
         let now = self.clock.now();
         let actor = editor.id;
+        let on_added = Arc::clone(&self.on_section_added);
         self.write(move |conn| {
             if store::section_by_slug(conn, &slug)?.is_some() {
                 return Err(ArticleError::Conflict {
@@ -297,7 +308,7 @@ impl ArticleService {
                 });
             }
             let position = store::next_section_position(conn)?;
-            let section = add_section(conn, &slug, name.as_str(), position, now)?;
+            let section = add_section(conn, &slug, name.as_str(), position, now, &on_added)?;
             audit::record(
                 conn,
                 now,
@@ -815,7 +826,7 @@ impl Names {
         if let Some(name) = self.0.get(&id) {
             return Ok(name.clone());
         }
-        let name = crate::accounts::store::find(conn, id)?.map(|a| a.name);
+        let name = crate::accounts::tx::find(conn, id)?.map(|a| a.name);
         self.0.insert(id, name.clone());
         Ok(name)
     }
@@ -959,6 +970,7 @@ pub fn add_section(
     name: &str,
     position: i32,
     now: DateTime<Utc>,
+    on_added: &OnSectionAdded,
 ) -> QueryResult<Section> {
     let before = store::section_slugs(conn)?;
     store::insert_section(
@@ -972,7 +984,7 @@ pub fn add_section(
         },
     )?;
     let after = store::section_slugs(conn)?;
-    let extended = crate::newsletter::tx::section_added(conn, &before, &after)?;
+    let extended = on_added(conn, &before, &after)?;
     tracing::info!(section = %slug, subscribers = extended, "section added");
     store::section_by_slug(conn, slug)?.ok_or(diesel::result::Error::NotFound)
 }

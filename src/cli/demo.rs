@@ -2,6 +2,8 @@
 //! project) spread over the past week, so a first run has something to show.
 //! Running it again adds only what is missing.
 
+use std::sync::Arc;
+
 use chrono::Duration;
 use serde::Deserialize;
 
@@ -9,6 +11,7 @@ use crate::articles::markdown;
 use crate::articles::model::{ArticleId, ArticleStatus, NewArticle};
 use crate::articles::service::add_section;
 use crate::articles::store;
+use crate::articles::OnSectionAdded;
 use crate::platform::db;
 use crate::platform::domain::Slug;
 use crate::state::Core;
@@ -49,13 +52,14 @@ pub struct Seeded {
 pub async fn seed(core: &Core) -> anyhow::Result<Seeded> {
     let samples: SampleFile = toml::from_str(ARTICLES)?;
     let now = core.clock.now();
+    let on_added: OnSectionAdded = Arc::new(crate::newsletter::tx::section_added);
     db::run(&core.pool, move |conn| {
         db::transaction(conn, |conn| {
             let mut seeded = Seeded::default();
             for (position, (slug, name)) in (0..).zip(SECTIONS) {
                 let slug = Slug::parse(slug).map_err(|e| anyhow::anyhow!(e.message))?;
                 if store::section_by_slug(conn, &slug)?.is_none() {
-                    add_section(conn, &slug, name, position, now)?;
+                    add_section(conn, &slug, name, position, now, &on_added)?;
                     seeded.sections += 1;
                 }
             }

@@ -381,6 +381,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 core.settings.auth.clone(),
                 Arc::clone(&core.abuse),
                 Arc::clone(&core.sessions),
+                Arc::new(crate::newsletter::tx::account_registered),
             )?;
             let role = match role {
                 PrivilegedRole::Editor => Role::Editor,

@@ -602,7 +602,7 @@ impl DigestService {
         let date = parse_date(date)?;
         // The newsletter's sections are the site's (articles') sections.
         let available = db::run(&self.pool, |conn| {
-            crate::articles::store::section_slugs(conn).map_err(StorageError::from)
+            crate::articles::tx::section_slugs(conn).map_err(StorageError::from)
         })
         .await?;
         let variant = Sections::parse(sections.as_deref(), &available)

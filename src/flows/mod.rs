@@ -2,3 +2,5 @@
 //! calls several capabilities' faces inside one transaction.
 
 pub mod bounce;
+pub mod join;
+pub mod revoke;

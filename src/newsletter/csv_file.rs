@@ -201,11 +201,6 @@ pub fn parse_time(input: &str) -> Option<NaiveDateTime> {
     time.with_nanosecond(time.nanosecond() / 1_000 * 1_000)
 }
 
-/// How times are written out: RFC 3339 in UTC, to the microsecond.
-pub fn format_time(time: NaiveDateTime) -> String {
-    time.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
-}
-
 /// Yes or no as exports write it.
 pub fn parse_flag(input: &str) -> Option<bool> {
     match input.to_ascii_lowercase().as_str() {
@@ -218,6 +213,7 @@ pub fn parse_flag(input: &str) -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::platform::csv::format_time;
 
     #[test]
     fn times_in_the_formats_exports_use() {

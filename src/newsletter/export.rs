@@ -5,11 +5,12 @@
 
 use std::io::Write;
 
-use super::csv_file::format_time;
 use super::model::{EmailHash, Subscriber, SubscriberId, Suppression};
 use super::service::NewsletterService;
 use super::store;
-use crate::platform::db::{self, StorageError};
+use crate::platform::csv::format_time;
+pub use crate::platform::csv::ExportError;
+use crate::platform::db;
 
 const PAGE_ROWS: i64 = 1_000;
 
@@ -27,26 +28,6 @@ pub const SUBSCRIBER_COLUMNS: [&str; 9] = [
 
 pub const SUPPRESSION_COLUMNS: [&str; 5] =
     ["email", "email_hash", "reason", "detail", "suppressed_at"];
-
-#[derive(Debug, thiserror::Error)]
-pub enum ExportError {
-    #[error(transparent)]
-    Storage(#[from] StorageError),
-    #[error("writing the export: {0}")]
-    Write(#[from] csv::Error),
-}
-
-impl From<diesel::result::Error> for ExportError {
-    fn from(error: diesel::result::Error) -> Self {
-        Self::Storage(error.into())
-    }
-}
-
-impl From<std::io::Error> for ExportError {
-    fn from(error: std::io::Error) -> Self {
-        Self::Write(error.into())
-    }
-}
 
 impl NewsletterService {
     /// Writes every subscriber to `out`; returns how many.

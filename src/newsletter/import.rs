@@ -756,7 +756,7 @@ impl SubscriberRows<'_> {
             )
         });
         let unsubscribed = row.status == SubscriberStatus::Unsubscribed;
-        let account_id = crate::accounts::store::find_by_email(conn, &row.email)?.map(|a| a.id);
+        let account_id = crate::accounts::tx::find_by_email(conn, &row.email)?.map(|a| a.id);
         store::insert_imported(
             conn,
             &ImportedSubscriber {

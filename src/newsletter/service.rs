@@ -1107,7 +1107,7 @@ pub(super) fn require(actor: &Account, role: Role) -> Result<(), NewsletterError
 /// The sections a subscriber can choose: the site's sections, the same
 /// ones articles are filed under, in their order.
 pub(super) fn section_slugs(conn: &mut DbConnection) -> QueryResult<Vec<String>> {
-    crate::articles::store::section_slugs(conn)
+    crate::articles::tx::section_slugs(conn)
 }
 
 /// Housekeeping for the worker: sign-ups never confirmed and links past

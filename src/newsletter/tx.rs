@@ -7,7 +7,7 @@ use diesel::QueryResult;
 use super::model::{Sections, SubscriberId};
 use super::store;
 use crate::platform::db::DbConnection;
-use crate::platform::domain::EmailAddress;
+use crate::platform::domain::{AccountId, EmailAddress};
 use crate::platform::mail::suppression::{BounceKind, Entry, SuppressionList, Whom};
 
 /// Records a bounce or complaint report through the bounce policy; a
@@ -34,6 +34,19 @@ pub fn record_report(
         }
     }
     Ok(done.is_suppressed())
+}
+
+/// A reader registered: the subscription of their address, if there is
+/// one, is linked to the account.
+pub fn account_registered(
+    conn: &mut DbConnection,
+    account: AccountId,
+    email: &EmailAddress,
+) -> QueryResult<()> {
+    if store::link_account(conn, email, account)? {
+        tracing::info!(account_id = %account, "newsletter subscription linked");
+    }
+    Ok(())
 }
 
 /// The address of a subscriber, for a bounce that names the subscriber.

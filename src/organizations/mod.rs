@@ -6,5 +6,6 @@ pub mod emails;
 pub mod model;
 pub mod service;
 pub mod store;
+pub mod tx;
 
 pub use service::{OrganizationError, OrganizationService};

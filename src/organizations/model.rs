@@ -1,7 +1,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::access::model::EntitlementId;
+use crate::access::EntitlementId;
 use crate::accounts::AccountId;
 use crate::platform::db::schema::{
     organization_domains, organization_join_tokens, organization_managers, organization_members,

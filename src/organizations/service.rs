@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use diesel::QueryResult;
 
 use super::emails::{CompanyJoinLink, CompanyNoMatch, CompanySeatsFull, CompanySeatsTaken};
 use super::model::{
@@ -138,24 +137,13 @@ pub fn parse_domain(input: &str) -> Result<String, Invalid> {
             "enter a domain such as example.com",
         ));
     }
-    if crate::trials::flags::is_free_mail(&domain) {
+    if crate::platform::domain::mail_domains::is_free_mail(&domain) {
         return Err(Invalid::new(
             "free_mail_domain",
             format!("{domain} is a free email provider: anyone can have an address there"),
         ));
     }
     Ok(domain)
-}
-
-/// Whether the domain belongs to an organisation subscribing at `now` with
-/// a seat to spare: the trial rule "join your company instead".
-pub fn has_free_seat_for(
-    conn: &mut DbConnection,
-    domain: &str,
-    now: DateTime<Utc>,
-) -> QueryResult<bool> {
-    Ok(store::by_domain(conn, &domain.to_ascii_lowercase())?
-        .is_some_and(|o| o.is_active(now.naive_utc()) && o.has_free_seat()))
 }
 
 /// Gives `account` a seat of the organisation: the seat is taken by one
@@ -171,7 +159,7 @@ pub fn take_seat(
     if !store::take_seat(conn, organization.id, now.naive_utc())? {
         return Err(OrganizationError::Full);
     }
-    let entitlement = crate::access::service::grant_company_seat(
+    let entitlement = crate::access::tx::grant_company_seat(
         conn,
         account,
         &organization.id.to_string(),
@@ -330,57 +318,6 @@ impl OrganizationService {
         .await
     }
 
-    /// Takes the seat a join link offers, for the reader it was sent to.
-    /// Following the link proves the address, so it is marked verified; a
-    /// trial request still waiting is closed, as the seat makes it moot.
-    #[tracing::instrument(skip_all, fields(account_id = %reader.id))]
-    pub async fn join(
-        &self,
-        reader: &Account,
-        token: &str,
-    ) -> Result<Organization, OrganizationError> {
-        let token = Token::parse(token).map_err(|_| OrganizationError::InvalidLink)?;
-        let now = self.clock.now();
-        let reader = reader.clone();
-        let organization = db::run(&self.pool, move |conn| {
-            db::transaction(conn, |conn| {
-                let link = store::live_join_token(conn, &token.hash(), now.naive_utc())?
-                    .ok_or(OrganizationError::InvalidLink)?;
-                if !link.email.eq_ignore_ascii_case(reader.email.as_str()) {
-                    return Err(OrganizationError::WrongAddress);
-                }
-                if store::seat_of(conn, reader.id)?.is_some() {
-                    return Err(OrganizationError::AlreadyMember);
-                }
-                if !store::spend_join_token(conn, &token.hash(), now.naive_utc())? {
-                    return Err(OrganizationError::InvalidLink);
-                }
-                let organization = store::find(conn, link.organization_id)?
-                    .ok_or(OrganizationError::InvalidLink)?;
-                let member = take_seat(conn, &organization, reader.id, now)?;
-                crate::accounts::store::mark_verified(conn, reader.id, now.naive_utc())?;
-                crate::trials::service::close_pending_on_join(
-                    conn,
-                    reader.id,
-                    &organization.name,
-                    now,
-                )?;
-                audit::record(
-                    conn,
-                    now,
-                    Some(reader.id),
-                    "organization.join",
-                    &Subject::new(SubjectKind::Organization, organization.id),
-                    Some(&format!("member {member}: account {}", reader.id)),
-                )?;
-                Ok(organization)
-            })
-        })
-        .await?;
-        tracing::info!(organization_id = %organization.id, "seat taken");
-        Ok(organization)
-    }
-
     /// The organisations `manager` manages, each in full: their `/company`
     /// page.
     pub async fn managed_by(&self, manager: &Account) -> Result<Vec<Detail>, OrganizationError> {
@@ -524,7 +461,7 @@ impl OrganizationService {
                         in_use: before.seats_used,
                     });
                 }
-                crate::access::service::set_company_period(
+                crate::access::tx::set_company_period(
                     conn,
                     &id.to_string(),
                     name.as_str(),
@@ -624,7 +561,7 @@ impl OrganizationService {
         db::run(&self.pool, move |conn| {
             db::transaction(conn, |conn| {
                 store::find(conn, id)?.ok_or(OrganizationError::NotFound)?;
-                let manager = crate::accounts::store::find_by_email(conn, &email)?
+                let manager = crate::accounts::tx::find_by_email(conn, &email)?
                     .ok_or(OrganizationError::NoSuchAccount)?;
                 if !store::managers_of(conn, id)?.contains(&manager.id) {
                     store::insert_manager(
@@ -697,7 +634,7 @@ impl OrganizationService {
                 if store::remove_member(conn, member, now.naive_utc())? {
                     store::free_seat(conn, id)?;
                     if let Some(entitlement) = found.entitlement_id {
-                        crate::access::service::end_company_seat(conn, entitlement, now)?;
+                        crate::access::tx::revoke(conn, entitlement, now.naive_utc())?;
                     }
                     audit::record(
                         conn,
@@ -734,7 +671,7 @@ fn detail(conn: &mut DbConnection, id: OrganizationId) -> Result<Detail, Organiz
     let domains = store::domains_of(conn, id)?;
     let members = store::members_of(conn, id)?;
     let ids: Vec<AccountId> = members.iter().map(|m| m.account_id).collect();
-    let accounts = crate::accounts::store::by_ids(conn, &ids)?;
+    let accounts = crate::accounts::tx::by_ids(conn, &ids)?;
     let members = members
         .into_iter()
         .filter_map(|m| {
@@ -743,7 +680,7 @@ fn detail(conn: &mut DbConnection, id: OrganizationId) -> Result<Detail, Organiz
         })
         .collect();
     let manager_ids = store::managers_of(conn, id)?;
-    let managers = crate::accounts::store::by_ids(conn, &manager_ids)?;
+    let managers = crate::accounts::tx::by_ids(conn, &manager_ids)?;
     Ok(Detail {
         organization,
         domains,
@@ -827,7 +764,7 @@ fn notify_full(
     };
     let day = now.format("%Y-%m-%d");
     let managers = store::managers_of(conn, organization.id)?;
-    let mut recipients: Vec<EmailAddress> = crate::accounts::store::by_ids(conn, &managers)?
+    let mut recipients: Vec<EmailAddress> = crate::accounts::tx::by_ids(conn, &managers)?
         .into_iter()
         .map(|a| a.email)
         .collect();

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod base;
 pub mod clock;
 pub mod config;
+pub mod csv;
 pub mod db;
 pub mod domain;
 pub mod error;

@@ -1,14 +1,7 @@
 //! Risk flags that depend only on the request itself.
 
-use std::collections::HashSet;
-use std::sync::LazyLock;
-
 use super::model::RiskFlag;
-
-static FREE_MAIL: LazyLock<HashSet<&'static str>> =
-    LazyLock::new(|| domains(include_str!("data/free_mail_domains.txt")));
-static DISPOSABLE: LazyLock<HashSet<&'static str>> =
-    LazyLock::new(|| domains(include_str!("data/disposable_domains.txt")));
+use crate::platform::domain::mail_domains::{is_disposable, is_free_mail};
 
 /// Words in company names that say nothing about which company it is.
 const GENERIC_WORDS: &[&str] = &[
@@ -31,31 +24,6 @@ const GENERIC_WORDS: &[&str] = &[
     "legal",
     "firm",
 ];
-
-fn domains(list: &'static str) -> HashSet<&'static str> {
-    list.lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty() && !line.starts_with('#'))
-        .collect()
-}
-
-pub fn is_free_mail(domain: &str) -> bool {
-    FREE_MAIL.contains(domain)
-}
-
-/// The domain or any domain it belongs to (`x.mailinator.com`).
-pub fn is_disposable(domain: &str) -> bool {
-    let mut rest = domain;
-    loop {
-        if DISPOSABLE.contains(rest) {
-            return true;
-        }
-        match rest.split_once('.') {
-            Some((_, parent)) if parent.contains('.') => rest = parent,
-            _ => return false,
-        }
-    }
-}
 
 /// Whether the company's name shows in the mail domain, or the domain's
 /// name in the company: "Analytical Engines Ltd" and analyticalengines.co.uk.
@@ -91,15 +59,6 @@ pub fn of_address(domain: &str, company: &str) -> Vec<RiskFlag> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn recognises_free_and_disposable_mail() {
-        assert!(is_free_mail("gmail.com"));
-        assert!(!is_free_mail("acme.com"));
-        assert!(is_disposable("mailinator.com"));
-        assert!(is_disposable("inbox.mailinator.com"));
-        assert!(!is_disposable("acme.com"));
-    }
 
     #[test]
     fn matches_companies_to_domains() {

@@ -5,5 +5,6 @@ pub mod flags;
 pub mod model;
 pub mod service;
 pub mod store;
+pub mod tx;
 
 pub use service::{TrialError, TrialService};

@@ -18,9 +18,9 @@ use super::model::{
 };
 use super::store::{self, Outcome};
 use crate::access;
-use crate::access::model::{Entitlement, EntitlementId, EntitlementKind, NewEntitlement};
 use crate::access::Level;
 use crate::access::Reason;
+use crate::access::{Entitlement, EntitlementId, EntitlementKind, NewEntitlement};
 use crate::accounts::service::require;
 use crate::accounts::Account;
 use crate::accounts::AccountError;
@@ -114,7 +114,7 @@ impl Standing {
     fn of(conn: &mut DbConnection, id: TrialId) -> Result<Self, TrialError> {
         let trial = store::find(conn, id)?.ok_or(TrialError::NotFound)?;
         let decided_by = match trial.decided_by {
-            Some(admin) => crate::accounts::store::find(conn, admin)?.map(|a| a.name),
+            Some(admin) => crate::accounts::tx::find(conn, admin)?.map(|a| a.name),
             None => None,
         };
         Ok(Self { trial, decided_by })
@@ -233,7 +233,7 @@ impl TrialService {
                 let domain = reader.email.domain().to_owned();
                 let since = (now - Duration::days(settings.lookback_days)).naive_utc();
                 let mut flags = flags::of_address(&domain, company.as_str());
-                let same_domain = if flags::is_free_mail(&domain) {
+                let same_domain = if crate::platform::domain::mail_domains::is_free_mail(&domain) {
                     0
                 } else {
                     store::count_same_domain_since(conn, &domain, reader.id, since)?
@@ -376,11 +376,11 @@ impl TrialService {
             let (trial, applicant) =
                 store::find_with_account(conn, id)?.ok_or(TrialError::NotFound)?;
             let decided_by = match trial.decided_by {
-                Some(admin) => crate::accounts::store::find(conn, admin)?.map(|a| a.name),
+                Some(admin) => crate::accounts::tx::find(conn, admin)?.map(|a| a.name),
                 None => None,
             };
             let entitlement = match trial.entitlement_id {
-                Some(entitlement) => access::store::find(conn, entitlement)?,
+                Some(entitlement) => access::tx::find(conn, entitlement)?,
                 None => None,
             };
             let others = store::of_account(conn, applicant.id)?
@@ -448,7 +448,7 @@ impl TrialService {
         let decided = db::run(&self.pool, move |conn| {
             db::transaction(conn, |conn| {
                 let trial = store::find(conn, id)?.ok_or(TrialError::NotFound)?;
-                let reader = crate::accounts::store::find(conn, trial.account_id)?
+                let reader = crate::accounts::tx::find(conn, trial.account_id)?
                     .ok_or(TrialError::NotFound)?;
                 let decision = DecisionId::new();
                 let note_text = note.as_ref().map(PlainText::as_str);
@@ -458,7 +458,7 @@ impl TrialService {
                     Verdict::Approve => {
                         let ends = now + Duration::days(settings.length_days);
                         let entitlement = EntitlementId::new();
-                        access::store::insert(
+                        access::tx::insert(
                             conn,
                             &NewEntitlement {
                                 id: entitlement,
@@ -602,7 +602,7 @@ impl TrialService {
             db::transaction(conn, |conn| {
                 let trial = store::find(conn, id)?.ok_or(TrialError::NotFound)?;
                 let entitlement = match trial.entitlement_id {
-                    Some(entitlement) => access::store::find(conn, entitlement)?,
+                    Some(entitlement) => access::tx::find(conn, entitlement)?,
                     None => None,
                 };
                 let until = undo_deadline(&trial, entitlement.as_ref(), window, now.naive_utc())?;
@@ -616,7 +616,7 @@ impl TrialService {
                     return Err(Standing::conflict(conn, id));
                 }
                 if let Some(entitlement) = trial.entitlement_id {
-                    access::store::revoke(conn, entitlement, now.naive_utc())?;
+                    access::tx::revoke(conn, entitlement, now.naive_utc())?;
                 }
                 let withdrawn = outbox::cancel_unsent(conn, &format!("trial:{id}:{decision}:"))?;
                 store::insert_decision(
@@ -734,7 +734,7 @@ impl TrialService {
                     _ => return Err(TrialError::NotRunning),
                 };
                 // Only the first of two admins ending it at once ends it.
-                if !access::store::end_now(conn, entitlement, now.naive_utc())? {
+                if !access::tx::end_now(conn, entitlement, now.naive_utc())? {
                     return Err(TrialError::NotRunning);
                 }
                 let withdrawn = record_end(
@@ -747,7 +747,7 @@ impl TrialService {
                 )?;
                 tracing::info!(emails_withdrawn = withdrawn, "trial ended early");
                 let entitlement =
-                    access::store::find(conn, entitlement)?.ok_or(TrialError::NotRunning)?;
+                    access::tx::find(conn, entitlement)?.ok_or(TrialError::NotRunning)?;
                 Ok((trial, entitlement))
             })
         })
@@ -810,7 +810,7 @@ fn undo_deadline(
 /// usual reasons for cutting a trial short (a misused address, an approval
 /// given in error) call for a person's words, not a template's. Returns how
 /// many emails were withdrawn.
-fn record_end(
+pub(super) fn record_end(
     conn: &mut DbConnection,
     trial: &TrialRequest,
     actor: Option<AccountId>,
@@ -844,37 +844,6 @@ fn record_end(
     Ok(withdrawn)
 }
 
-/// A trial's right to read was revoked from the account's side (not from
-/// the queue), in the caller's transaction: the trial ends as if ended
-/// early, so its reader gets no reminder and no end-of-trial email for a
-/// trial they no longer have. Any other right is none of the trials' business.
-pub fn access_revoked(
-    conn: &mut DbConnection,
-    entitlement: &Entitlement,
-    actor: Option<AccountId>,
-    now: DateTime<Utc>,
-) -> QueryResult<()> {
-    let trial_id = match (entitlement.kind, entitlement.source_id.as_deref()) {
-        (EntitlementKind::Trial, Some(source)) => source.parse::<TrialId>().ok(),
-        _ => None,
-    };
-    let Some(trial) = trial_id
-        .map(|id| store::find(conn, id))
-        .transpose()?
-        .flatten()
-    else {
-        return Ok(());
-    };
-    // Revoked just now: it was running unless its end date had passed,
-    // when its emails have gone and the trial ended on its own.
-    let was_running = entitlement.ends_at.is_none_or(|end| end > now.naive_utc());
-    if trial.entitlement_id == Some(entitlement.id) && was_running {
-        let withdrawn = record_end(conn, &trial, actor, None, "its access was revoked", now)?;
-        tracing::info!(trial_id = %trial.id, emails_withdrawn = withdrawn, "trial ended by a revocation");
-    }
-    Ok(())
-}
-
 /// A time as readers of the site see it.
 fn local(settings: &TrialSettings, at: DateTime<Utc>, format: &str) -> String {
     at.with_timezone(&settings.timezone.0)
@@ -889,62 +858,9 @@ fn company_has_free_seat(
     domain: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, TrialError> {
-    Ok(crate::organizations::service::has_free_seat_for(
+    Ok(crate::organizations::tx::has_free_seat_for(
         conn, domain, now,
     )?)
-}
-
-/// Closes the reader's waiting trial request when they take a company
-/// seat (in the join transaction): the seat gives them what the trial
-/// would. Recorded as rejected, as the request model has no other closed
-/// state, with a note saying why and no email (the reader just joined).
-/// Returns whether a request was waiting.
-pub fn close_pending_on_join(
-    conn: &mut DbConnection,
-    reader: AccountId,
-    organization: &str,
-    now: DateTime<Utc>,
-) -> QueryResult<bool> {
-    let Some(pending) = store::of_account(conn, reader)?
-        .into_iter()
-        .find(|t| t.status == TrialStatus::Pending)
-    else {
-        return Ok(false);
-    };
-    let note = format!("Closed: the reader joined {organization}'s company subscription");
-    let decision = DecisionId::new();
-    store::insert_decision(
-        conn,
-        &NewDecision {
-            id: decision,
-            trial_id: pending.id,
-            admin_id: None,
-            action: DecisionAction::Reject,
-            note: Some(&note),
-            decided_at: now.naive_utc(),
-        },
-    )?;
-    let closed = store::decide(
-        conn,
-        pending.id,
-        &Outcome {
-            status: TrialStatus::Rejected,
-            admin: reader,
-            note: Some(&note),
-            decision,
-            entitlement: None,
-        },
-        now.naive_utc(),
-    )?;
-    audit::record(
-        conn,
-        now,
-        Some(reader),
-        "trial.close_on_join",
-        &Subject::new(SubjectKind::Trial, pending.id),
-        Some(&note),
-    )?;
-    Ok(closed)
 }
 
 /// The morning summary for admins, once per local date across all workers.
@@ -986,7 +902,7 @@ pub async fn send_summary_if_due(
                     hours: hours(trial),
                 })
                 .collect();
-            let admins = crate::accounts::store::with_role(conn, Role::Admin)?;
+            let admins = crate::accounts::tx::with_role(conn, Role::Admin)?;
             for admin in &admins {
                 let email = composer.compose(
                     &admin.email,

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use super::model::{
     Decision, DecisionId, NewDecision, NewTrialRequest, TrialId, TrialRequest, TrialStatus,
 };
-use crate::access::model::EntitlementId;
+use crate::access::EntitlementId;
 use crate::accounts::Account;
 use crate::accounts::AccountId;
 use crate::platform::db::schema::{accounts, admin_summaries, trial_decisions, trial_requests};

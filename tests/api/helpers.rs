@@ -1171,6 +1171,8 @@ impl TestApp {
     /// returns their slugs in order.
     pub fn add_sections(&self, names: &[&str]) -> Vec<String> {
         let mut conn = self.pool().get().expect("conn");
+        let on_added: masthead::articles::OnSectionAdded =
+            std::sync::Arc::new(masthead::newsletter::tx::section_added);
         names
             .iter()
             .map(|name| {
@@ -1183,6 +1185,7 @@ impl TestApp {
                     name,
                     position,
                     self.now(),
+                    &on_added,
                 )
                 .expect("a new section");
                 slug.to_string()

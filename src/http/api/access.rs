@@ -9,6 +9,7 @@ use utoipa::{OpenApi, ToSchema};
 use crate::access::model::{Entitlement, EntitlementId, EntitlementKind, EntitlementState};
 use crate::access::service::{AccessError, GrantRequest};
 use crate::accounts::AccountId;
+use crate::flows::revoke::revoke_entitlement;
 use crate::http::api::responses::{Forbidden, NotFound, Unauthorized};
 use crate::http::extract::{parse_id, ApiJson};
 use crate::http::session::CurrentAccount;
@@ -155,6 +156,6 @@ async fn revoke(
     id: Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let id: EntitlementId = parse_id(&id)?;
-    let (revoked, _) = state.access.revoke(&current.account, id).await?;
+    let (revoked, _) = revoke_entitlement(&state.pool, &state.clock, &current.account, id).await?;
     Ok(HttpResponse::Ok().json(EntitlementView::new(revoked, state.clock.now())))
 }

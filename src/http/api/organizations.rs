@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
 use crate::accounts::AccountId;
+use crate::flows::join::join_company;
 use crate::http::api::accounts::Accepted;
 use crate::http::api::responses::{Conflict, Forbidden, NotFound, RateLimited, Unauthorized};
 use crate::http::extract::{client_ip, parse_id, ApiJson};
@@ -251,10 +252,8 @@ async fn confirm(
     current: CurrentAccount,
     body: ApiJson<ConfirmBody>,
 ) -> Result<HttpResponse, AppError> {
-    let organization = state
-        .organizations
-        .join(&current.account, &body.0.token)
-        .await?;
+    let organization =
+        join_company(&state.pool, &state.clock, &current.account, &body.0.token).await?;
     Ok(HttpResponse::Ok().json(Joined {
         organization: organization.name,
         ends_at: organization.ends_at.and_utc(),

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use super::flash::Kind;
 use super::form::{field_errors, Form, Posted};
 use super::{see_other, see_other_with, Page, Site, Visitor};
+use crate::flows::join::join_company;
 use crate::http::api::organizations::CHECK_SENT;
 use crate::http::extract::{client_ip, parse_id};
 use crate::organizations::service::{Invitation, JOIN_LINK_HOURS};
@@ -189,7 +190,7 @@ async fn join(
         let next: String = form_urlencoded::byte_serialize(next.as_bytes()).collect();
         return Ok(see_other(&format!("/login?next={next}")));
     };
-    match state.organizations.join(account, &token).await {
+    match join_company(&state.pool, &state.clock, account, &token).await {
         Ok(organization) => Ok(see_other_with(
             &site,
             "/",

@@ -1,6 +1,7 @@
 //! Value types that parse, never merely validate: once built, they are valid.
 
 mod email;
+pub mod mail_domains;
 mod password;
 mod people;
 mod slug;

@@ -22,6 +22,7 @@ use crate::accounts::Account;
 use crate::accounts::AccountError;
 use crate::accounts::AccountId;
 use crate::accounts::Role;
+use crate::flows::revoke::revoke_entitlement;
 use crate::http::pages::flash::Kind;
 use crate::http::pages::form::{Form, Posted};
 use crate::http::pages::{see_other_with, Page, Site, Visitor};
@@ -473,7 +474,8 @@ async fn revoke(
 ) -> Result<HttpResponse, AppError> {
     let admin = visitor.require_account()?;
     let entitlement: EntitlementId = parsed(&ids.1)?;
-    let (revoked, now) = match state.access.revoke(admin, entitlement).await {
+    let revoked = revoke_entitlement(&state.pool, &state.clock, admin, entitlement).await;
+    let (revoked, now) = match revoked {
         Ok(done) => done,
         Err(AccessError::NoSuchEntitlement) => return Err(AppError::NotFound),
         Err(other) => return Err(other.into()),
