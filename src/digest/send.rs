@@ -25,6 +25,7 @@ use crate::platform::clock::SharedClock;
 use crate::platform::config::{DigestSettings, NewsletterSettings};
 use crate::platform::db::{self, Pool, StorageError};
 use crate::platform::mail::compose::unfolded;
+use crate::platform::mail::retry::{RetryPolicy, Verdict};
 use crate::platform::mail::suppression::SuppressionList;
 use crate::platform::mail::transport::SendError;
 use crate::platform::mail::{Composer, DkimSigner, ReturnPaths, SentMessage, Transport};
@@ -423,24 +424,33 @@ impl DigestSender {
 
     /// What became of a digest handed to the SMTP server.
     fn conclude_one(&self, delivery: Claimed, sent: Result<(), SendError>) -> Recorded {
-        let outcome = match sent {
-            Ok(()) => Outcome::Sent,
-            Err(SendError::Permanent(error)) => {
+        let failure = match sent {
+            Ok(()) => {
+                return Recorded {
+                    run_id: delivery.run_id,
+                    subscriber_id: delivery.subscriber_id,
+                    outcome: Outcome::Sent,
+                }
+            }
+            Err(failure) => failure,
+        };
+        let policy = RetryPolicy::from(&self.settings);
+        let outcome = match policy.judge(failure, delivery.attempts, self.clock.now()) {
+            Verdict::Refused(error) => {
                 tracing::warn!(run_id = %delivery.run_id, subscriber_id = %delivery.subscriber_id, to_domain = delivery.email.domain(), %error, "digest refused for good; address suppressed");
                 Outcome::Failed {
                     error,
                     bounce: Some(delivery.email.clone()),
                 }
             }
-            Err(SendError::Transient(error)) if delivery.attempts >= self.settings.max_attempts => {
+            Verdict::GaveUp(error) => {
                 tracing::error!(run_id = %delivery.run_id, subscriber_id = %delivery.subscriber_id, to_domain = delivery.email.domain(), %error, "digest still undeliverable after the last attempt");
                 Outcome::Failed {
                     error,
                     bounce: None,
                 }
             }
-            Err(SendError::Transient(error)) => {
-                let at = self.clock.now() + self.backoff(delivery.attempts);
+            Verdict::RetryAt(at, error) => {
                 tracing::warn!(run_id = %delivery.run_id, subscriber_id = %delivery.subscriber_id, to_domain = delivery.email.domain(), %error, retry_at = %at, "digest delivery failed; will retry");
                 Outcome::RetryAt {
                     at: at.naive_utc(),
@@ -453,19 +463,6 @@ impl DigestSender {
             subscriber_id: delivery.subscriber_id,
             outcome,
         }
-    }
-
-    /// base · 2^(attempt-1), capped.
-    fn backoff(&self, attempt: i32) -> Duration {
-        let exponent = u32::try_from(attempt.saturating_sub(1))
-            .unwrap_or(0)
-            .min(20);
-        Duration::seconds(
-            self.settings
-                .backoff_base_secs
-                .saturating_mul(1_i64 << exponent)
-                .min(self.settings.backoff_cap_secs),
-        )
     }
 
     fn build(

@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, watch};
 use super::compose::{unfolded, Stream};
 use super::dkim::DkimSigner;
 use super::model::{OutboxId, OutboxMessage};
+use super::retry::{RetryPolicy, Verdict};
 use super::store::{self, Outcome, Recorded};
 use super::suppression::{BounceKind, EmailHash, Entry, SuppressionList, Whom};
 use super::transport::{SendError, Transport};
@@ -306,29 +307,30 @@ impl Deliverer {
                     transient: false,
                 }
             }
-            Err(Refusal::Send(SendError::Permanent(error))) => {
-                tracing::warn!(%error, "mail refused for good; not retrying");
-                bounced = Some((message.to_address.clone(), error.clone()));
-                Outcome::Failed {
-                    error,
-                    transient: false,
-                }
-            }
-            Err(Refusal::Send(SendError::Transient(error)))
-                if message.attempts >= self.settings.max_attempts =>
-            {
-                tracing::error!(%error, "mail still undeliverable after the last attempt");
-                Outcome::Failed {
-                    error,
-                    transient: true,
-                }
-            }
-            Err(Refusal::Send(SendError::Transient(error))) => {
-                let at = now + self.backoff(message.attempts);
-                tracing::warn!(%error, retry_at = %at, "mail delivery failed; will retry");
-                Outcome::RetryAt {
-                    at: at.naive_utc(),
-                    error,
+            Err(Refusal::Send(failed)) => {
+                match RetryPolicy::from(&self.settings).judge(failed, message.attempts, now) {
+                    Verdict::Refused(error) => {
+                        tracing::warn!(%error, "mail refused for good; not retrying");
+                        bounced = Some((message.to_address.clone(), error.clone()));
+                        Outcome::Failed {
+                            error,
+                            transient: false,
+                        }
+                    }
+                    Verdict::GaveUp(error) => {
+                        tracing::error!(%error, "mail still undeliverable after the last attempt");
+                        Outcome::Failed {
+                            error,
+                            transient: true,
+                        }
+                    }
+                    Verdict::RetryAt(at, error) => {
+                        tracing::warn!(%error, retry_at = %at, "mail delivery failed; will retry");
+                        Outcome::RetryAt {
+                            at: at.naive_utc(),
+                            error,
+                        }
+                    }
                 }
             }
         };
@@ -377,19 +379,6 @@ impl Deliverer {
             // worst they are sent twice, never lost.
             tracing::error!(error = ?error, "could not record the delivery outcomes");
         }
-    }
-
-    /// base · 2^(attempt-1), capped.
-    fn backoff(&self, attempt: i32) -> Duration {
-        let exponent = u32::try_from(attempt.saturating_sub(1))
-            .unwrap_or(0)
-            .min(20);
-        let secs = self
-            .settings
-            .backoff_base_secs
-            .saturating_mul(1_i64 << exponent)
-            .min(self.settings.backoff_cap_secs);
-        Duration::seconds(secs)
     }
 
     fn build(&self, message: &OutboxMessage) -> Result<Message, String> {

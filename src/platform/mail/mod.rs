@@ -7,6 +7,7 @@ pub mod delivery;
 pub mod dkim;
 pub mod inbound;
 pub mod model;
+pub mod retry;
 pub mod service;
 pub mod store;
 pub mod suppression;
