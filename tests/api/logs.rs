@@ -197,3 +197,22 @@ async fn the_logged_client_is_the_one_a_trusted_proxy_forwards_for() {
     assert!(logged.contains("http.client_ip=192.0.2.77"), "{logged}");
     assert!(!logged.contains("198.51.100.1"), "{logged}");
 }
+
+/// Logs that go to a pipe (a file, a collector, systemd's journal) are
+/// plain text: colour codes are for a terminal only.
+#[tokio::test]
+async fn logs_written_to_a_pipe_carry_no_colour_codes() {
+    let app = TestApp::spawn().await;
+    let mut command = app.command(&["mail", "ingest"]);
+    command
+        .env("MASTHEAD__LOG__FORMAT", "pretty")
+        .env("RUST_LOG", "info")
+        .stdin(std::process::Stdio::null());
+    let out = command.output().expect("the masthead binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("INFO"), "no log line to look at: {stderr}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "colour codes in piped logs: {stderr:?}"
+    );
+}
