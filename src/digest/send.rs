@@ -67,6 +67,41 @@ fn set_aside(untried: &Mutex<Vec<Claimed>>, work: Vec<Work>) {
 /// the time of the claim.
 type Work = (Claimed, Arc<Rendered>, bool, DateTime<Utc>);
 
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The claimed batches message by message, so that a stop leaves the rest
+/// untried (set aside to be given back); the messages already handed to
+/// the SMTP connections are finished. Boxed: otherwise the compiler cannot
+/// show the worker's spawned future to be Send for every lifetime.
+fn one_by_one<'a>(
+    ready: mpsc::Receiver<Vec<Work>>,
+    stop: Option<&'a watch::Receiver<bool>>,
+    untried: &'a Mutex<Vec<Claimed>>,
+) -> futures_util::stream::BoxStream<'a, Work> {
+    futures_util::stream::unfold(
+        (ready, Vec::new().into_iter()),
+        move |(mut ready, mut batch)| async move {
+            loop {
+                if stopped(stop) {
+                    set_aside(untried, batch.collect());
+                    ready.close();
+                    while let Some(waiting) = ready.recv().await {
+                        set_aside(untried, waiting);
+                    }
+                    return None;
+                }
+                if let Some(work) = batch.next() {
+                    return Some((work, (ready, batch)));
+                }
+                batch = ready.recv().await?.into_iter();
+            }
+        },
+    )
+    .boxed()
+}
+
 /// A run's content and its variants, rendered once each.
 struct RunCache {
     content: Content,
@@ -131,10 +166,56 @@ impl DigestSender {
         stop: Option<&watch::Receiver<bool>>,
         progress: &(dyn Fn(&Outcome) + Sync),
     ) -> Result<BatchReport, DigestError> {
+        let (results, recorder) = self.spawn_recorder();
+        // One batch waits while another is sent: claiming it took the
+        // database a round trip that the connections need not wait out.
+        let (claimed, ready) = mpsc::channel::<Vec<Work>>(1);
+        // Claimed but never tried when a stop came: given back at the end.
+        let untried = Mutex::new(Vec::new());
+        let report = Mutex::new(BatchReport::default());
+        let record = |recorded: Recorded| {
+            lock(&report).count(&recorded.outcome);
+            progress(&recorded.outcome);
+            // Only a recorder that stopped refuses; it said why.
+            let _ = results.send(recorded);
+        };
+        let ready =
+            one_by_one(ready, stop, &untried).filter_map(|(delivery, rendered, skip, now)| {
+                std::future::ready(match self.prepare_one(&delivery, &rendered, skip, now) {
+                    Ok(message) => Some((delivery, message)),
+                    Err(outcome) => {
+                        record(Recorded {
+                            run_id: delivery.run_id,
+                            subscriber_id: delivery.subscriber_id,
+                            outcome,
+                        });
+                        None
+                    }
+                })
+            });
+        let sending =
+            self.transport
+                .send_all(ready, self.settings.concurrency.max(1), |delivery, sent| {
+                    record(self.conclude_one(delivery, sent))
+                });
+        let (claiming, ()) = tokio::join!(self.claim_all(run, stop, claimed, &untried), sending);
+        drop(results);
+        let report = report.into_inner().unwrap_or_else(PoisonError::into_inner);
+        self.finish(
+            untried.into_inner().unwrap_or_else(PoisonError::into_inner),
+            recorder,
+            &report,
+        )
+        .await?;
+        claiming.map(|()| report)
+    }
+
+    /// Writes results a batch per transaction as the SMTP sessions hand
+    /// them over. The channel is unbounded, as the sessions hand results over
+    /// without waiting; what it holds is bounded by the run (some 100 bytes
+    /// a delivery).
+    fn spawn_recorder(&self) -> (mpsc::UnboundedSender<Recorded>, tokio::task::JoinHandle<()>) {
         let record_batch = self.settings.record_batch.max(1);
-        // Unbounded, as the SMTP sessions hand results over without
-        // waiting; what it holds is bounded by the run (some 100 bytes a
-        // delivery) and the recorder takes a batch per transaction.
         let (results, mut incoming) = mpsc::unbounded_channel::<Recorded>();
         let pool = self.pool.clone();
         let clock = Arc::clone(&self.clock);
@@ -156,108 +237,63 @@ impl DigestSender {
                 }
             }
         });
-        // One batch waits while another is sent: claiming it took the
-        // database a round trip that the connections need not wait out.
-        let (claimed, ready) = mpsc::channel::<Vec<Work>>(1);
-        // Claimed but never tried when a stop came: given back at the end.
-        let untried_claims: Mutex<Vec<Claimed>> = Mutex::new(Vec::new());
-        let untried = &untried_claims;
-        // Owns the sender: when claiming ends, the channel closes and the
-        // sending side knows nothing more is coming.
-        let claiming = async move {
-            let runs = match run {
-                Some(run) => vec![run],
-                None => {
-                    let now = self.clock.now().naive_utc();
-                    db::run(&self.pool, move |conn| {
-                        store::runs_with_due(conn, now).map_err(StorageError::from)
-                    })
-                    .await?
+        (results, recorder)
+    }
+
+    /// Claims batch after batch of each run with deliveries due, until none
+    /// is left or a stop comes. Owns the sender: when claiming ends, the
+    /// channel closes and the sending side knows nothing more is coming.
+    async fn claim_all(
+        &self,
+        run: Option<RunId>,
+        stop: Option<&watch::Receiver<bool>>,
+        claimed: mpsc::Sender<Vec<Work>>,
+        untried: &Mutex<Vec<Claimed>>,
+    ) -> Result<(), DigestError> {
+        let runs = match run {
+            Some(run) => vec![run],
+            None => {
+                let now = self.clock.now().naive_utc();
+                db::run(&self.pool, move |conn| {
+                    store::runs_with_due(conn, now).map_err(StorageError::from)
+                })
+                .await?
+            }
+        };
+        for run in runs {
+            let mut after = None;
+            loop {
+                if stopped(stop) {
+                    return Ok(());
                 }
-            };
-            for run in runs {
-                let mut after = None;
-                loop {
-                    if stopped(stop) {
-                        return Ok(());
+                let work = self.claim_batch(run, after).await?;
+                match work.last() {
+                    Some(last) => after = Some(last.0.subscriber_id),
+                    // The end of the run: once more from its start, for
+                    // retries now due and leases run out, then done.
+                    None if after.is_some() => {
+                        after = None;
+                        continue;
                     }
-                    let work = self.claim_batch(run, after).await?;
-                    match work.last() {
-                        Some(last) => after = Some(last.0.subscriber_id),
-                        // The end of the run: once more from its start, for
-                        // retries now due and leases run out, then done.
-                        None if after.is_some() => {
-                            after = None;
-                            continue;
-                        }
-                        None => break,
-                    }
-                    if let Err(refused) = claimed.send(work).await {
-                        set_aside(untried, refused.0);
-                        return Ok(());
-                    }
+                    None => break,
+                }
+                if let Err(refused) = claimed.send(work).await {
+                    set_aside(untried, refused.0);
+                    return Ok(());
                 }
             }
-            Ok::<(), DigestError>(())
-        };
-        let report = Mutex::new(BatchReport::default());
-        // Message by message, so that a stop leaves the rest untried; the
-        // messages already handed to the SMTP connections are finished.
-        let to_send = futures_util::stream::unfold(
-            (ready, Vec::new().into_iter()),
-            |(mut ready, mut batch)| async {
-                loop {
-                    if stopped(stop) {
-                        set_aside(untried, batch.collect());
-                        ready.close();
-                        while let Some(waiting) = ready.recv().await {
-                            set_aside(untried, waiting);
-                        }
-                        return None;
-                    }
-                    if let Some(work) = batch.next() {
-                        return Some((work, (ready, batch)));
-                    }
-                    batch = ready.recv().await?.into_iter();
-                }
-            },
-        )
-        // Boxed: otherwise the compiler cannot show the worker's spawned
-        // future to be Send for every lifetime.
-        .boxed();
-        let record = |recorded: Recorded| {
-            report
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .count(&recorded.outcome);
-            progress(&recorded.outcome);
-            // Only a recorder that stopped refuses; it said why.
-            let _ = results.send(recorded);
-        };
-        let ready = to_send.filter_map(|(delivery, rendered, skip, now)| {
-            std::future::ready(match self.prepare_one(&delivery, &rendered, skip, now) {
-                Ok(message) => Some((delivery, message)),
-                Err(outcome) => {
-                    record(Recorded {
-                        run_id: delivery.run_id,
-                        subscriber_id: delivery.subscriber_id,
-                        outcome,
-                    });
-                    None
-                }
-            })
-        });
-        let sending =
-            self.transport
-                .send_all(ready, self.settings.concurrency.max(1), |delivery, sent| {
-                    record(self.conclude_one(delivery, sent))
-                });
-        let (claiming, ()) = tokio::join!(claiming, sending);
-        drop(results);
-        let report = report.into_inner().unwrap_or_else(PoisonError::into_inner);
-        let untried = untried_claims
-            .into_inner()
-            .unwrap_or_else(PoisonError::into_inner);
+        }
+        Ok(())
+    }
+
+    /// Gives back what a stop left untried, waits for the last results to
+    /// be written, and logs the tally.
+    async fn finish(
+        &self,
+        untried: Vec<Claimed>,
+        recorder: tokio::task::JoinHandle<()>,
+        report: &BatchReport,
+    ) -> Result<(), DigestError> {
         if !untried.is_empty() {
             self.release(untried).await?;
         }
@@ -274,7 +310,7 @@ impl DigestSender {
                 "digest deliveries done"
             );
         }
-        claiming.map(|()| report)
+        Ok(())
     }
 
     async fn release(&self, untried: Vec<Claimed>) -> Result<(), DigestError> {
@@ -485,21 +521,8 @@ impl DigestSender {
             preferences: &preferences,
             unsubscribe: &unsubscribe,
         };
-        let to: Mailbox = delivery
-            .email
-            .as_str()
-            .parse()
-            .map_err(|e| format!("recipient address: {e}"))?;
-        let return_path = self
-            .return_paths
-            .address(
-                &SentMessage::digest(delivery.run_id.as_uuid(), delivery.subscriber_id.as_uuid()),
-                &self.sender_domain,
-            )
-            .ok_or("mail.bounce_domain is not a domain")?;
-        let envelope = Envelope::new(Some(return_path), vec![to.email.clone()])
-            .map_err(|e| format!("envelope: {e}"))?;
-        let mut message = Message::builder()
+        let (envelope, to) = self.envelope(delivery)?;
+        let builder = Message::builder()
             .envelope(envelope)
             .from(self.composer.newsletter_from().clone())
             .to(to)
@@ -509,22 +532,9 @@ impl DigestSender {
             .message_id(Some(format!(
                 "<digest.{}.{}@{}>",
                 delivery.run_id, delivery.subscriber_id, self.sender_domain
-            )))
-            .raw_header(unfolded(
-                HeaderName::new_from_ascii_str("List-Id"),
-                self.newsletter.list_id.clone(),
-            ))
-            .raw_header(unfolded(
-                HeaderName::new_from_ascii_str("List-Unsubscribe"),
-                format!(
-                    "<{unsubscribe}>, <mailto:{}?subject=unsubscribe%20{token}>",
-                    self.newsletter.unsubscribe_mailto
-                ),
-            ))
-            .raw_header(unfolded(
-                HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
-                "List-Unsubscribe=One-Click".to_owned(),
-            ))
+            )));
+        let mut message = self
+            .with_list_headers(builder, &unsubscribe, &token)
             .multipart(
                 MultiPart::alternative()
                     .singlepart(encoded_part(
@@ -541,5 +551,48 @@ impl DigestSender {
             dkim.sign(&mut message);
         }
         Ok(message)
+    }
+
+    /// The envelope, its return path naming this delivery, and the recipient.
+    fn envelope(&self, delivery: &Claimed) -> Result<(Envelope, Mailbox), String> {
+        let to: Mailbox = delivery
+            .email
+            .as_str()
+            .parse()
+            .map_err(|e| format!("recipient address: {e}"))?;
+        let sent = SentMessage::digest(delivery.run_id.as_uuid(), delivery.subscriber_id.as_uuid());
+        let return_path = self
+            .return_paths
+            .address(&sent, &self.sender_domain)
+            .ok_or("mail.bounce_domain is not a domain")?;
+        let envelope = Envelope::new(Some(return_path), vec![to.email.clone()])
+            .map_err(|e| format!("envelope: {e}"))?;
+        Ok((envelope, to))
+    }
+
+    /// RFC 2919's List-Id and RFC 8058's one-click unsubscribe, with the
+    /// `mailto:` some mailbox providers use instead.
+    fn with_list_headers(
+        &self,
+        builder: lettre::message::MessageBuilder,
+        unsubscribe: &str,
+        token: &str,
+    ) -> lettre::message::MessageBuilder {
+        builder
+            .raw_header(unfolded(
+                HeaderName::new_from_ascii_str("List-Id"),
+                self.newsletter.list_id.clone(),
+            ))
+            .raw_header(unfolded(
+                HeaderName::new_from_ascii_str("List-Unsubscribe"),
+                format!(
+                    "<{unsubscribe}>, <mailto:{}?subject=unsubscribe%20{token}>",
+                    self.newsletter.unsubscribe_mailto
+                ),
+            ))
+            .raw_header(unfolded(
+                HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
+                "List-Unsubscribe=One-Click".to_owned(),
+            ))
     }
 }
