@@ -20,6 +20,7 @@ use crate::articles::Article;
 use crate::articles::Section;
 use crate::newsletter::EmailHash;
 use crate::newsletter::Sections;
+use crate::newsletter::SubscriberId;
 use crate::newsletter::SubscriberStatus;
 use crate::platform::audit::model::SubjectKind;
 use crate::platform::audit::{self, Subject};
@@ -273,6 +274,59 @@ pub fn parse_date(input: &str) -> Result<NaiveDate, DigestError> {
     })
 }
 
+/// A run's fan-out: a delivery for each confirmed subscriber who is not
+/// paused or suppressed and whose sections have something (or who gets the
+/// quiet day's digest).
+#[derive(Clone)]
+struct FanOut {
+    run_id: RunId,
+    cutoff: NaiveDateTime,
+    now: NaiveDateTime,
+    with_articles: Arc<HashSet<String>>,
+    quiet: bool,
+}
+
+impl FanOut {
+    /// The deliveries of the page of subscribers after `after`: the last
+    /// subscriber of the page, how many deliveries it made, and how many
+    /// subscribers it read.
+    fn deliveries_after(
+        &self,
+        conn: &mut DbConnection,
+        suppressions: &SuppressionList,
+        after: Option<SubscriberId>,
+        page_size: i64,
+    ) -> Result<(Option<SubscriberId>, usize, usize), StorageError> {
+        let mut page = store::subscriber_page(conn, after, page_size)?;
+        let Some(last) = page.last().map(|r| r.0) else {
+            return Ok((None, 0, 0));
+        };
+        let seen = page.len();
+        page.retain(|r| r.4 == SubscriberStatus::Confirmed);
+        let hashes: Vec<EmailHash> = page.iter().map(|r| suppressions.hash(&r.1)).collect();
+        let suppressed = suppressions.among(conn, &hashes)?;
+        let rows: Vec<NewDelivery> = page
+            .iter()
+            .zip(&hashes)
+            .filter(|((_, _, _, paused, _), hash)| {
+                paused.is_none_or(|until| until <= self.cutoff) && !suppressed.contains(*hash)
+            })
+            .filter_map(|((id, _, sections, _, _), _)| {
+                variant_for(sections, &self.with_articles, self.quiet).map(|variant| NewDelivery {
+                    run_id: self.run_id,
+                    subscriber_id: *id,
+                    variant,
+                    status: DeliveryStatus::Pending,
+                    attempts: 0,
+                    next_attempt_at: self.cutoff.min(self.now),
+                })
+            })
+            .collect();
+        let inserted = store::insert_deliveries(conn, &rows)?;
+        Ok((Some(last), inserted, seen))
+    }
+}
+
 #[derive(Clone)]
 pub struct DigestService {
     pool: Pool,
@@ -393,52 +447,14 @@ impl DigestService {
         let now = self.clock.now().naive_utc();
         let mut created = 0usize;
         if !quiet || self.settings.quiet_day == QuietDay::Send {
-            let mut after = None;
-            loop {
-                let page_size = self.settings.fanout_page;
-                let with_articles = with_articles.clone();
-                let run_id = run.id;
-                let suppressions = self.suppressions.clone();
-                let (last, inserted, seen) = db::run(&self.pool, move |conn| {
-                    let mut page = store::subscriber_page(conn, after, page_size)?;
-                    let Some(last) = page.last().map(|r| r.0) else {
-                        return Ok::<_, StorageError>((None, 0, 0));
-                    };
-                    let seen = page.len();
-                    page.retain(|r| r.4 == SubscriberStatus::Confirmed);
-                    let hashes: Vec<EmailHash> =
-                        page.iter().map(|r| suppressions.hash(&r.1)).collect();
-                    let suppressed = suppressions.among(conn, &hashes)?;
-                    let rows: Vec<NewDelivery> = page
-                        .iter()
-                        .zip(&hashes)
-                        .filter(|((_, _, _, paused, _), hash)| {
-                            paused.is_none_or(|until| until <= cutoff)
-                                && !suppressed.contains(*hash)
-                        })
-                        .filter_map(|((id, _, sections, _, _), _)| {
-                            variant_for(sections, &with_articles, quiet).map(|variant| {
-                                NewDelivery {
-                                    run_id,
-                                    subscriber_id: *id,
-                                    variant,
-                                    status: DeliveryStatus::Pending,
-                                    attempts: 0,
-                                    next_attempt_at: cutoff.min(now),
-                                }
-                            })
-                        })
-                        .collect();
-                    let inserted = store::insert_deliveries(conn, &rows)?;
-                    Ok((Some(last), inserted, seen))
-                })
-                .await?;
-                created += inserted;
-                match last {
-                    Some(last) if seen as i64 == page_size => after = Some(last),
-                    _ => break,
-                }
-            }
+            let fan_out = FanOut {
+                run_id: run.id,
+                cutoff,
+                now,
+                with_articles: Arc::new(with_articles),
+                quiet,
+            };
+            created = self.fan_out(&fan_out).await?;
         }
         let count = i32::try_from(articles).unwrap_or(i32::MAX);
         let run_id = run.id;
@@ -449,6 +465,27 @@ impl DigestService {
         .await?;
         tracing::info!(articles, deliveries = created, "digest run prepared");
         Ok(())
+    }
+
+    /// Creates the run's deliveries a page of subscribers at a time;
+    /// returns how many.
+    async fn fan_out(&self, fan_out: &FanOut) -> Result<usize, DigestError> {
+        let page_size = self.settings.fanout_page;
+        let mut created = 0;
+        let mut after = None;
+        loop {
+            let page = fan_out.clone();
+            let suppressions = self.suppressions.clone();
+            let (last, inserted, seen) = db::run(&self.pool, move |conn| {
+                page.deliveries_after(conn, &suppressions, after, page_size)
+            })
+            .await?;
+            created += inserted;
+            match last {
+                Some(last) if seen as i64 == page_size => after = Some(last),
+                _ => return Ok(created),
+            }
+        }
     }
 
     async fn view(&self, run: DigestRun) -> Result<RunView, DigestError> {

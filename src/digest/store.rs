@@ -338,8 +338,7 @@ pub fn claim(
     lease_until: NaiveDateTime,
     limit: i64,
 ) -> QueryResult<Vec<Claimed>> {
-    let of_run = || digest_deliveries::table.filter(digest_deliveries::run_id.eq(run));
-    let leased: Vec<(SubscriberId, Sections, i32)> = match conn {
+    let leased = match conn {
         DbConnection::Postgres(pg) => diesel::sql_query(CLAIM_POSTGRES)
             .bind::<Timestamp, _>(lease_until)
             .bind::<Text, _>(run)
@@ -357,45 +356,71 @@ pub fn claim(
             let DbConnection::Sqlite(sqlite) = conn else {
                 unreachable!("a SQLite connection stays one")
             };
-            let due = || {
-                digest_deliveries::table
-                    .filter(digest_deliveries::run_id.eq(run))
-                    .filter(digest_deliveries::status.eq(DeliveryStatus::Pending))
-                    .filter(digest_deliveries::next_attempt_at.le(now))
-                    .filter(
-                        digest_deliveries::leased_until
-                            .is_null()
-                            .or(digest_deliveries::leased_until.le(now)),
-                    )
-                    .order(digest_deliveries::subscriber_id.asc())
-                    .limit(limit)
-                    .select(digest_deliveries::subscriber_id)
-            };
-            let keys: Vec<SubscriberId> = match after {
-                Some(after) => due()
-                    .filter(digest_deliveries::subscriber_id.gt(after))
-                    .load(sqlite)?,
-                None => due().load(sqlite)?,
-            };
-            diesel::update(of_run().filter(digest_deliveries::subscriber_id.eq_any(&keys)))
-                .set((
-                    digest_deliveries::leased_until.eq(Some(lease_until)),
-                    digest_deliveries::attempts.eq(digest_deliveries::attempts + 1),
-                ))
-                .execute(sqlite)?;
-            of_run()
-                .filter(digest_deliveries::subscriber_id.eq_any(&keys))
-                .select((
-                    digest_deliveries::subscriber_id,
-                    digest_deliveries::variant,
-                    digest_deliveries::attempts,
-                ))
-                .load(sqlite)
+            lease_on_sqlite(sqlite, run, after, now, lease_until, limit)
         })?,
     };
     if leased.is_empty() {
         return Ok(Vec::new());
     }
+    with_recipients(conn, run, leased)
+}
+
+/// A delivery as leased: its subscriber, variant and attempts so far.
+type Leased = (SubscriberId, Sections, i32);
+
+/// `claim`'s lease on SQLite, which has no `UPDATE … RETURNING` over a
+/// limited, ordered selection: the keys first, then the update, then the
+/// rows.
+fn lease_on_sqlite(
+    sqlite: &mut diesel::SqliteConnection,
+    run: RunId,
+    after: Option<SubscriberId>,
+    now: NaiveDateTime,
+    lease_until: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<Vec<Leased>> {
+    let of_run = || digest_deliveries::table.filter(digest_deliveries::run_id.eq(run));
+    let due = || {
+        of_run()
+            .filter(digest_deliveries::status.eq(DeliveryStatus::Pending))
+            .filter(digest_deliveries::next_attempt_at.le(now))
+            .filter(
+                digest_deliveries::leased_until
+                    .is_null()
+                    .or(digest_deliveries::leased_until.le(now)),
+            )
+            .order(digest_deliveries::subscriber_id.asc())
+            .limit(limit)
+            .select(digest_deliveries::subscriber_id)
+    };
+    let keys: Vec<SubscriberId> = match after {
+        Some(after) => due()
+            .filter(digest_deliveries::subscriber_id.gt(after))
+            .load(sqlite)?,
+        None => due().load(sqlite)?,
+    };
+    diesel::update(of_run().filter(digest_deliveries::subscriber_id.eq_any(&keys)))
+        .set((
+            digest_deliveries::leased_until.eq(Some(lease_until)),
+            digest_deliveries::attempts.eq(digest_deliveries::attempts + 1),
+        ))
+        .execute(sqlite)?;
+    of_run()
+        .filter(digest_deliveries::subscriber_id.eq_any(&keys))
+        .select((
+            digest_deliveries::subscriber_id,
+            digest_deliveries::variant,
+            digest_deliveries::attempts,
+        ))
+        .load(sqlite)
+}
+
+/// The leased deliveries with whom each goes to, in subscriber order.
+fn with_recipients(
+    conn: &mut DbConnection,
+    run: RunId,
+    leased: Vec<Leased>,
+) -> QueryResult<Vec<Claimed>> {
     let ids: Vec<SubscriberId> = leased.iter().map(|row| row.0).collect();
     let mut recipients: HashMap<SubscriberId, (EmailAddress, SubscriberStatus, Option<String>)> =
         newsletter_subscribers::table
@@ -464,57 +489,22 @@ pub fn record(
     now: NaiveDateTime,
 ) -> QueryResult<()> {
     db::transaction(conn, |conn| {
-        let mut grouped: BTreeMap<
-            (String, &'static str),
-            (RunId, DeliveryStatus, Vec<SubscriberId>),
-        > = BTreeMap::new();
+        let mut done: BTreeMap<(String, &'static str), Done> = BTreeMap::new();
         for result in results {
-            let target = digest_deliveries::table
-                .filter(digest_deliveries::run_id.eq(result.run_id))
-                .filter(digest_deliveries::subscriber_id.eq(result.subscriber_id));
-            match &result.outcome {
-                Outcome::Sent | Outcome::Skipped => {
-                    let status = if matches!(result.outcome, Outcome::Sent) {
-                        DeliveryStatus::Sent
-                    } else {
-                        DeliveryStatus::Skipped
-                    };
-                    grouped
-                        .entry((result.run_id.to_string(), status.as_str()))
-                        .or_insert_with(|| (result.run_id, status, Vec::new()))
-                        .2
-                        .push(result.subscriber_id);
+            let status = match &result.outcome {
+                Outcome::Sent => DeliveryStatus::Sent,
+                Outcome::Skipped => DeliveryStatus::Skipped,
+                failed => {
+                    record_failure(conn, suppressions, result, failed, now)?;
+                    continue;
                 }
-                Outcome::RetryAt { at, error } => {
-                    diesel::update(target)
-                        .set((
-                            digest_deliveries::next_attempt_at.eq(*at),
-                            digest_deliveries::leased_until.eq(None::<NaiveDateTime>),
-                            digest_deliveries::last_error.eq(Some(error)),
-                        ))
-                        .execute(conn)?;
-                }
-                Outcome::Failed { error, bounce } => {
-                    diesel::update(target)
-                        .set((
-                            digest_deliveries::status.eq(DeliveryStatus::Failed),
-                            digest_deliveries::leased_until.eq(None::<NaiveDateTime>),
-                            digest_deliveries::last_error.eq(Some(error)),
-                        ))
-                        .execute(conn)?;
-                    if let Some(address) = bounce {
-                        // A permanent refusal is a hard bounce: no newsletter
-                        // goes to the address again until an admin lifts it.
-                        let report = Entry::Report {
-                            kind: BounceKind::HardBounce,
-                            detail: Some(error),
-                        };
-                        suppressions.add(conn, Whom::Address(address), report, now)?;
-                    }
-                }
-            }
+            };
+            done.entry((result.run_id.to_string(), status.as_str()))
+                .or_insert_with(|| (result.run_id, status, Vec::new()))
+                .2
+                .push(result.subscriber_id);
         }
-        for (run, status, subscribers) in grouped.into_values() {
+        for (run, status, subscribers) in done.into_values() {
             let sent_at = (status == DeliveryStatus::Sent).then_some(now);
             diesel::update(
                 digest_deliveries::table
@@ -542,6 +532,53 @@ pub fn record(
             .execute(conn)?;
         Ok(())
     })
+}
+
+/// The deliveries of one run that ended alike, sent or skipped.
+type Done = (RunId, DeliveryStatus, Vec<SubscriberId>);
+
+/// A delivery to try again later, or one that failed for good; a permanent
+/// refusal is a hard bounce, and no newsletter goes to the address again
+/// until an admin lifts it.
+fn record_failure(
+    conn: &mut DbConnection,
+    suppressions: &SuppressionList,
+    result: &Recorded,
+    outcome: &Outcome,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    let target = digest_deliveries::table
+        .filter(digest_deliveries::run_id.eq(result.run_id))
+        .filter(digest_deliveries::subscriber_id.eq(result.subscriber_id));
+    match outcome {
+        Outcome::RetryAt { at, error } => {
+            diesel::update(target)
+                .set((
+                    digest_deliveries::next_attempt_at.eq(*at),
+                    digest_deliveries::leased_until.eq(None::<NaiveDateTime>),
+                    digest_deliveries::last_error.eq(Some(error)),
+                ))
+                .execute(conn)?;
+        }
+        Outcome::Failed { error, bounce } => {
+            diesel::update(target)
+                .set((
+                    digest_deliveries::status.eq(DeliveryStatus::Failed),
+                    digest_deliveries::leased_until.eq(None::<NaiveDateTime>),
+                    digest_deliveries::last_error.eq(Some(error)),
+                ))
+                .execute(conn)?;
+            if let Some(address) = bounce {
+                let report = Entry::Report {
+                    kind: BounceKind::HardBounce,
+                    detail: Some(error),
+                };
+                suppressions.add(conn, Whom::Address(address), report, now)?;
+            }
+        }
+        Outcome::Sent | Outcome::Skipped => {}
+    }
+    Ok(())
 }
 
 /// Gives back claimed deliveries that were never tried (the sender was
