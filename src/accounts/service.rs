@@ -197,61 +197,23 @@ impl AccountService {
             .hash(&parsed.password)
             .await
             .map_err(AccountError::from)?;
-        let composer = Arc::clone(&self.composer);
         let now = self.clock.now();
-        let verification_ttl = Duration::hours(self.settings.verification_ttl_hours);
-        let window = self.mail_window(now);
-        let abuse = Arc::clone(&self.abuse);
+        let mail = RegistrationMail {
+            composer: Arc::clone(&self.composer),
+            abuse: Arc::clone(&self.abuse),
+            now,
+            window: self.mail_window(now),
+            verification_ttl: Duration::hours(self.settings.verification_ttl_hours),
+        };
         let on_registered = Arc::clone(&self.on_registered);
         let result = db::run(&self.pool, move |conn| {
             db::transaction(conn, |conn| {
                 if let Some(existing) = store::find_by_email(conn, &parsed.email)? {
-                    let email = composer.compose(
-                        &existing.email,
-                        &AccountExists {
-                            login_link: composer.link("/login"),
-                            reset_link: composer.link("/forgot-password"),
-                        },
-                    )?;
-                    let key = format!("account_exists:{}:{}", existing.id, window);
-                    abuse.enqueue(conn, &key, &email, now)?;
-                    tracing::info!(account_id = %existing.id, "registration for an existing account");
-                    return Ok(());
+                    return mail.remind_of_account(conn, &existing);
                 }
-                let id = AccountId::new();
-                store::insert(
-                    conn,
-                    &NewAccount {
-                        id,
-                        email: &parsed.email,
-                        name: parsed.name.as_str(),
-                        company: parsed.company.as_ref().map(PlainText::as_str),
-                        job_title: parsed.job_title.as_ref().map(PlainText::as_str),
-                        password_hash: &hash,
-                        role: Role::Reader,
-                        email_verified_at: None,
-                        created_at: now.naive_utc(),
-                        updated_at: now.naive_utc(),
-                    },
-                )?;
+                let id = insert_reader(conn, &parsed, &hash, now)?;
                 on_registered(conn, id, &parsed.email)?;
-                let token = Token::generate();
-                issue_token(
-                    conn,
-                    id,
-                    &token.hash(),
-                    TokenPurpose::VerifyEmail,
-                    now,
-                    verification_ttl,
-                )?;
-                let email = composer.compose(
-                    &parsed.email,
-                    &VerifyEmail {
-                        link: composer.link(&format!("/verify-email?token={}", token.expose())),
-                        expires_hours: verification_ttl.num_hours(),
-                    },
-                )?;
-                abuse.enqueue(conn, &format!("verify_email:{}", token.hash()), &email, now)?;
+                mail.ask_to_verify(conn, id, &parsed.email)?;
                 tracing::info!(account_id = %id, email_domain = parsed.email.domain(), "account registered");
                 Ok(())
             })
@@ -355,6 +317,32 @@ impl AccountService {
         password: SecretString,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<NewLogin, AccountError> {
+        let (account, needs_rehash) = self.verify_credentials(email, password.clone()).await?;
+        let new_hash = if needs_rehash {
+            self.rehash(password).await?
+        } else {
+            None
+        };
+        let token = Token::generate();
+        let ttl = Duration::hours(self.settings.session_ttl_hours);
+        self.open_session(account.id, token.hash(), new_hash, now, ttl)
+            .await?;
+        tracing::info!(account_id = %account.id, "logged in");
+        Ok(NewLogin {
+            account,
+            token,
+            max_age: ttl,
+        })
+    }
+
+    /// The account whose credentials these are, and whether its stored hash
+    /// wants renewing. An unknown address is verified against no hash, so
+    /// that it costs as much as a known one.
+    async fn verify_credentials(
+        &self,
+        email: &str,
+        password: SecretString,
+    ) -> Result<(Account, bool), AccountError> {
         let found = match EmailAddress::parse(email) {
             Ok(email) => {
                 db::run(&self.pool, move |conn| {
@@ -369,33 +357,42 @@ impl AccountService {
         } else {
             let stored = found.as_ref().map(|(_, hash)| hash.clone());
             self.hasher
-                .verify(password.clone(), stored)
+                .verify(password, stored)
                 .await
                 .map_err(AccountError::from)?
         };
-        let (account, needs_rehash) = match (verdict, found) {
-            (Verification::Valid { needs_rehash }, Some((account, _))) => (account, needs_rehash),
-            _ => return Err(AccountError::InvalidCredentials),
-        };
-
-        let new_hash = if needs_rehash {
-            let password = Password::parse(password).ok();
-            match password {
-                Some(password) => Some(
-                    self.hasher
-                        .hash(&password)
-                        .await
-                        .map_err(AccountError::from)?,
-                ),
-                None => None,
+        match (verdict, found) {
+            (Verification::Valid { needs_rehash }, Some((account, _))) => {
+                Ok((account, needs_rehash))
             }
-        } else {
-            None
-        };
-        let token = Token::generate();
-        let token_hash = token.hash();
-        let ttl = Duration::hours(self.settings.session_ttl_hours);
-        let id = account.id;
+            _ => Err(AccountError::InvalidCredentials),
+        }
+    }
+
+    /// A hash of `password` with the current parameters, unless it no longer
+    /// passes today's password rules.
+    async fn rehash(&self, password: SecretString) -> Result<Option<String>, AccountError> {
+        match Password::parse(password).ok() {
+            Some(password) => Ok(Some(
+                self.hasher
+                    .hash(&password)
+                    .await
+                    .map_err(AccountError::from)?,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    /// Stores the session, and the renewed hash if there is one, in one
+    /// transaction.
+    async fn open_session(
+        &self,
+        id: AccountId,
+        token_hash: TokenHash,
+        new_hash: Option<String>,
+        now: chrono::DateTime<chrono::Utc>,
+        ttl: Duration,
+    ) -> Result<(), AccountError> {
         db::run(&self.pool, move |conn| {
             db::transaction(conn, |conn| {
                 if let Some(hash) = &new_hash {
@@ -414,13 +411,7 @@ impl AccountService {
                 .map_err(AccountError::from)
             })
         })
-        .await?;
-        tracing::info!(account_id = %account.id, "logged in");
-        Ok(NewLogin {
-            account,
-            token,
-            max_age: ttl,
-        })
+        .await
     }
 
     /// Ends the session. In a transaction, as its commit is what tells
@@ -508,29 +499,12 @@ impl AccountService {
         client: Option<IpAddr>,
     ) -> Result<(), AccountError> {
         let guess = self.abuse.guess(client)?;
-        let mut fields = Fields::default();
-        let token = fields.take("token", Token::parse(token));
-        let password = fields.take("password", Password::parse(password));
-        fields.finish().map_err(AccountError::Invalid)?;
-        let (Some(token), Some(password)) = (token, password) else {
-            return Err(AccountError::Invalid(Vec::new()));
-        };
+        let (token, password) = parse_reset(token, password)?;
         let now = self.clock.now();
         // The token is checked before the costly hash, so that guessing
         // tokens costs the server one indexed read; the transaction below
         // spends it, and refuses it if it was spent meanwhile.
-        let token_hash = token.hash();
-        let live = db::run(&self.pool, move |conn| {
-            store::token_is_live(
-                conn,
-                &token_hash,
-                TokenPurpose::PasswordReset,
-                now.naive_utc(),
-            )
-            .map_err(AccountError::from)
-        })
-        .await?;
-        if !live {
+        if !self.reset_token_is_live(token.hash(), now).await? {
             return Err(AccountError::InvalidToken);
         }
         self.abuse.guessed_right(guess);
@@ -542,31 +516,25 @@ impl AccountService {
         let composer = Arc::clone(&self.composer);
         db::run(&self.pool, move |conn| {
             db::transaction(conn, |conn| {
-                let id = store::spend_token(
-                    conn,
-                    &token.hash(),
-                    TokenPurpose::PasswordReset,
-                    now.naive_utc(),
-                )?
-                .ok_or(AccountError::InvalidToken)?;
-                // An older link still in the mailbox must not reset the
-                // password again.
-                store::spend_tokens_of(conn, id, TokenPurpose::PasswordReset, now.naive_utc())?;
-                let account = store::find(conn, id)?.ok_or(AccountError::InvalidToken)?;
-                // Whoever holds the link controls the mailbox: the address is verified.
-                store::mark_verified(conn, id, now.naive_utc())?;
-                let ended = replace_password(
-                    conn,
-                    &composer,
-                    &account,
-                    &hash,
-                    None,
-                    &format!("password_changed:{}", token.hash()),
-                    now,
-                )?;
-                tracing::info!(account_id = %id, sessions_ended = ended, "password reset");
-                Ok(())
+                reset_password(conn, &composer, &token, &hash, now)
             })
+        })
+        .await
+    }
+
+    async fn reset_token_is_live(
+        &self,
+        token_hash: TokenHash,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, AccountError> {
+        db::run(&self.pool, move |conn| {
+            store::token_is_live(
+                conn,
+                &token_hash,
+                TokenPurpose::PasswordReset,
+                now.naive_utc(),
+            )
+            .map_err(AccountError::from)
         })
         .await
     }
@@ -591,14 +559,10 @@ impl AccountService {
             .map_err(|retry_after| AccountError::RateLimited { retry_after })?;
         let mut fields = Fields::default();
         let password = fields.take("new_password", Password::parse(new));
-        let verified = self.is_password_of(account, current).await;
-        match verified {
-            Ok(true) => self.failures_by_account.clear(&key),
-            // Turned away before the password was checked: no guess was made.
-            Err(AccountError::Busy { .. }) => self.failures_by_account.release(&key, now),
-            _ => {}
-        }
-        if !verified? {
+        if !self
+            .check_current_password(account, current, &key, now)
+            .await?
+        {
             fields.reject(
                 "current_password",
                 Invalid::new("wrong_password", "this is not your current password"),
@@ -613,9 +577,39 @@ impl AccountService {
             .hash(&password)
             .await
             .map_err(AccountError::from)?;
+        self.store_changed_password(account.clone(), keep.clone(), hash, now)
+            .await
+    }
+
+    /// Whether `current` is the account's password, settling the failure
+    /// reserved under `key`: a right answer clears the count, and one turned
+    /// away before any check gives the reservation back.
+    async fn check_current_password(
+        &self,
+        account: &Account,
+        current: SecretString,
+        key: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, AccountError> {
+        let verified = self.is_password_of(account, current).await;
+        match verified {
+            Ok(true) => self.failures_by_account.clear(key),
+            Err(AccountError::Busy { .. }) => self.failures_by_account.release(key, now),
+            _ => {}
+        }
+        verified
+    }
+
+    /// Stores a changed password, ends the account's other sessions and tells
+    /// its owner, in one transaction.
+    async fn store_changed_password(
+        &self,
+        account: Account,
+        keep: TokenHash,
+        hash: String,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), AccountError> {
         let composer = Arc::clone(&self.composer);
-        let account = account.clone();
-        let keep = keep.clone();
         db::run(&self.pool, move |conn| {
             db::transaction(conn, |conn| {
                 let mail_key = format!(
@@ -890,6 +884,143 @@ pub fn search_text(input: Option<&str>) -> Result<Option<String>, Vec<FieldError
 /// The key under which failed password checks of one account are counted.
 fn limit_key(email: &str) -> String {
     email.trim().to_lowercase()
+}
+
+/// The mail a registration sends, whichever way it goes.
+struct RegistrationMail {
+    composer: Arc<Composer>,
+    abuse: Arc<AbuseGuard>,
+    now: DateTime<Utc>,
+    window: i64,
+    verification_ttl: Duration,
+}
+
+impl RegistrationMail {
+    /// Tells the owner of `existing` that someone registered their address.
+    fn remind_of_account(
+        &self,
+        conn: &mut DbConnection,
+        existing: &Account,
+    ) -> Result<(), AccountError> {
+        let composer = &self.composer;
+        let email = composer.compose(
+            &existing.email,
+            &AccountExists {
+                login_link: composer.link("/login"),
+                reset_link: composer.link("/forgot-password"),
+            },
+        )?;
+        let key = format!("account_exists:{}:{}", existing.id, self.window);
+        self.abuse.enqueue(conn, &key, &email, self.now)?;
+        tracing::info!(account_id = %existing.id, "registration for an existing account");
+        Ok(())
+    }
+
+    /// Issues a verification token for the new account and mails its link.
+    fn ask_to_verify(
+        &self,
+        conn: &mut DbConnection,
+        id: AccountId,
+        address: &EmailAddress,
+    ) -> Result<(), AccountError> {
+        let composer = &self.composer;
+        let token = Token::generate();
+        issue_token(
+            conn,
+            id,
+            &token.hash(),
+            TokenPurpose::VerifyEmail,
+            self.now,
+            self.verification_ttl,
+        )?;
+        let email = composer.compose(
+            address,
+            &VerifyEmail {
+                link: composer.link(&format!("/verify-email?token={}", token.expose())),
+                expires_hours: self.verification_ttl.num_hours(),
+            },
+        )?;
+        self.abuse.enqueue(
+            conn,
+            &format!("verify_email:{}", token.hash()),
+            &email,
+            self.now,
+        )?;
+        Ok(())
+    }
+}
+
+/// Stores a new, unverified reader account.
+fn insert_reader(
+    conn: &mut DbConnection,
+    parsed: &ParsedRegistration,
+    hash: &str,
+    now: DateTime<Utc>,
+) -> Result<AccountId, AccountError> {
+    let id = AccountId::new();
+    store::insert(
+        conn,
+        &NewAccount {
+            id,
+            email: &parsed.email,
+            name: parsed.name.as_str(),
+            company: parsed.company.as_ref().map(PlainText::as_str),
+            job_title: parsed.job_title.as_ref().map(PlainText::as_str),
+            password_hash: hash,
+            role: Role::Reader,
+            email_verified_at: None,
+            created_at: now.naive_utc(),
+            updated_at: now.naive_utc(),
+        },
+    )?;
+    Ok(id)
+}
+
+/// The token and the new password of a reset form, both or neither.
+fn parse_reset(token: &str, password: SecretString) -> Result<(Token, Password), AccountError> {
+    let mut fields = Fields::default();
+    let token = fields.take("token", Token::parse(token));
+    let password = fields.take("password", Password::parse(password));
+    fields.finish().map_err(AccountError::Invalid)?;
+    match (token, password) {
+        (Some(token), Some(password)) => Ok((token, password)),
+        _ => Err(AccountError::Invalid(Vec::new())),
+    }
+}
+
+/// Spends the reset token and sets the new password, in the caller's
+/// transaction.
+fn reset_password(
+    conn: &mut DbConnection,
+    composer: &Composer,
+    token: &Token,
+    hash: &str,
+    now: DateTime<Utc>,
+) -> Result<(), AccountError> {
+    let id = store::spend_token(
+        conn,
+        &token.hash(),
+        TokenPurpose::PasswordReset,
+        now.naive_utc(),
+    )?
+    .ok_or(AccountError::InvalidToken)?;
+    // An older link still in the mailbox must not reset the
+    // password again.
+    store::spend_tokens_of(conn, id, TokenPurpose::PasswordReset, now.naive_utc())?;
+    let account = store::find(conn, id)?.ok_or(AccountError::InvalidToken)?;
+    // Whoever holds the link controls the mailbox: the address is verified.
+    store::mark_verified(conn, id, now.naive_utc())?;
+    let ended = replace_password(
+        conn,
+        composer,
+        &account,
+        hash,
+        None,
+        &format!("password_changed:{}", token.hash()),
+        now,
+    )?;
+    tracing::info!(account_id = %id, sessions_ended = ended, "password reset");
+    Ok(())
 }
 
 /// The steps of every password change, in the caller's transaction: the new
