@@ -136,27 +136,7 @@ fn find(
             recipients,
             feedback_type,
             ..
-        } => {
-            let detail = |about: &str| format!("{feedback_type} report from {reporter}{about}");
-            match attributed {
-                Some((email, sent)) => vec![Finding {
-                    email,
-                    kind: BounceKind::Complaint,
-                    attributed: true,
-                    detail: detail(&format!(" about {}", sent.describe())),
-                }],
-                None => recipients
-                    .iter()
-                    .filter_map(|a| EmailAddress::parse(a).ok())
-                    .map(|email| Finding {
-                        email,
-                        kind: BounceKind::Complaint,
-                        attributed: false,
-                        detail: detail(""),
-                    })
-                    .collect(),
-            }
-        }
+        } => complaint_findings(recipients, feedback_type, reporter, attributed),
     };
     if findings.is_empty() {
         return Ok(Err(
@@ -164,6 +144,33 @@ fn find(
         ));
     }
     Ok(Ok(findings))
+}
+
+fn complaint_findings(
+    recipients: &[String],
+    feedback_type: &str,
+    reporter: &str,
+    attributed: Option<(EmailAddress, SentMessage)>,
+) -> Vec<Finding> {
+    let detail = |about: &str| format!("{feedback_type} report from {reporter}{about}");
+    match attributed {
+        Some((email, sent)) => vec![Finding {
+            email,
+            kind: BounceKind::Complaint,
+            attributed: true,
+            detail: detail(&format!(" about {}", sent.describe())),
+        }],
+        None => recipients
+            .iter()
+            .filter_map(|a| EmailAddress::parse(a).ok())
+            .map(|email| Finding {
+                email,
+                kind: BounceKind::Complaint,
+                attributed: false,
+                detail: detail(""),
+            })
+            .collect(),
+    }
 }
 
 fn bounce_findings(

@@ -14,6 +14,57 @@ pub struct EmailAddress(String);
 
 const LOCAL_SPECIALS: &str = ".!#$%&'*+/=?^_`{|}~-";
 
+/// The part before the @: RFC 5321's length, and the characters of a
+/// dot-atom (RFC 5322) without quoting.
+fn check_local(local: &str) -> Result<(), Invalid> {
+    if local.chars().count() > 64 {
+        return Err(Invalid::new(
+            "too_long",
+            "the part before the @ has at most 64 characters",
+        ));
+    }
+    let local_ok = local
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || LOCAL_SPECIALS.contains(c))
+        && !local.chars().any(char::is_control)
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..");
+    if !local_ok {
+        return Err(Invalid::new(
+            "invalid_format",
+            "the part before the @ contains characters an address cannot have",
+        ));
+    }
+    Ok(())
+}
+
+/// The part after the @, lowercased: two labels or more, each a valid host
+/// label, under a top-level domain that is not a number.
+fn check_domain(domain: &str) -> Result<(), Invalid> {
+    let labels: Vec<&str> = domain.split('.').collect();
+    let domain_ok = labels.len() >= 2
+        && labels.iter().all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| {
+                    c.is_ascii_alphanumeric() || c == '-' || (!c.is_ascii() && c.is_alphanumeric())
+                })
+        })
+        && labels
+            .last()
+            .is_some_and(|tld| tld.chars().all(|c| !c.is_ascii_digit()));
+    if !domain_ok {
+        return Err(Invalid::new(
+            "invalid_domain",
+            "the part after the @ is not a domain that can receive mail",
+        ));
+    }
+    Ok(())
+}
+
 impl EmailAddress {
     pub fn parse(input: &str) -> Result<Self, Invalid> {
         let address = input.trim();
@@ -38,48 +89,9 @@ impl EmailAddress {
                 "an email address has one @ with a name before it",
             ));
         }
-        if local.chars().count() > 64 {
-            return Err(Invalid::new(
-                "too_long",
-                "the part before the @ has at most 64 characters",
-            ));
-        }
-        let local_ok = local
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || LOCAL_SPECIALS.contains(c))
-            && !local.chars().any(char::is_control)
-            && !local.starts_with('.')
-            && !local.ends_with('.')
-            && !local.contains("..");
-        if !local_ok {
-            return Err(Invalid::new(
-                "invalid_format",
-                "the part before the @ contains characters an address cannot have",
-            ));
-        }
+        check_local(local)?;
         let domain = domain.to_lowercase();
-        let labels: Vec<&str> = domain.split('.').collect();
-        let domain_ok = labels.len() >= 2
-            && labels.iter().all(|label| {
-                !label.is_empty()
-                    && label.len() <= 63
-                    && !label.starts_with('-')
-                    && !label.ends_with('-')
-                    && label.chars().all(|c| {
-                        c.is_ascii_alphanumeric()
-                            || c == '-'
-                            || (!c.is_ascii() && c.is_alphanumeric())
-                    })
-            })
-            && labels
-                .last()
-                .is_some_and(|tld| tld.chars().all(|c| !c.is_ascii_digit()));
-        if !domain_ok {
-            return Err(Invalid::new(
-                "invalid_domain",
-                "the part after the @ is not a domain that can receive mail",
-            ));
-        }
+        check_domain(&domain)?;
         Ok(Self(format!("{}@{}", local.to_lowercase(), domain)))
     }
 

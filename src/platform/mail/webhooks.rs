@@ -244,6 +244,19 @@ pub fn sendgrid(
     post: &SendgridPost,
     now: DateTime<Utc>,
 ) -> Result<Vec<ProviderEvent>, WebhookError> {
+    verify_sendgrid(verification_key, post, now)?;
+    let events: Vec<SendgridEvent> =
+        serde_json::from_slice(&post.body).map_err(|e| WebhookError::Malformed(e.to_string()))?;
+    Ok(events.into_iter().filter_map(sendgrid_event).collect())
+}
+
+/// The signature over the timestamp and the raw body, and a timestamp
+/// within `MAX_SKEW_SECS` of now.
+fn verify_sendgrid(
+    verification_key: Option<&str>,
+    post: &SendgridPost,
+    now: DateTime<Utc>,
+) -> Result<(), WebhookError> {
     use base64::Engine;
     use p256::ecdsa::signature::Verifier;
     use p256::ecdsa::{Signature, VerifyingKey};
@@ -282,37 +295,33 @@ pub fn sendgrid(
     let mut signed = timestamp.as_bytes().to_vec();
     signed.extend_from_slice(&post.body);
     key.verify(&signed, &signature)
-        .map_err(|_| WebhookError::Unauthorized)?;
+        .map_err(|_| WebhookError::Unauthorized)
+}
 
-    let events: Vec<SendgridEvent> =
-        serde_json::from_slice(&post.body).map_err(|e| WebhookError::Malformed(e.to_string()))?;
-    Ok(events
+/// A SendGrid event as a bounce or complaint; none for the other events.
+fn sendgrid_event(event: SendgridEvent) -> Option<ProviderEvent> {
+    let kind = match (event.event.as_str(), event.bounce_type.as_deref()) {
+        ("bounce", Some("blocked")) | ("deferred", _) => BounceKind::SoftBounce,
+        ("bounce", _) => BounceKind::HardBounce,
+        ("spamreport", _) => BounceKind::Complaint,
+        _ => return None,
+    };
+    let status = event
+        .status
+        .as_ref()
+        .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned));
+    let detail = [status, event.reason]
         .into_iter()
-        .filter_map(|event| {
-            let kind = match (event.event.as_str(), event.bounce_type.as_deref()) {
-                ("bounce", Some("blocked")) | ("deferred", _) => BounceKind::SoftBounce,
-                ("bounce", _) => BounceKind::HardBounce,
-                ("spamreport", _) => BounceKind::Complaint,
-                _ => return None,
-            };
-            let status = event
-                .status
-                .as_ref()
-                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned));
-            let detail = [status, event.reason]
-                .into_iter()
-                .flatten()
-                .collect::<Vec<_>>()
-                .join(" ");
-            Some(ProviderEvent {
-                email: event.email,
-                kind,
-                detail: format!("SendGrid {}: {detail}", event.event)
-                    .trim()
-                    .to_owned(),
-            })
-        })
-        .collect())
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+    Some(ProviderEvent {
+        email: event.email,
+        kind,
+        detail: format!("SendGrid {}: {detail}", event.event)
+            .trim()
+            .to_owned(),
+    })
 }
 
 /// An Amazon SNS message: SES publishes its bounce and complaint
