@@ -12,6 +12,8 @@ use crate::articles::model::{ArticleId, ArticleStatus, NewArticle};
 use crate::articles::service::add_section;
 use crate::articles::store;
 use crate::articles::OnSectionAdded;
+use crate::platform::clock::SystemClock;
+use crate::platform::config::Settings;
 use crate::platform::db;
 use crate::platform::domain::Slug;
 use crate::state::Core;
@@ -47,6 +49,17 @@ struct Sample {
 pub struct Seeded {
     pub sections: usize,
     pub articles: usize,
+}
+
+/// Seeds what is missing and says how much it added.
+pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    let core = Core::start(settings, Arc::new(SystemClock)).await?;
+    let seeded = seed(&core).await?;
+    println!(
+        "added {} sections and {} articles",
+        seeded.sections, seeded.articles
+    );
+    Ok(())
 }
 
 pub async fn seed(core: &Core) -> anyhow::Result<Seeded> {
