@@ -320,6 +320,17 @@ struct Tally {
     last_row: u64,
 }
 
+/// Adds a batch's tally to the report, keeping at most `MAX_PROBLEMS`
+/// problems; returns the row after the batch.
+fn add_tally(report: &mut ImportReport, tally: Tally) -> u64 {
+    report.counts.add(&tally.counts);
+    let room = MAX_PROBLEMS.saturating_sub(report.problems.len());
+    report
+        .problems
+        .extend(tally.problems.into_iter().take(room));
+    tally.last_row
+}
+
 impl Run<'_> {
     fn drive(
         &self,
@@ -332,23 +343,8 @@ impl Run<'_> {
         let committed = record
             .as_ref()
             .map_or(1, |r| u64::try_from(r.last_row).unwrap_or(1));
-        let mut report = ImportReport {
-            import_id: record.as_ref().map(|r| r.id),
-            dry_run: self.dry_run,
-            rows: self.scanned.rows,
-            resumed_after: (committed > 1).then_some(committed),
-            counts: record.as_ref().map(ImportCounts::of).unwrap_or_default(),
-            problems: Vec::new(),
-            unknown_columns,
-            interrupted: false,
-            confirmations: 0,
-        };
-        (watch.progress)(&ImportProgress {
-            import_id: report.import_id,
-            done: committed - 1,
-            total: self.scanned.rows,
-            counts: report.counts,
-        });
+        let mut report = self.opening_report(record.as_ref(), committed, unknown_columns);
+        self.tell_progress(watch, &report, committed);
         let mut reader = csv_file::open(self.path)?;
         let mut batch: Vec<(u64, csv::StringRecord)> = Vec::with_capacity(BATCH_ROWS);
         let mut row = 1u64;
@@ -367,18 +363,9 @@ impl Run<'_> {
             }
             if batch.len() == BATCH_ROWS || (!more && !batch.is_empty()) {
                 let tally = self.batch(conn, rows, &batch, record.as_mut())?;
-                report.counts.add(&tally.counts);
-                let room = MAX_PROBLEMS.saturating_sub(report.problems.len());
-                report
-                    .problems
-                    .extend(tally.problems.into_iter().take(room));
                 batch.clear();
-                (watch.progress)(&ImportProgress {
-                    import_id: report.import_id,
-                    done: tally.last_row - 1,
-                    total: self.scanned.rows,
-                    counts: report.counts,
-                });
+                let last_row = add_tally(&mut report, tally);
+                self.tell_progress(watch, &report, last_row);
                 if more && watch.stop.as_ref().is_some_and(|s| *s.borrow()) {
                     report.interrupted = true;
                     break;
@@ -389,7 +376,49 @@ impl Run<'_> {
             }
         }
         report.confirmations = rows.confirmations();
-        if let Some(record) = record.as_mut().filter(|_| !report.interrupted) {
+        self.finish(conn, record.as_mut(), &report)?;
+        Ok(report)
+    }
+
+    /// The report before this run reads a row: what earlier runs of the
+    /// import counted, if any.
+    fn opening_report(
+        &self,
+        record: Option<&ImportRecord>,
+        committed: u64,
+        unknown_columns: Vec<String>,
+    ) -> ImportReport {
+        ImportReport {
+            import_id: record.map(|r| r.id),
+            dry_run: self.dry_run,
+            rows: self.scanned.rows,
+            resumed_after: (committed > 1).then_some(committed),
+            counts: record.map(ImportCounts::of).unwrap_or_default(),
+            problems: Vec::new(),
+            unknown_columns,
+            interrupted: false,
+            confirmations: 0,
+        }
+    }
+
+    /// Reports progress up to, not including, `next_row`.
+    fn tell_progress(&self, watch: &ImportWatch, report: &ImportReport, next_row: u64) {
+        (watch.progress)(&ImportProgress {
+            import_id: report.import_id,
+            done: next_row - 1,
+            total: self.scanned.rows,
+            counts: report.counts,
+        });
+    }
+
+    /// Marks the import finished unless the run was interrupted.
+    fn finish(
+        &self,
+        conn: &mut DbConnection,
+        record: Option<&mut ImportRecord>,
+        report: &ImportReport,
+    ) -> Result<(), ImportError> {
+        if let Some(record) = record.filter(|_| !report.interrupted) {
             record.finished_at = Some(self.now);
             store::save_import(conn, record)?;
         }
@@ -400,7 +429,7 @@ impl Run<'_> {
             counts = ?report.counts,
             "import run ended"
         );
-        Ok(report)
+        Ok(())
     }
 
     /// The import to carry on (an unfinished one of the same file), or a
@@ -541,14 +570,7 @@ fn parse_subscriber(
 ) -> Result<SubscriberRow, String> {
     use SubscriberColumn as C;
     let value = |c| columns.get(record, c);
-    let raw_email = value(C::Email).ok_or("no email address")?;
-    let email = EmailAddress::parse(raw_email).map_err(|e| {
-        format!(
-            "`{}` is not an email address: {}",
-            raw_email.chars().take(60).collect::<String>(),
-            e.message
-        )
-    })?;
+    let email = parse_email(value(C::Email).ok_or("no email address")?)?;
     let time = |c, label: &str| -> Result<Option<NaiveDateTime>, String> {
         value(c)
             .map(|v| {
@@ -573,33 +595,9 @@ fn parse_subscriber(
         None if confirmed_at.is_some() => SubscriberStatus::Confirmed,
         None => SubscriberStatus::Pending,
     };
-    let name = match value(C::Name) {
-        Some(name) => Some(name.to_owned()),
-        None => {
-            let parts: Vec<&str> = [value(C::FirstName), value(C::LastName)]
-                .into_iter()
-                .flatten()
-                .collect();
-            (!parts.is_empty()).then(|| parts.join(" "))
-        }
-    };
-    if name
-        .as_ref()
-        .is_some_and(|n| n.chars().count() > MAX_NAME_CHARS)
-    {
-        return Err(format!(
-            "the name is longer than {MAX_NAME_CHARS} characters"
-        ));
-    }
+    let name = parse_name(value(C::Name), value(C::FirstName), value(C::LastName))?;
     let sections = value(C::Sections)
-        .map(|raw| {
-            let chosen: Vec<String> = raw
-                .split([',', ';', '|'])
-                .map(|s| s.trim().to_lowercase())
-                .filter(|s| !s.is_empty())
-                .collect();
-            Sections::parse(Some(&chosen), available).map_err(|e| e.message)
-        })
+        .map(|raw| parse_sections(raw, available))
         .transpose()?;
     let source = value(C::Source).map(|s| s.chars().take(MAX_ORIGIN_CHARS).collect());
     Ok(SubscriberRow {
@@ -613,6 +611,50 @@ fn parse_subscriber(
         source,
         consent_text: value(C::ConsentText).map(str::to_owned),
     })
+}
+
+fn parse_email(raw: &str) -> Result<EmailAddress, String> {
+    EmailAddress::parse(raw).map_err(|e| {
+        format!(
+            "`{}` is not an email address: {}",
+            raw.chars().take(60).collect::<String>(),
+            e.message
+        )
+    })
+}
+
+/// The name column, or else the first and last names joined.
+fn parse_name(
+    name: Option<&str>,
+    first: Option<&str>,
+    last: Option<&str>,
+) -> Result<Option<String>, String> {
+    let name = match name {
+        Some(name) => Some(name.to_owned()),
+        None => {
+            let parts: Vec<&str> = [first, last].into_iter().flatten().collect();
+            (!parts.is_empty()).then(|| parts.join(" "))
+        }
+    };
+    if name
+        .as_ref()
+        .is_some_and(|n| n.chars().count() > MAX_NAME_CHARS)
+    {
+        return Err(format!(
+            "the name is longer than {MAX_NAME_CHARS} characters"
+        ));
+    }
+    Ok(name)
+}
+
+/// Sections listed with any of `,`, `;` or `|` between them.
+fn parse_sections(raw: &str, available: &[String]) -> Result<Sections, String> {
+    let chosen: Vec<String> = raw
+        .split([',', ';', '|'])
+        .map(|s| s.trim().to_lowercase())
+        .filter(|s| !s.is_empty())
+        .collect();
+    Sections::parse(Some(&chosen), available).map_err(|e| e.message)
 }
 
 fn parse_status(input: &str) -> Result<SubscriberStatus, String> {
@@ -650,6 +692,17 @@ fn flag_status(
         return Ok(flag(v, "email_disabled")?.then_some(SubscriberStatus::Unsubscribed));
     }
     Ok(None)
+}
+
+/// Our own export writes `web` or `api`; anything else is the other
+/// system's word for where the subscriber came from.
+fn source_and_origin(source: Option<&str>) -> (Source, Option<String>) {
+    match source {
+        Some("web") => (Source::Web, None),
+        Some("api") => (Source::Api, None),
+        Some(other) => (Source::Api, Some(other.to_owned())),
+        None => (Source::Api, Some("import".to_owned())),
+    }
 }
 
 struct SubscriberRows<'a> {
@@ -741,14 +794,7 @@ impl SubscriberRows<'_> {
         let sections = row
             .sections
             .unwrap_or_else(|| Sections::all(&self.available));
-        // Our own export writes `web` or `api`; anything else is the other
-        // system's word for where the subscriber came from.
-        let (source, origin) = match row.source.as_deref() {
-            Some("web") => (Source::Web, None),
-            Some("api") => (Source::Api, None),
-            Some(other) => (Source::Api, Some(other.to_owned())),
-            None => (Source::Api, Some("import".to_owned())),
-        };
+        let (source, origin) = source_and_origin(row.source.as_deref());
         let consent_text = row.consent_text.unwrap_or_else(|| {
             format!(
                 "imported from {}",
@@ -785,22 +831,36 @@ impl SubscriberRows<'_> {
                 .add(conn, whom, Entry::Unsubscribed, at)?;
         }
         if row.status == SubscriberStatus::Pending && self.options.send_confirmations {
-            let rate = i64::from(self.options.confirmations_per_hour.max(1));
-            let count = i64::try_from(self.confirmations).unwrap_or(i64::MAX);
-            let deliver_at = at + Duration::milliseconds(count.saturating_mul(3_600_000) / rate);
-            let mut writes = Writes::default();
-            self.service.send_confirmation(
-                &mut writes,
-                id,
-                &row.email,
-                &sections,
-                at,
-                Requested::ByImport { deliver_at },
-            )?;
-            writes.run(conn)?;
-            self.confirmations += 1;
+            self.queue_confirmation(conn, id, &row.email, &sections, at)?;
         }
         Ok(Outcome::New)
+    }
+
+    /// Queues a confirmation link for an imported subscriber, paced at the
+    /// configured rate after the links this run queued before it.
+    fn queue_confirmation(
+        &mut self,
+        conn: &mut DbConnection,
+        id: SubscriberId,
+        email: &EmailAddress,
+        sections: &Sections,
+        at: NaiveDateTime,
+    ) -> Result<(), NewsletterError> {
+        let rate = i64::from(self.options.confirmations_per_hour.max(1));
+        let count = i64::try_from(self.confirmations).unwrap_or(i64::MAX);
+        let deliver_at = at + Duration::milliseconds(count.saturating_mul(3_600_000) / rate);
+        let mut writes = Writes::default();
+        self.service.send_confirmation(
+            &mut writes,
+            id,
+            email,
+            sections,
+            at,
+            Requested::ByImport { deliver_at },
+        )?;
+        writes.run(conn)?;
+        self.confirmations += 1;
+        Ok(())
     }
 }
 

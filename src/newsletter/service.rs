@@ -267,37 +267,7 @@ impl NewsletterService {
         // the subscriber's row guards its own status, and a section added
         // in between is not offered to this sign-up.
         let result = db::run(&self.pool, move |conn| {
-            let state = match &email {
-                Some(email) => Some(store::address_state(
-                    conn,
-                    this.suppressions.hash(email),
-                    email,
-                )?),
-                None => None,
-            };
-            let read_alone;
-            let available = match &state {
-                Some(state) => &state.sections,
-                None => {
-                    read_alone = section_slugs(conn)?;
-                    &read_alone
-                }
-            };
-            let sections = fields.take(
-                "sections",
-                Sections::parse(request.sections.as_deref(), available),
-            );
-            fields.finish().map_err(NewsletterError::Invalid)?;
-            let (Some(email), Some(sections), Some(state)) = (email, sections, state) else {
-                return Err(NewsletterError::Invalid(Vec::new()));
-            };
-            let request = Request {
-                email: &email,
-                sections: &sections,
-                source: request.source,
-                owner,
-            };
-            this.sign_up_in(conn, request, state)
+            this.read_then_sign_up(conn, fields, email, request, owner)
         })
         .await;
         match result {
@@ -309,6 +279,49 @@ impl NewsletterService {
             )))) => Ok(()),
             other => other,
         }
+    }
+
+    /// Reads what is known of the address, parses the chosen sections
+    /// against those on offer, and signs the address up.
+    fn read_then_sign_up(
+        &self,
+        conn: &mut DbConnection,
+        mut fields: Fields,
+        email: Option<EmailAddress>,
+        request: SignUp,
+        owner: Option<AccountId>,
+    ) -> Result<(), NewsletterError> {
+        let state = match &email {
+            Some(email) => Some(store::address_state(
+                conn,
+                self.suppressions.hash(email),
+                email,
+            )?),
+            None => None,
+        };
+        let read_alone;
+        let available = match &state {
+            Some(state) => &state.sections,
+            None => {
+                read_alone = section_slugs(conn)?;
+                &read_alone
+            }
+        };
+        let sections = fields.take(
+            "sections",
+            Sections::parse(request.sections.as_deref(), available),
+        );
+        fields.finish().map_err(NewsletterError::Invalid)?;
+        let (Some(email), Some(sections), Some(state)) = (email, sections, state) else {
+            return Err(NewsletterError::Invalid(Vec::new()));
+        };
+        let request = Request {
+            email: &email,
+            sections: &sections,
+            source: request.source,
+            owner,
+        };
+        self.sign_up_in(conn, request, state)
     }
 
     fn sign_up_in(
@@ -357,29 +370,26 @@ impl NewsletterService {
     fn write_sign_up(
         &self,
         conn: &mut DbConnection,
-        Request {
-            email,
-            sections,
-            source,
-            owner,
-        }: Request<'_>,
+        request: Request<'_>,
         existing: Option<Subscriber>,
         account: Option<AccountId>,
         now: DateTime<Utc>,
     ) -> Result<(), NewsletterError> {
+        let Request {
+            email,
+            sections,
+            source,
+            owner,
+        } = request;
         let at = now.naive_utc();
-        // The confirmation about to go out is noted in the row this sign-up
-        // writes anyway, rather than by a statement of its own.
-        let resend_after = Duration::minutes(self.settings.resend_interval_minutes);
         let record;
         let row;
         let mut writes = Writes::default();
+        // The confirmation about to go out is noted in the row this sign-up
+        // writes anyway, rather than by a statement of its own.
         let (id, send) = match existing {
             Some(subscriber) => {
-                let sent_recently = subscriber
-                    .confirmation_sent_at
-                    .is_some_and(|sent| at - sent < resend_after);
-                let send = owner.is_none() && !sent_recently;
+                let send = owner.is_none() && !self.confirmation_sent_recently(&subscriber, at);
                 record = SignUpRecord {
                     sections,
                     source,
@@ -395,34 +405,86 @@ impl NewsletterService {
                 (subscriber.id, send)
             }
             None => {
-                row = NewSubscriber {
-                    id: SubscriberId::new(),
-                    email,
-                    account_id: owner.or(account),
-                    status: SubscriberStatus::Pending,
-                    sections,
-                    source,
-                    consent_text: &self.settings.consent_text,
-                    created_at: at,
-                    updated_at: at,
-                    confirmation_sent_at: owner.is_none().then_some(at),
-                    confirmed_at: None,
-                };
+                row = self.pending_subscriber(request, owner.or(account), at);
                 writes.push(store::insert(&row));
                 (row.id, owner.is_none())
             }
         };
-        if let Some(owner) = owner {
-            return db::transaction(conn, |conn| {
-                writes.run(conn)?;
-                store::link_account(conn, email, owner)?;
-                // Read back, so the welcome lists the sections just chosen.
-                let subscriber = store::find(conn, id)?.ok_or(NewsletterError::NotSubscribed)?;
-                self.confirm_in(conn, &subscriber, now)?;
-                tracing::info!(subscriber_id = %id, account_id = %owner, "verified reader subscribed");
-                Ok(())
-            });
+        match owner {
+            Some(owner) => self.subscribe_owner(conn, writes, email, owner, id, now),
+            None => self.commit_sign_up(conn, writes, request, id, send, at),
         }
+    }
+
+    fn confirmation_sent_recently(&self, subscriber: &Subscriber, at: NaiveDateTime) -> bool {
+        let resend_after = Duration::minutes(self.settings.resend_interval_minutes);
+        subscriber
+            .confirmation_sent_at
+            .is_some_and(|sent| at - sent < resend_after)
+    }
+
+    /// The row of a new subscriber, pending until confirmed; one who signs
+    /// up their own verified address is sent no link.
+    fn pending_subscriber<'a>(
+        &'a self,
+        Request {
+            email,
+            sections,
+            source,
+            owner,
+        }: Request<'a>,
+        account_id: Option<AccountId>,
+        at: NaiveDateTime,
+    ) -> NewSubscriber<'a> {
+        NewSubscriber {
+            id: SubscriberId::new(),
+            email,
+            account_id,
+            status: SubscriberStatus::Pending,
+            sections,
+            source,
+            consent_text: &self.settings.consent_text,
+            created_at: at,
+            updated_at: at,
+            confirmation_sent_at: owner.is_none().then_some(at),
+            confirmed_at: None,
+        }
+    }
+
+    /// Writes a verified owner's sign-up and confirms it at once, in one
+    /// transaction.
+    fn subscribe_owner(
+        &self,
+        conn: &mut DbConnection,
+        writes: Writes<'_>,
+        email: &EmailAddress,
+        owner: AccountId,
+        id: SubscriberId,
+        now: DateTime<Utc>,
+    ) -> Result<(), NewsletterError> {
+        db::transaction(conn, |conn| {
+            writes.run(conn)?;
+            store::link_account(conn, email, owner)?;
+            // Read back, so the welcome lists the sections just chosen.
+            let subscriber = store::find(conn, id)?.ok_or(NewsletterError::NotSubscribed)?;
+            self.confirm_in(conn, &subscriber, now)?;
+            tracing::info!(subscriber_id = %id, account_id = %owner, "verified reader subscribed");
+            Ok(())
+        })
+    }
+
+    /// Adds the confirmation link when one is due and commits the sign-up.
+    fn commit_sign_up(
+        &self,
+        conn: &mut DbConnection,
+        mut writes: Writes<'_>,
+        Request {
+            email, sections, ..
+        }: Request<'_>,
+        id: SubscriberId,
+        send: bool,
+        at: NaiveDateTime,
+    ) -> Result<(), NewsletterError> {
         if send {
             self.send_confirmation(&mut writes, id, email, sections, at, Requested::ByForm)?;
         }
@@ -672,22 +734,7 @@ impl NewsletterService {
     ) -> Result<Preferences, NewsletterError> {
         let now = self.clock.now();
         let mut fields = Fields::default();
-        let today = now.date_naive();
-        let paused_until = match changes.paused_until {
-            Some(Some(date)) if date <= today => {
-                fields.take::<()>(
-                    "paused_until",
-                    Err(crate::platform::domain::Invalid::new(
-                        "not_in_future",
-                        "a pause ends on a date after today",
-                    )),
-                );
-                None
-            }
-            Some(Some(date)) => Some(Some(date.and_time(chrono::NaiveTime::MIN))),
-            Some(None) => Some(None),
-            None => None,
-        };
+        let paused_until = parse_pause(&mut fields, changes.paused_until, now.date_naive());
         let this = self.clone();
         db::run(&self.pool, move |conn| {
             db::transaction(conn, |conn| {
@@ -709,17 +756,7 @@ impl NewsletterService {
                 match changes.subscribed {
                     Some(false) => this.unsubscribe_in(conn, &subscriber, now)?,
                     Some(true) if subscriber.status != SubscriberStatus::Confirmed => {
-                        if this
-                            .suppressions
-                            .of(conn, &subscriber.email)?
-                            .is_some_and(|s| s.reason.blocks_opt_in())
-                        {
-                            return Err(NewsletterError::Suppressed);
-                        }
-                        let fresh = store::find(conn, subscriber.id)?
-                            .ok_or(NewsletterError::NotSubscribed)?;
-                        this.confirm_in(conn, &fresh, now)?;
-                        tracing::info!(subscriber_id = %subscriber.id, "subscribed again");
+                        this.subscribe_again(conn, &subscriber, now)?;
                     }
                     _ => {}
                 }
@@ -729,6 +766,27 @@ impl NewsletterService {
             })
         })
         .await
+    }
+
+    /// Confirms an unconfirmed subscriber who asks to be subscribed again,
+    /// unless the address is suppressed against opting in.
+    fn subscribe_again(
+        &self,
+        conn: &mut DbConnection,
+        subscriber: &Subscriber,
+        now: DateTime<Utc>,
+    ) -> Result<(), NewsletterError> {
+        if self
+            .suppressions
+            .of(conn, &subscriber.email)?
+            .is_some_and(|s| s.reason.blocks_opt_in())
+        {
+            return Err(NewsletterError::Suppressed);
+        }
+        let fresh = store::find(conn, subscriber.id)?.ok_or(NewsletterError::NotSubscribed)?;
+        self.confirm_in(conn, &fresh, now)?;
+        tracing::info!(subscriber_id = %subscriber.id, "subscribed again");
+        Ok(())
     }
 
     fn unsubscribe_in(
@@ -1108,6 +1166,30 @@ pub(super) fn require(actor: &Account, role: Role) -> Result<(), NewsletterError
 /// ones articles are filed under, in their order.
 pub(super) fn section_slugs(conn: &mut DbConnection) -> QueryResult<Vec<String>> {
     crate::articles::tx::section_slugs(conn)
+}
+
+/// The pause asked for, as the stored change: `Some(None)` ends a pause, and
+/// a pause that ends today or earlier is refused on `fields`.
+fn parse_pause(
+    fields: &mut Fields,
+    asked: Option<Option<NaiveDate>>,
+    today: NaiveDate,
+) -> Option<Option<NaiveDateTime>> {
+    match asked {
+        Some(Some(date)) if date <= today => {
+            fields.take::<()>(
+                "paused_until",
+                Err(crate::platform::domain::Invalid::new(
+                    "not_in_future",
+                    "a pause ends on a date after today",
+                )),
+            );
+            None
+        }
+        Some(Some(date)) => Some(Some(date.and_time(chrono::NaiveTime::MIN))),
+        Some(None) => Some(None),
+        None => None,
+    }
 }
 
 /// Housekeeping for the worker: sign-ups never confirmed and links past
