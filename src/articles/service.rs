@@ -325,62 +325,19 @@ impl ArticleService {
     #[tracing::instrument(skip_all, fields(editor = %editor.id))]
     pub async fn create(&self, editor: &Account, draft: Draft) -> Result<Entry, ArticleError> {
         require(editor, Role::Editor)?;
-        let mut fields = Fields::default();
-        let title = fields.take("title", PlainText::parse(&draft.title, 200));
-        let standfirst = fields.take("standfirst", PlainText::parse(&draft.standfirst, 600));
-        let body = fields.take("body", parse_body(&draft.body));
-        let tags = fields.take("tags", parse_tags(&draft.tags));
-        let section = fields.take("section", Slug::parse(draft.section.trim()));
-        let byline = fields.take(
-            "byline",
-            PlainText::parse(draft.byline.as_deref().unwrap_or(&editor.name), 120),
-        );
-        let (
-            Some(title),
-            Some(standfirst),
-            Some(body),
-            Some(tags),
-            Some(section_slug),
-            Some(byline),
-        ) = (title, standfirst, body, tags, section, byline)
-        else {
-            return Err(ArticleError::Invalid(
-                fields.finish().err().unwrap_or_default(),
-            ));
-        };
+        let draft = draft.parse(&editor.name)?;
         let now = self.clock.now();
         let author = editor.id;
         let entry = self
             .write(move |conn| {
-                let section = known_section(conn, &section_slug)?;
-                let id = ArticleId::new();
-                let slug = free_slug(conn, &Slug::from_title(title.as_str()), id)?;
-                store::insert(
-                    conn,
-                    &NewArticle {
-                        id,
-                        slug: &slug,
-                        title: title.as_str(),
-                        standfirst: standfirst.as_str(),
-                        body_markdown: &body,
-                        body_html: &markdown::to_html(&body),
-                        section_id: section.id,
-                        byline: byline.as_str(),
-                        author_id: Some(author),
-                        status: ArticleStatus::Draft,
-                        published_at: None,
-                        created_at: now.naive_utc(),
-                        updated_at: now.naive_utc(),
-                    },
-                )?;
-                store::set_tags(conn, id, &tags)?;
+                let id = insert_draft(conn, &draft, author, now)?;
                 audit::record(
                     conn,
                     now,
                     Some(author),
                     "article.create",
                     &Subject::new(SubjectKind::Article, id),
-                    Some(title.as_str()),
+                    Some(draft.title.as_str()),
                 )?;
                 entry(conn, id)
             })
@@ -399,70 +356,12 @@ impl ArticleService {
         edit: Edit,
     ) -> Result<Entry, ArticleError> {
         require(editor, Role::Editor)?;
-        let mut fields = Fields::default();
-        let title = edit
-            .title
-            .as_deref()
-            .and_then(|t| fields.take("title", PlainText::parse(t, 200)));
-        let standfirst = edit
-            .standfirst
-            .as_deref()
-            .and_then(|s| fields.take("standfirst", PlainText::parse(s, 600)));
-        let body = edit
-            .body
-            .as_deref()
-            .and_then(|b| fields.take("body", parse_body(b)));
-        let tags = edit
-            .tags
-            .as_deref()
-            .and_then(|t| fields.take("tags", parse_tags(t)));
-        let section = edit
-            .section
-            .as_deref()
-            .and_then(|s| fields.take("section", Slug::parse(s.trim())));
-        let byline = edit
-            .byline
-            .as_deref()
-            .and_then(|b| fields.take("byline", PlainText::parse(b, 120)));
-        fields.finish().map_err(ArticleError::Invalid)?;
+        let edit = edit.parse()?;
         let now = self.clock.now();
         let editor_id = editor.id;
         self.write(move |conn| {
             let before = entry(conn, id)?;
-            let mut changes = ArticleChanges {
-                updated_at: Some(now.naive_utc()),
-                ..ArticleChanges::default()
-            };
-            let mut changed = Vec::new();
-            if let Some(title) = title.filter(|t| t.as_str() != before.article.title) {
-                if before.article.status == ArticleStatus::Draft {
-                    changes.slug = Some(free_slug(conn, &Slug::from_title(title.as_str()), id)?);
-                }
-                changes.title = Some(title.into_string());
-                changed.push("title");
-            }
-            if let Some(standfirst) = standfirst.filter(|s| s.as_str() != before.article.standfirst)
-            {
-                changes.standfirst = Some(standfirst.into_string());
-                changed.push("standfirst");
-            }
-            if let Some(body) = body.filter(|b| *b != before.article.body_markdown) {
-                changes.body_html = Some(markdown::to_html(&body));
-                changes.body_markdown = Some(body);
-                changed.push("body");
-            }
-            if let Some(section) = section.filter(|s| *s != before.section.slug) {
-                changes.section_id = Some(known_section(conn, &section)?.id);
-                changed.push("section");
-            }
-            if let Some(byline) = byline.filter(|b| b.as_str() != before.article.byline) {
-                changes.byline = Some(byline.into_string());
-                changed.push("byline");
-            }
-            if let Some(tags) = tags.filter(|t| *t != before.tags) {
-                store::set_tags(conn, id, &tags)?;
-                changed.push("tags");
-            }
+            let (changes, changed) = apply_edit(conn, edit, &before, id, now)?;
             if changed.is_empty() {
                 return Ok(before);
             }
@@ -867,6 +766,178 @@ pub async fn publish_due(
         tracing::info!(article_id = %id, "scheduled article published");
     }
     Ok(())
+}
+
+/// A draft once parsed.
+struct ParsedDraft {
+    title: PlainText,
+    standfirst: PlainText,
+    body: String,
+    tags: Vec<String>,
+    section: Slug,
+    byline: PlainText,
+}
+
+impl Draft {
+    /// Parses every field; the byline defaults to `author`.
+    fn parse(self, author: &str) -> Result<ParsedDraft, ArticleError> {
+        let mut fields = Fields::default();
+        let title = fields.take("title", PlainText::parse(&self.title, 200));
+        let standfirst = fields.take("standfirst", PlainText::parse(&self.standfirst, 600));
+        let body = fields.take("body", parse_body(&self.body));
+        let tags = fields.take("tags", parse_tags(&self.tags));
+        let section = fields.take("section", Slug::parse(self.section.trim()));
+        let byline = fields.take(
+            "byline",
+            PlainText::parse(self.byline.as_deref().unwrap_or(author), 120),
+        );
+        let (Some(title), Some(standfirst), Some(body), Some(tags), Some(section), Some(byline)) =
+            (title, standfirst, body, tags, section, byline)
+        else {
+            return Err(ArticleError::Invalid(
+                fields.finish().err().unwrap_or_default(),
+            ));
+        };
+        Ok(ParsedDraft {
+            title,
+            standfirst,
+            body,
+            tags,
+            section,
+            byline,
+        })
+    }
+}
+
+/// An edit once parsed: `None` leaves the field alone.
+struct ParsedEdit {
+    title: Option<PlainText>,
+    standfirst: Option<PlainText>,
+    body: Option<String>,
+    tags: Option<Vec<String>>,
+    section: Option<Slug>,
+    byline: Option<PlainText>,
+}
+
+impl Edit {
+    fn parse(self) -> Result<ParsedEdit, ArticleError> {
+        let mut fields = Fields::default();
+        let title = self
+            .title
+            .as_deref()
+            .and_then(|t| fields.take("title", PlainText::parse(t, 200)));
+        let standfirst = self
+            .standfirst
+            .as_deref()
+            .and_then(|s| fields.take("standfirst", PlainText::parse(s, 600)));
+        let body = self
+            .body
+            .as_deref()
+            .and_then(|b| fields.take("body", parse_body(b)));
+        let tags = self
+            .tags
+            .as_deref()
+            .and_then(|t| fields.take("tags", parse_tags(t)));
+        let section = self
+            .section
+            .as_deref()
+            .and_then(|s| fields.take("section", Slug::parse(s.trim())));
+        let byline = self
+            .byline
+            .as_deref()
+            .and_then(|b| fields.take("byline", PlainText::parse(b, 120)));
+        fields.finish().map_err(ArticleError::Invalid)?;
+        Ok(ParsedEdit {
+            title,
+            standfirst,
+            body,
+            tags,
+            section,
+            byline,
+        })
+    }
+}
+
+/// Stores a new draft in its section, under a slug of its title that no
+/// other article has.
+fn insert_draft(
+    conn: &mut DbConnection,
+    draft: &ParsedDraft,
+    author: AccountId,
+    now: DateTime<Utc>,
+) -> Result<ArticleId, ArticleError> {
+    let section = known_section(conn, &draft.section)?;
+    let id = ArticleId::new();
+    let slug = free_slug(conn, &Slug::from_title(draft.title.as_str()), id)?;
+    store::insert(
+        conn,
+        &NewArticle {
+            id,
+            slug: &slug,
+            title: draft.title.as_str(),
+            standfirst: draft.standfirst.as_str(),
+            body_markdown: &draft.body,
+            body_html: &markdown::to_html(&draft.body),
+            section_id: section.id,
+            byline: draft.byline.as_str(),
+            author_id: Some(author),
+            status: ArticleStatus::Draft,
+            published_at: None,
+            created_at: now.naive_utc(),
+            updated_at: now.naive_utc(),
+        },
+    )?;
+    store::set_tags(conn, id, &draft.tags)?;
+    Ok(id)
+}
+
+/// The changes an edit makes to the article as it was, and the names of
+/// the fields it changed. New tags are stored at once, as they live in a
+/// table of their own.
+fn apply_edit(
+    conn: &mut DbConnection,
+    edit: ParsedEdit,
+    before: &Entry,
+    id: ArticleId,
+    now: DateTime<Utc>,
+) -> Result<(ArticleChanges, Vec<&'static str>), ArticleError> {
+    let mut changes = ArticleChanges {
+        updated_at: Some(now.naive_utc()),
+        ..ArticleChanges::default()
+    };
+    let mut changed = Vec::new();
+    if let Some(title) = edit.title.filter(|t| t.as_str() != before.article.title) {
+        if before.article.status == ArticleStatus::Draft {
+            changes.slug = Some(free_slug(conn, &Slug::from_title(title.as_str()), id)?);
+        }
+        changes.title = Some(title.into_string());
+        changed.push("title");
+    }
+    if let Some(standfirst) = edit
+        .standfirst
+        .filter(|s| s.as_str() != before.article.standfirst)
+    {
+        changes.standfirst = Some(standfirst.into_string());
+        changed.push("standfirst");
+    }
+    if let Some(body) = edit.body.filter(|b| *b != before.article.body_markdown) {
+        changes.body_html = Some(markdown::to_html(&body));
+        changes.body_markdown = Some(body);
+        changed.push("body");
+    }
+    if let Some(section) = edit.section.filter(|s| *s != before.section.slug) {
+        changes.section_id = Some(known_section(conn, &section)?.id);
+        changed.push("section");
+    }
+    if let Some(byline) = edit.byline.filter(|b| b.as_str() != before.article.byline) {
+        changes.byline = Some(byline.into_string());
+        changed.push("byline");
+    }
+    if let Some(tags) = edit.tags.filter(|t| *t != before.tags) {
+        store::set_tags(conn, id, &tags)?;
+        changed.push("tags");
+    }
+    Ok((changes, changed))
 }
 
 fn parse_body(body: &str) -> Result<String, Invalid> {
