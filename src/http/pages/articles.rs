@@ -202,50 +202,22 @@ async fn search(
     let settings = state.articles.settings();
     let paging = Paging::parse(query.page, None, settings.per_page, settings.max_per_page)
         .map_err(|_| AppError::NotFound)?;
-    let mut refusal = None;
-    let (cards, pager) = if q.is_empty() {
-        (Vec::new(), None)
+    let found = if q.is_empty() {
+        Found::default()
     } else {
-        let found = state
-            .articles
-            .list(
-                visitor.account.as_ref(),
-                Listing {
-                    search: Some(q.clone()),
-                    limit: paging.per_page,
-                    offset: paging.offset(),
-                    ..Listing::default()
-                },
-            )
-            .await
-            .map_err(AppError::from);
-        match found {
-            Ok(found) => {
-                let cards: Vec<Card> = found.entries.iter().map(Card::from).collect();
-                let pager = pager("/search", &[("q", &q)], paging, found.total);
-                (cards, Some(pager))
-            }
-            // Too long a query is the reader's to shorten, on this page.
-            Err(error) => match field_errors(&error) {
-                Some(errors) => {
-                    refusal = errors.into_iter().next().map(|e| e.message);
-                    (Vec::new(), None)
-                }
-                None => return Err(error),
-            },
-        }
+        find(&state, &visitor, &q, paging).await?
     };
-    let heading = if q.is_empty() || refusal.is_some() {
+    let heading = if q.is_empty() || found.refusal.is_some() {
         "Search".to_owned()
     } else {
         format!("Search results for “{q}”")
     };
-    let empty = match (&refusal, q.is_empty()) {
+    let empty = match (&found.refusal, q.is_empty()) {
         (Some(message), _) => message.clone(),
         (None, true) => "Type a few words to search every article.".to_owned(),
         (None, false) => "No article matches these words. Try fewer or different words.".to_owned(),
     };
-    let status = if refusal.is_some() {
+    let status = if found.refusal.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
         StatusCode::OK
@@ -256,8 +228,8 @@ async fn search(
             title => &heading,
             heading => &heading,
             query => &q,
-            cards => cards,
-            pager => pager,
+            cards => found.cards,
+            pager => found.pager,
             show_search_form => true,
             empty => empty,
         },
@@ -265,6 +237,50 @@ async fn search(
     .status(status)
     .cacheable()
     .render(&site, &visitor)
+}
+
+/// What a search found, or why the query was refused.
+#[derive(Default)]
+struct Found {
+    cards: Vec<Card>,
+    pager: Option<Pager>,
+    refusal: Option<String>,
+}
+
+async fn find(
+    state: &AppState,
+    visitor: &Visitor,
+    q: &str,
+    paging: Paging,
+) -> Result<Found, AppError> {
+    let found = state
+        .articles
+        .list(
+            visitor.account.as_ref(),
+            Listing {
+                search: Some(q.to_owned()),
+                limit: paging.per_page,
+                offset: paging.offset(),
+                ..Listing::default()
+            },
+        )
+        .await
+        .map_err(AppError::from);
+    match found {
+        Ok(found) => Ok(Found {
+            cards: found.entries.iter().map(Card::from).collect(),
+            pager: Some(pager("/search", &[("q", q)], paging, found.total)),
+            refusal: None,
+        }),
+        // Too long a query is the reader's to shorten, on this page.
+        Err(error) => match field_errors(&error) {
+            Some(errors) => Ok(Found {
+                refusal: errors.into_iter().next().map(|e| e.message),
+                ..Found::default()
+            }),
+            None => Err(error),
+        },
+    }
 }
 
 /// Why the reader sees the whole article, in words.

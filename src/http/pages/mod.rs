@@ -428,7 +428,27 @@ fn error_page(response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
         }
         _ => None,
     };
-    let (heading, explanation) = match (status, retry_after) {
+    let (heading, explanation) = error_words(status, retry_after, title, &detail);
+    let ctx = context! {
+        title => heading,
+        explanation => explanation,
+        status => status.as_u16(),
+        login_link => is_login_needed.then(|| login_location("/")),
+    };
+    match site.render("error.html", merge_maps([ctx, site.layout()])) {
+        Ok(body) => response.into_response(error_response(status, retry_after, body)),
+        Err(_) => response,
+    }
+}
+
+/// The heading and the explanation an error page shows for `status`.
+fn error_words(
+    status: StatusCode,
+    retry_after: Option<u64>,
+    title: &'static str,
+    detail: &str,
+) -> (&'static str, String) {
+    match (status, retry_after) {
         (StatusCode::TOO_MANY_REQUESTS, Some(secs)) => (
             "Too many attempts",
             format!(
@@ -440,34 +460,25 @@ fn error_page(response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
             "Page not found",
             "If you typed the address, check it is correct. If you followed a link, the page may have moved or been withdrawn.".to_owned(),
         ),
-        (StatusCode::FORBIDDEN, _) => ("You cannot do that here", capitalise(&detail)),
-        (StatusCode::UNAUTHORIZED, _) => ("Please log in", capitalise(&detail)),
+        (StatusCode::FORBIDDEN, _) => ("You cannot do that here", capitalise(detail)),
+        (StatusCode::UNAUTHORIZED, _) => ("Please log in", capitalise(detail)),
         (s, _) if s.is_server_error() => (
             "Sorry, something went wrong",
             "Please try again in a few minutes. Nothing you sent has been half-saved.".to_owned(),
         ),
-        _ => (title, capitalise(&detail)),
-    };
-    let ctx = context! {
-        title => heading,
-        explanation => explanation,
-        status => status.as_u16(),
-        login_link => is_login_needed.then(|| login_location("/")),
-    };
-    let ctx = merge_maps([ctx, site.layout()]);
-    let rendered = site.render("error.html", ctx);
-    match rendered {
-        Ok(body) => {
-            let mut page = HttpResponse::build(status);
-            page.content_type("text/html; charset=utf-8")
-                .insert_header((header::CACHE_CONTROL, "no-store"));
-            if let Some(secs) = retry_after {
-                page.insert_header((header::RETRY_AFTER, secs.to_string()));
-            }
-            response.into_response(page.body(body))
-        }
-        Err(_) => response,
+        _ => (title, capitalise(detail)),
     }
+}
+
+/// The rendered error page as a response that is never cached.
+fn error_response(status: StatusCode, retry_after: Option<u64>, body: String) -> HttpResponse {
+    let mut page = HttpResponse::build(status);
+    page.content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"));
+    if let Some(secs) = retry_after {
+        page.insert_header((header::RETRY_AFTER, secs.to_string()));
+    }
+    page.body(body)
 }
 
 /// `2026-11-26T08:00:00Z` → "26 November 2026"; `|date("time")` adds the

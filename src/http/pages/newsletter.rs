@@ -441,6 +441,65 @@ enum Change {
     Resubscribe,
 }
 
+impl Change {
+    fn posted(posted: &Posted) -> Self {
+        match posted.optional("subscribed").as_deref() {
+            Some("false") => Self::Unsubscribe,
+            Some("true") => Self::Resubscribe,
+            _ => Self::Save,
+        }
+    }
+
+    /// The flash message once the change is made.
+    fn done(self) -> &'static str {
+        match self {
+            Self::Save => "Your preferences are saved.",
+            Self::Unsubscribe => "You are unsubscribed: we will send you no more newsletters.",
+            Self::Resubscribe => "You are subscribed again.",
+        }
+    }
+
+    /// The changes to ask the service for, or the form to show again when
+    /// the pause is no date.
+    fn changes(self, sections: &[String], raw_pause: &str) -> Result<PreferenceChanges, Form> {
+        match self {
+            Self::Unsubscribe => Ok(PreferenceChanges {
+                subscribed: Some(false),
+                ..PreferenceChanges::default()
+            }),
+            Self::Resubscribe => Ok(PreferenceChanges {
+                sections: Some(sections.to_vec()),
+                subscribed: Some(true),
+                ..PreferenceChanges::default()
+            }),
+            Self::Save => Ok(PreferenceChanges {
+                sections: Some(sections.to_vec()),
+                paused_until: Some(parse_pause(sections, raw_pause)?),
+                subscribed: None,
+            }),
+        }
+    }
+}
+
+/// The date a pause ends, if one is given.
+fn parse_pause(sections: &[String], raw_pause: &str) -> Result<Option<NaiveDate>, Form> {
+    if raw_pause.is_empty() {
+        return Ok(None);
+    }
+    NaiveDate::parse_from_str(raw_pause, "%Y-%m-%d")
+        .map(Some)
+        .map_err(|_| {
+            Form::new()
+                .with("paused_until", raw_pause)
+                .with_list("sections", sections.to_vec())
+                .with_error(
+                    "paused_until",
+                    "invalid_date",
+                    "enter the date the pause ends, like 2030-01-31",
+                )
+        })
+}
+
 #[tracing::instrument(skip_all)]
 async fn update_preferences(
     state: Data<AppState>,
@@ -450,70 +509,24 @@ async fn update_preferences(
 ) -> Result<HttpResponse, AppError> {
     let token = posted.optional("token");
     let holder = holder(token.clone(), &visitor)?;
-    let change = match posted.optional("subscribed").as_deref() {
-        Some("false") => Change::Unsubscribe,
-        Some("true") => Change::Resubscribe,
-        _ => Change::Save,
-    };
+    let change = Change::posted(&posted);
     let sections = posted.values("sections");
     let raw_pause = posted.value("paused_until").trim().to_owned();
-    let changes = match change {
-        Change::Unsubscribe => PreferenceChanges {
-            subscribed: Some(false),
-            ..PreferenceChanges::default()
-        },
-        Change::Resubscribe => PreferenceChanges {
-            sections: Some(sections.clone()),
-            subscribed: Some(true),
-            ..PreferenceChanges::default()
-        },
-        Change::Save => {
-            let paused_until = if raw_pause.is_empty() {
-                None
-            } else {
-                match NaiveDate::parse_from_str(&raw_pause, "%Y-%m-%d") {
-                    Ok(date) => Some(date),
-                    Err(_) => {
-                        let form = Form::new()
-                            .with("paused_until", raw_pause)
-                            .with_list("sections", sections)
-                            .with_error(
-                                "paused_until",
-                                "invalid_date",
-                                "enter the date the pause ends, like 2030-01-31",
-                            );
-                        return reshow_preferences(&state, &site, &visitor, holder, form, token)
-                            .await;
-                    }
-                }
-            };
-            PreferenceChanges {
-                sections: Some(sections.clone()),
-                paused_until: Some(paused_until),
-                subscribed: None,
-            }
-        }
+    let changes = match change.changes(&sections, &raw_pause) {
+        Ok(changes) => changes,
+        Err(form) => return reshow_preferences(&state, &site, &visitor, holder, form, token).await,
     };
     match state
         .newsletter
         .update_preferences(holder.clone(), changes)
         .await
     {
-        Ok(_) => {
-            let message = match change {
-                Change::Save => "Your preferences are saved.",
-                Change::Unsubscribe => {
-                    "You are unsubscribed: we will send you no more newsletters."
-                }
-                Change::Resubscribe => "You are subscribed again.",
-            };
-            Ok(see_other_with(
-                &site,
-                &with_token("/newsletter/preferences", token.as_deref()),
-                Kind::Success,
-                message,
-            ))
-        }
+        Ok(_) => Ok(see_other_with(
+            &site,
+            &with_token("/newsletter/preferences", token.as_deref()),
+            Kind::Success,
+            change.done(),
+        )),
         Err(NewsletterError::InvalidToken) => link_invalid(&site, &visitor, LinkKind::Preferences),
         Err(other) => {
             let error = AppError::from(other);
