@@ -31,7 +31,7 @@ use crate::platform::audit::Subject;
 use crate::platform::domain::{FieldError, Invalid};
 use crate::platform::error::AppError;
 use crate::state::AppState;
-use crate::trials::model::TrialStatus;
+use crate::trials::model::{TrialRequest, TrialStatus};
 
 pub const TEMPLATES: &[(&str, &str)] = &[
     (
@@ -286,14 +286,7 @@ async fn show(
     let now = state.clock.now();
     let account = state.accounts.get(admin, id).await?;
     let entitlements = state.access.entitlements_of(admin, id).await?;
-    let granters = entitlements.iter().filter_map(|e| e.granted_by).collect();
-    let names: HashMap<AccountId, String> = state
-        .accounts
-        .by_ids(admin, granters)
-        .await?
-        .into_iter()
-        .map(|a| (a.id, a.name))
-        .collect();
+    let names = granter_names(state, admin, &entitlements).await?;
     let requests = state.trials.requests_of(admin, id).await?;
     let earlier_requests = requests.len().saturating_sub(1);
     let trial = requests.into_iter().next();
@@ -312,17 +305,7 @@ async fn show(
             title => format!("Account: {}", account.name),
             noindex => true,
             console_area => "accounts",
-            subject => context! {
-                id => account.id.to_string(),
-                name => &account.name,
-                email => account.email.to_string(),
-                company => &account.company,
-                job_title => &account.job_title,
-                role => account.role,
-                role_words => role_words(account.role),
-                verified => account.email_verified_at.map(|t| t.and_utc().to_rfc3339()),
-                registered => account.created_at.and_utc().to_rfc3339(),
-            },
+            subject => account_context(&account),
             is_self => account.id == admin.id,
             roles => roles(),
             entitlements => entitlements
@@ -330,15 +313,7 @@ async fn show(
                 .map(|e| EntitlementRow::new(e, now, &names))
                 .collect::<Vec<_>>(),
             earlier_requests => earlier_requests,
-            trial => trial.map(|t| context! {
-                id => t.id.to_string(),
-                status => t.status,
-                status_words => trial_words(t.status),
-                company => t.company,
-                requested => t.requested_at.and_utc().to_rfc3339(),
-                decided => t.decided_at.map(|d| d.and_utc().to_rfc3339()),
-                note => t.decision_note,
-            }),
+            trial => trial.map(trial_context),
             subscriber => subscriber.map(|s| context! { id => s.id.to_string(), status_words => status_words(s.status) }),
             staff => staff,
             action_words => ACTION_WORDS.iter().copied().collect::<BTreeMap<_, _>>(),
@@ -348,6 +323,49 @@ async fn show(
     )
     .status(status)
     .render(site, visitor)
+}
+
+/// The names of the staff who granted `entitlements`.
+async fn granter_names(
+    state: &AppState,
+    admin: &Account,
+    entitlements: &[Entitlement],
+) -> Result<HashMap<AccountId, String>, AppError> {
+    let granters = entitlements.iter().filter_map(|e| e.granted_by).collect();
+    Ok(state
+        .accounts
+        .by_ids(admin, granters)
+        .await?
+        .into_iter()
+        .map(|a| (a.id, a.name))
+        .collect())
+}
+
+fn account_context(account: &Account) -> minijinja::Value {
+    context! {
+        id => account.id.to_string(),
+        name => &account.name,
+        email => account.email.to_string(),
+        company => &account.company,
+        job_title => &account.job_title,
+        role => account.role,
+        role_words => role_words(account.role),
+        verified => account.email_verified_at.map(|t| t.and_utc().to_rfc3339()),
+        registered => account.created_at.and_utc().to_rfc3339(),
+    }
+}
+
+/// The account's latest trial request.
+fn trial_context(t: TrialRequest) -> minijinja::Value {
+    context! {
+        id => t.id.to_string(),
+        status => t.status,
+        status_words => trial_words(t.status),
+        company => t.company,
+        requested => t.requested_at.and_utc().to_rfc3339(),
+        decided => t.decided_at.map(|d| d.and_utc().to_rfc3339()),
+        note => t.decision_note,
+    }
 }
 
 /// `AccountService::set_role`, as `PUT /api/v1/admin/accounts/{id}/role`

@@ -225,12 +225,7 @@ async fn desk_page(
     let editor = visitor.require_account()?.clone();
     let query = query.into_inner();
     let status_text = given(query.status);
-    let status = match &status_text {
-        Some(raw) => Some(raw.parse::<ArticleStatus>().map_err(|_| {
-            AppError::field("status", "unknown_status", "no articles are in that state")
-        })?),
-        None => None,
-    };
+    let status = parse_status(status_text.as_deref())?;
     let section = given(query.section);
     let search = given(query.q);
     let settings = state.articles.settings();
@@ -250,20 +245,11 @@ async fn desk_page(
         .await?;
     let zone = zone(&state);
     let rows: Vec<Row> = found.entries.iter().map(|e| Row::new(e, zone)).collect();
-    let filters: Vec<(&str, &str)> = [
-        ("status", status_text.as_deref()),
-        ("section", section.as_deref()),
-        ("q", search.as_deref()),
-    ]
-    .into_iter()
-    .filter_map(|(k, v)| v.map(|v| (k, v)))
-    .collect();
-    let page_link = |page: i64| {
-        let mut query = form_urlencoded::Serializer::new(String::new());
-        query.extend_pairs(&filters);
-        query.append_pair("page", &page.to_string());
-        format!("{ARTICLES}?{}", query.finish())
-    };
+    let filters = desk_filters(
+        status_text.as_deref(),
+        section.as_deref(),
+        search.as_deref(),
+    );
     let shown_to = paging.offset() + rows.len() as i64;
     Page::new(
         "admin_articles.html",
@@ -275,8 +261,8 @@ async fn desk_page(
             total => found.total,
             shown_from => paging.offset() + 1,
             shown_to => shown_to,
-            previous => (paging.page > 1).then(|| page_link(paging.page - 1)),
-            next => (shown_to < found.total).then(|| page_link(paging.page + 1)),
+            previous => (paging.page > 1).then(|| desk_link(&filters, paging.page - 1)),
+            next => (shown_to < found.total).then(|| desk_link(&filters, paging.page + 1)),
             statuses => status_choices(),
             section_choices => section_choices(&visitor.sections),
             selected => context! {
@@ -289,6 +275,35 @@ async fn desk_page(
         },
     )
     .render(&site, &visitor)
+}
+
+fn parse_status(raw: Option<&str>) -> Result<Option<ArticleStatus>, AppError> {
+    raw.map(|raw| {
+        raw.parse::<ArticleStatus>().map_err(|_| {
+            AppError::field("status", "unknown_status", "no articles are in that state")
+        })
+    })
+    .transpose()
+}
+
+/// The desk's filters that are set, as query pairs.
+fn desk_filters<'a>(
+    status: Option<&'a str>,
+    section: Option<&'a str>,
+    search: Option<&'a str>,
+) -> Vec<(&'static str, &'a str)> {
+    [("status", status), ("section", section), ("q", search)]
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k, v)))
+        .collect()
+}
+
+/// The desk's `page` with the same filters.
+fn desk_link(filters: &[(&str, &str)], page: i64) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    query.extend_pairs(filters);
+    query.append_pair("page", &page.to_string());
+    format!("{ARTICLES}?{}", query.finish())
 }
 
 // --- The form ------------------------------------------------------------

@@ -242,16 +242,7 @@ async fn list(
     let admin = visitor.require_account()?;
     let query = query.into_inner();
     let paging = page_number(query.page.as_deref())?;
-    let filter = SubscriberFilter {
-        address: query.q.clone(),
-        status: choice("status", query.status.as_deref())?,
-        section: query
-            .section
-            .clone()
-            .filter(|s| !s.trim().is_empty())
-            .map(|s| s.trim().to_owned()),
-        source: choice("source", query.source.as_deref())?,
-    };
+    let filter = query.filter()?;
     let q = query.q.clone().unwrap_or_default();
     let mut form = Form::new().with("q", q.as_str());
     let (rows, total) = match state
@@ -266,10 +257,7 @@ async fn list(
         }
         Err(other) => return Err(other.into()),
     };
-    let selected = |value: Option<String>| value.unwrap_or_default();
-    let status = selected(filter.status.map(|s| s.to_string()));
-    let section = selected(filter.section.clone());
-    let source = selected(filter.source.map(|s| s.to_string()));
+    let (status, section, source) = selected(&filter);
     let pager = Pager::new(
         LIST,
         &[
@@ -304,6 +292,32 @@ async fn list(
     )
     .status(http_status)
     .render(&site, &visitor)
+}
+
+/// The status, section and source searched for, each blank when not given.
+fn selected(filter: &SubscriberFilter) -> (String, String, String) {
+    let selected = |value: Option<String>| value.unwrap_or_default();
+    (
+        selected(filter.status.map(|s| s.to_string())),
+        selected(filter.section.clone()),
+        selected(filter.source.map(|s| s.to_string())),
+    )
+}
+
+impl SearchQuery {
+    /// The search as the service takes it; a blank section is no filter.
+    fn filter(&self) -> Result<SubscriberFilter, AppError> {
+        Ok(SubscriberFilter {
+            address: self.q.clone(),
+            status: choice("status", self.status.as_deref())?,
+            section: self
+                .section
+                .clone()
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| s.trim().to_owned()),
+            source: choice("source", self.source.as_deref())?,
+        })
+    }
 }
 
 /// One moment of a subscriber's history.

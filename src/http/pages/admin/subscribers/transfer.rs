@@ -162,22 +162,7 @@ async fn upload(
     state.newsletter.authorize_transfer(admin)?;
     let received = match receive(&req, payload).await {
         Ok(received) => received,
-        Err(ReceiveError::TooLarge) => {
-            return refuse(
-                &site,
-                &visitor,
-                &FileError::TooLarge {
-                    size: MAX_FILE_BYTES + 1,
-                }
-                .to_string(),
-            );
-        }
-        Err(ReceiveError::Malformed) => {
-            return Err(AppError::MalformedBody {
-                detail: "the upload is not a readable multipart form".to_owned(),
-            })
-        }
-        Err(ReceiveError::Io(e)) => return Err(AppError::Internal(e.into())),
+        Err(error) => return refuse_receipt(&site, &visitor, error),
     };
     if !site
         .tokens
@@ -188,6 +173,40 @@ async fn upload(
                      go back, reload the page and try again",
         });
     }
+    let options = import_options(&received);
+    let Some(upload) = received.upload else {
+        return refuse(&site, &visitor, "choose a CSV file to import");
+    };
+    if options.dry_run {
+        return dry_run(&state, &site, &visitor, upload, options).await;
+    }
+    start(&state, &site, &visitor, upload, options).await
+}
+
+/// Why an upload could not be read, as the page or the error to answer.
+fn refuse_receipt(
+    site: &Site,
+    visitor: &Visitor,
+    error: ReceiveError,
+) -> Result<HttpResponse, AppError> {
+    match error {
+        ReceiveError::TooLarge => refuse(
+            site,
+            visitor,
+            &FileError::TooLarge {
+                size: MAX_FILE_BYTES + 1,
+            }
+            .to_string(),
+        ),
+        ReceiveError::Malformed => Err(AppError::MalformedBody {
+            detail: "the upload is not a readable multipart form".to_owned(),
+        }),
+        ReceiveError::Io(e) => Err(AppError::Internal(e.into())),
+    }
+}
+
+/// The import's options, as the form's boxes are ticked.
+fn import_options(received: &Received) -> SubscriberImport {
     let mut update = Vec::new();
     if received.checked("update_sections") {
         update.push(UpdateField::Sections);
@@ -195,30 +214,34 @@ async fn upload(
     if received.checked("update_name") {
         update.push(UpdateField::Name);
     }
-    let options = SubscriberImport {
+    SubscriberImport {
         dry_run: received.checked("dry_run"),
         send_confirmations: received.checked("send_confirmations"),
         confirmations_per_hour: CONFIRMATIONS_PER_HOUR,
         update,
-    };
-    let Some(upload) = received.upload else {
-        return refuse(&site, &visitor, "choose a CSV file to import");
-    };
-    let path = upload.path.clone();
-    if options.dry_run {
-        let report = state
-            .newsletter
-            .import_subscribers(path, options.clone(), ImportWatch::silent())
-            .await;
-        drop(upload);
-        return match report {
-            Ok(report) => import_page(options_form(&options), Some(ReportView::from(report)))
-                .render(&site, &visitor),
-            Err(ImportError::File(e)) => refuse(&site, &visitor, &e.to_string()),
-            Err(ImportError::Newsletter(e)) => Err(e.into()),
-        };
     }
-    start(&state, &site, &visitor, upload, options).await
+}
+
+/// Runs the import without keeping anything and shows its report; the
+/// uploaded file goes once it is read.
+async fn dry_run(
+    state: &AppState,
+    site: &Site,
+    visitor: &Visitor,
+    upload: Upload,
+    options: SubscriberImport,
+) -> Result<HttpResponse, AppError> {
+    let report = state
+        .newsletter
+        .import_subscribers(upload.path.clone(), options.clone(), ImportWatch::silent())
+        .await;
+    drop(upload);
+    match report {
+        Ok(report) => import_page(options_form(&options), Some(ReportView::from(report)))
+            .render(site, visitor),
+        Err(ImportError::File(e)) => refuse(site, visitor, &e.to_string()),
+        Err(ImportError::Newsletter(e)) => Err(e.into()),
+    }
 }
 
 /// Starts the import in the background, and shows its progress once its
