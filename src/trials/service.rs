@@ -33,7 +33,7 @@ use crate::platform::config::TrialSettings;
 use crate::platform::db::{self, DbConnection, Pool, StorageError};
 use crate::platform::domain::{optional_text, FieldError, Fields, Invalid, PlainText};
 use crate::platform::mail::compose::ComposeError;
-use crate::platform::mail::{store as outbox, Composer};
+use crate::platform::mail::{store as outbox, ComposedEmail, Composer};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrialError {
@@ -193,15 +193,7 @@ impl TrialService {
         reader: &Account,
         application: Application,
     ) -> Result<TrialRequest, TrialError> {
-        let mut fields = Fields::default();
-        let company = fields.take("company", PlainText::parse(&application.company, 200));
-        let job_title = fields.take("job_title", PlainText::parse(&application.job_title, 200));
-        let reason = fields.take("reason", optional_text(application.reason.as_deref(), 2000));
-        let (Some(company), Some(job_title), Some(reason)) = (company, job_title, reason) else {
-            return Err(TrialError::Invalid(
-                fields.finish().err().unwrap_or_default(),
-            ));
-        };
+        let answers = Answers::parse(&application)?;
         if reader.email_verified_at.is_none() {
             return Err(TrialError::NotVerified);
         }
@@ -217,80 +209,18 @@ impl TrialService {
         let trial = db::run(&self.pool, move |conn| {
             db::transaction(conn, |conn| {
                 let earlier = store::of_account(conn, reader.id)?;
-                if earlier.iter().any(|t| t.status == TrialStatus::Pending) {
-                    return Err(TrialError::Pending);
-                }
-                if earlier.iter().any(|t| t.status == TrialStatus::Approved) {
-                    return Err(TrialError::AlreadyUsed);
-                }
-                let access = access::decide(conn, Some(&reader), now)?;
-                if access.level == Level::Full {
-                    return Err(TrialError::HasAccess(access.reason));
-                }
-                if company_has_free_seat(conn, reader.email.domain(), now)? {
-                    return Err(TrialError::CompanyAccess);
-                }
-                let domain = reader.email.domain().to_owned();
-                let since = (now - Duration::days(settings.lookback_days)).naive_utc();
-                let mut flags = flags::of_address(&domain, company.as_str());
-                let same_domain = if crate::platform::domain::mail_domains::is_free_mail(&domain) {
-                    0
-                } else {
-                    store::count_same_domain_since(conn, &domain, reader.id, since)?
+                let filing = Filing {
+                    reader: &reader,
+                    answers: &answers,
+                    client_ip: application.client_ip.as_deref(),
+                    earlier: &earlier,
+                    now,
+                    settings: &settings,
+                    composer: &composer,
                 };
-                if same_domain
-                    + store::count_same_company_since(conn, company.as_str(), reader.id, since)?
-                    > 0
-                {
-                    flags.push(RiskFlag::SameCompanyRecently);
-                }
-                if reader.created_at
-                    > (now - Duration::minutes(settings.new_account_minutes)).naive_utc()
-                {
-                    flags.push(RiskFlag::NewAccount);
-                }
-                if let Some(ip) = &application.client_ip {
-                    if store::count_same_ip_since(conn, ip, reader.id, since)? > 0 {
-                        flags.push(RiskFlag::SameIpRecently);
-                    }
-                }
-                if earlier.iter().any(|t| t.status == TrialStatus::Rejected) {
-                    flags.push(RiskFlag::PreviouslyRejected);
-                }
-                let flags_json = serde_json::to_string(&flags).unwrap_or_else(|_| "[]".into());
-                let id = TrialId::new();
-                let due_by = now + Duration::hours(settings.decision_hours);
-                store::insert(
-                    conn,
-                    &NewTrialRequest {
-                        id,
-                        account_id: reader.id,
-                        company: company.as_str(),
-                        job_title: job_title.as_str(),
-                        reason: reason.as_ref().map(PlainText::as_str),
-                        email_domain: &domain,
-                        client_ip: application.client_ip.as_deref(),
-                        status: TrialStatus::Pending,
-                        flags: &flags_json,
-                        requested_at: now.naive_utc(),
-                        decision_due_by: due_by.naive_utc(),
-                    },
-                )?;
-                let email = composer.compose(
-                    &reader.email,
-                    &TrialReceived {
-                        name: reader.name.clone(),
-                        company: company.to_string(),
-                        due_by: local(&settings, due_by, "%-d %B %Y at %H:%M %Z"),
-                        newsletter_link: composer.link("/newsletter"),
-                    },
-                )?;
-                outbox::enqueue(
-                    conn,
-                    &format!("trial:{id}:received"),
-                    &email,
-                    now.naive_utc(),
-                )?;
+                filing.ensure_eligible(conn)?;
+                let flags = filing.risk_flags(conn)?;
+                let id = filing.file(conn, &flags)?;
                 tracing::info!(trial_id = %id, flags = ?flags, "trial requested");
                 store::find(conn, id)?.ok_or(TrialError::NotFound)
             })
@@ -450,138 +380,21 @@ impl TrialService {
                 let trial = store::find(conn, id)?.ok_or(TrialError::NotFound)?;
                 let reader = crate::accounts::tx::find(conn, trial.account_id)?
                     .ok_or(TrialError::NotFound)?;
-                let decision = DecisionId::new();
-                let note_text = note.as_ref().map(PlainText::as_str);
-                let emails_from = (now + Duration::minutes(settings.undo_minutes)).naive_utc();
-                let key = |what: &str| format!("trial:{id}:{decision}:{what}");
-                match verdict {
-                    Verdict::Approve => {
-                        let ends = now + Duration::days(settings.length_days);
-                        let entitlement = EntitlementId::new();
-                        access::tx::insert(
-                            conn,
-                            &NewEntitlement {
-                                id: entitlement,
-                                account_id: reader.id,
-                                kind: EntitlementKind::Trial,
-                                starts_at: now.naive_utc(),
-                                ends_at: Some(ends.naive_utc()),
-                                source_id: Some(&id.to_string()),
-                                granted_by: Some(admin_id),
-                                note: note_text,
-                                created_at: now.naive_utc(),
-                            },
-                        )?;
-                        let outcome = Outcome {
-                            status: TrialStatus::Approved,
-                            admin: admin_id,
-                            note: note_text,
-                            decision,
-                            entitlement: Some(entitlement),
-                        };
-                        if !store::decide(conn, id, &outcome, now.naive_utc())? {
-                            return Err(Standing::conflict(conn, id));
-                        }
-                        let ends_on = local(&settings, ends, "%-d %B %Y");
-                        let approved = composer.compose(
-                            &reader.email,
-                            &TrialApproved {
-                                name: reader.name.clone(),
-                                ends_on: ends_on.clone(),
-                                read_link: composer.link("/"),
-                            },
-                        )?;
-                        outbox::enqueue_at(
-                            conn,
-                            &key("approved"),
-                            &approved,
-                            now.naive_utc(),
-                            emails_from,
-                        )?;
-                        let reminder = composer.compose(
-                            &reader.email,
-                            &TrialReminder {
-                                name: reader.name.clone(),
-                                ends_on,
-                                days_left: settings.reminder_days_before,
-                                company_access_link: composer.link("/company-access"),
-                                contact_sales_link: composer.link("/contact-sales"),
-                            },
-                        )?;
-                        let remind_at =
-                            (ends - Duration::days(settings.reminder_days_before)).naive_utc();
-                        outbox::enqueue_at(
-                            conn,
-                            &key("reminder"),
-                            &reminder,
-                            now.naive_utc(),
-                            remind_at,
-                        )?;
-                        let ended = composer.compose(
-                            &reader.email,
-                            &TrialEnded {
-                                name: reader.name.clone(),
-                                company_access_link: composer.link("/company-access"),
-                                contact_sales_link: composer.link("/contact-sales"),
-                                newsletter_link: composer.link("/newsletter"),
-                            },
-                        )?;
-                        outbox::enqueue_at(
-                            conn,
-                            &key("ended"),
-                            &ended,
-                            now.naive_utc(),
-                            ends.naive_utc(),
-                        )?;
-                    }
-                    Verdict::Reject => {
-                        let outcome = Outcome {
-                            status: TrialStatus::Rejected,
-                            admin: admin_id,
-                            note: note_text,
-                            decision,
-                            entitlement: None,
-                        };
-                        if !store::decide(conn, id, &outcome, now.naive_utc())? {
-                            return Err(Standing::conflict(conn, id));
-                        }
-                        let rejected = composer.compose(
-                            &reader.email,
-                            &TrialRejected {
-                                name: reader.name.clone(),
-                                reason: note_text.unwrap_or_default().to_owned(),
-                                newsletter_link: composer.link("/newsletter"),
-                                contact_sales_link: composer.link("/contact-sales"),
-                            },
-                        )?;
-                        outbox::enqueue_at(
-                            conn,
-                            &key("rejected"),
-                            &rejected,
-                            now.naive_utc(),
-                            emails_from,
-                        )?;
-                    }
-                }
-                store::insert_decision(
-                    conn,
-                    &NewDecision {
-                        id: decision,
-                        trial_id: id,
-                        admin_id: Some(admin_id),
-                        action: match verdict {
-                            Verdict::Approve => DecisionAction::Approve,
-                            Verdict::Reject => DecisionAction::Reject,
-                        },
-                        note: note_text,
-                        decided_at: now.naive_utc(),
-                    },
-                )?;
-                let action = match verdict {
-                    Verdict::Approve => "trial.approve",
-                    Verdict::Reject => "trial.reject",
+                let ruling = Ruling {
+                    trial: id,
+                    decision: DecisionId::new(),
+                    admin: admin_id,
+                    note: note.as_ref().map(PlainText::as_str),
+                    reader: &reader,
+                    now,
+                    settings: &settings,
+                    composer: &composer,
                 };
-                audit::record(conn, now, Some(admin_id), action, &subject(id), note_text)?;
+                match verdict {
+                    Verdict::Approve => ruling.approve(conn)?,
+                    Verdict::Reject => ruling.reject(conn)?,
+                }
+                ruling.record(conn, verdict)?;
                 store::find(conn, id)?.ok_or(TrialError::NotFound)
             })
         })
@@ -757,6 +570,322 @@ impl TrialService {
 
     pub fn settings(&self) -> &TrialSettings {
         &self.settings
+    }
+}
+
+/// The reader's answers on a trial request, parsed.
+struct Answers {
+    company: PlainText,
+    job_title: PlainText,
+    reason: Option<PlainText>,
+}
+
+impl Answers {
+    fn parse(application: &Application) -> Result<Self, TrialError> {
+        let mut fields = Fields::default();
+        let company = fields.take("company", PlainText::parse(&application.company, 200));
+        let job_title = fields.take("job_title", PlainText::parse(&application.job_title, 200));
+        let reason = fields.take("reason", optional_text(application.reason.as_deref(), 2000));
+        let (Some(company), Some(job_title), Some(reason)) = (company, job_title, reason) else {
+            return Err(TrialError::Invalid(
+                fields.finish().err().unwrap_or_default(),
+            ));
+        };
+        Ok(Self {
+            company,
+            job_title,
+            reason,
+        })
+    }
+}
+
+/// One trial request being filed, inside its transaction.
+struct Filing<'a> {
+    reader: &'a Account,
+    answers: &'a Answers,
+    client_ip: Option<&'a str>,
+    /// The reader's earlier requests, newest first.
+    earlier: &'a [TrialRequest],
+    now: DateTime<Utc>,
+    settings: &'a TrialSettings,
+    composer: &'a Composer,
+}
+
+impl Filing<'_> {
+    fn any_earlier(&self, status: TrialStatus) -> bool {
+        self.earlier.iter().any(|t| t.status == status)
+    }
+
+    /// A trial is for readers who have no other way in yet.
+    fn ensure_eligible(&self, conn: &mut DbConnection) -> Result<(), TrialError> {
+        if self.any_earlier(TrialStatus::Pending) {
+            return Err(TrialError::Pending);
+        }
+        if self.any_earlier(TrialStatus::Approved) {
+            return Err(TrialError::AlreadyUsed);
+        }
+        let access = access::decide(conn, Some(self.reader), self.now)?;
+        if access.level == Level::Full {
+            return Err(TrialError::HasAccess(access.reason));
+        }
+        if company_has_free_seat(conn, self.reader.email.domain(), self.now)? {
+            return Err(TrialError::CompanyAccess);
+        }
+        Ok(())
+    }
+
+    /// What the admin deciding the request should look at twice.
+    fn risk_flags(&self, conn: &mut DbConnection) -> Result<Vec<RiskFlag>, TrialError> {
+        let reader = self.reader;
+        let domain = reader.email.domain();
+        let company = self.answers.company.as_str();
+        let since = (self.now - Duration::days(self.settings.lookback_days)).naive_utc();
+        let mut flags = flags::of_address(domain, company);
+        let same_domain = if crate::platform::domain::mail_domains::is_free_mail(domain) {
+            0
+        } else {
+            store::count_same_domain_since(conn, domain, reader.id, since)?
+        };
+        if same_domain + store::count_same_company_since(conn, company, reader.id, since)? > 0 {
+            flags.push(RiskFlag::SameCompanyRecently);
+        }
+        let new_since =
+            (self.now - Duration::minutes(self.settings.new_account_minutes)).naive_utc();
+        if reader.created_at > new_since {
+            flags.push(RiskFlag::NewAccount);
+        }
+        if let Some(ip) = self.client_ip {
+            if store::count_same_ip_since(conn, ip, reader.id, since)? > 0 {
+                flags.push(RiskFlag::SameIpRecently);
+            }
+        }
+        if self.any_earlier(TrialStatus::Rejected) {
+            flags.push(RiskFlag::PreviouslyRejected);
+        }
+        Ok(flags)
+    }
+
+    /// Stores the request as pending and tells the reader when to expect a
+    /// decision.
+    fn file(&self, conn: &mut DbConnection, flags: &[RiskFlag]) -> Result<TrialId, TrialError> {
+        let flags_json = serde_json::to_string(flags).unwrap_or_else(|_| "[]".into());
+        let id = TrialId::new();
+        let due_by = self.now + Duration::hours(self.settings.decision_hours);
+        store::insert(
+            conn,
+            &NewTrialRequest {
+                id,
+                account_id: self.reader.id,
+                company: self.answers.company.as_str(),
+                job_title: self.answers.job_title.as_str(),
+                reason: self.answers.reason.as_ref().map(PlainText::as_str),
+                email_domain: self.reader.email.domain(),
+                client_ip: self.client_ip,
+                status: TrialStatus::Pending,
+                flags: &flags_json,
+                requested_at: self.now.naive_utc(),
+                decision_due_by: due_by.naive_utc(),
+            },
+        )?;
+        self.acknowledge(conn, id, due_by)?;
+        Ok(id)
+    }
+
+    fn acknowledge(
+        &self,
+        conn: &mut DbConnection,
+        id: TrialId,
+        due_by: DateTime<Utc>,
+    ) -> Result<(), TrialError> {
+        let composer = self.composer;
+        let email = composer.compose(
+            &self.reader.email,
+            &TrialReceived {
+                name: self.reader.name.clone(),
+                company: self.answers.company.to_string(),
+                due_by: local(self.settings, due_by, "%-d %B %Y at %H:%M %Z"),
+                newsletter_link: composer.link("/newsletter"),
+            },
+        )?;
+        outbox::enqueue(
+            conn,
+            &format!("trial:{id}:received"),
+            &email,
+            self.now.naive_utc(),
+        )?;
+        Ok(())
+    }
+}
+
+/// One decision on a request being taken, inside its transaction.
+struct Ruling<'a> {
+    trial: TrialId,
+    decision: DecisionId,
+    admin: AccountId,
+    note: Option<&'a str>,
+    reader: &'a Account,
+    now: DateTime<Utc>,
+    settings: &'a TrialSettings,
+    composer: &'a Composer,
+}
+
+impl Ruling<'_> {
+    /// Starts the trial now and schedules its approval, reminder and
+    /// end-of-trial emails.
+    fn approve(&self, conn: &mut DbConnection) -> Result<(), TrialError> {
+        let ends = self.now + Duration::days(self.settings.length_days);
+        let entitlement = self.grant_trial_until(conn, ends)?;
+        self.settle(conn, TrialStatus::Approved, Some(entitlement))?;
+        self.schedule_trial_emails(conn, ends)
+    }
+
+    fn reject(&self, conn: &mut DbConnection) -> Result<(), TrialError> {
+        self.settle(conn, TrialStatus::Rejected, None)?;
+        let composer = self.composer;
+        let rejected = composer.compose(
+            &self.reader.email,
+            &TrialRejected {
+                name: self.reader.name.clone(),
+                reason: self.note.unwrap_or_default().to_owned(),
+                newsletter_link: composer.link("/newsletter"),
+                contact_sales_link: composer.link("/contact-sales"),
+            },
+        )?;
+        self.schedule(conn, "rejected", &rejected, self.emails_from())
+    }
+
+    fn grant_trial_until(
+        &self,
+        conn: &mut DbConnection,
+        ends: DateTime<Utc>,
+    ) -> Result<EntitlementId, TrialError> {
+        let entitlement = EntitlementId::new();
+        access::tx::insert(
+            conn,
+            &NewEntitlement {
+                id: entitlement,
+                account_id: self.reader.id,
+                kind: EntitlementKind::Trial,
+                starts_at: self.now.naive_utc(),
+                ends_at: Some(ends.naive_utc()),
+                source_id: Some(&self.trial.to_string()),
+                granted_by: Some(self.admin),
+                note: self.note,
+                created_at: self.now.naive_utc(),
+            },
+        )?;
+        Ok(entitlement)
+    }
+
+    /// Moves the request out of pending, unless another decision got there
+    /// first.
+    fn settle(
+        &self,
+        conn: &mut DbConnection,
+        status: TrialStatus,
+        entitlement: Option<EntitlementId>,
+    ) -> Result<(), TrialError> {
+        let outcome = Outcome {
+            status,
+            admin: self.admin,
+            note: self.note,
+            decision: self.decision,
+            entitlement,
+        };
+        if !store::decide(conn, self.trial, &outcome, self.now.naive_utc())? {
+            return Err(Standing::conflict(conn, self.trial));
+        }
+        Ok(())
+    }
+
+    fn schedule_trial_emails(
+        &self,
+        conn: &mut DbConnection,
+        ends: DateTime<Utc>,
+    ) -> Result<(), TrialError> {
+        let composer = self.composer;
+        let reader = self.reader;
+        let ends_on = local(self.settings, ends, "%-d %B %Y");
+        let approved = composer.compose(
+            &reader.email,
+            &TrialApproved {
+                name: reader.name.clone(),
+                ends_on: ends_on.clone(),
+                read_link: composer.link("/"),
+            },
+        )?;
+        self.schedule(conn, "approved", &approved, self.emails_from())?;
+        let reminder = composer.compose(
+            &reader.email,
+            &TrialReminder {
+                name: reader.name.clone(),
+                ends_on,
+                days_left: self.settings.reminder_days_before,
+                company_access_link: composer.link("/company-access"),
+                contact_sales_link: composer.link("/contact-sales"),
+            },
+        )?;
+        let remind_at = (ends - Duration::days(self.settings.reminder_days_before)).naive_utc();
+        self.schedule(conn, "reminder", &reminder, remind_at)?;
+        let ended = composer.compose(
+            &reader.email,
+            &TrialEnded {
+                name: reader.name.clone(),
+                company_access_link: composer.link("/company-access"),
+                contact_sales_link: composer.link("/contact-sales"),
+                newsletter_link: composer.link("/newsletter"),
+            },
+        )?;
+        self.schedule(conn, "ended", &ended, ends.naive_utc())
+    }
+
+    /// The decision's own emails wait out the undo period, so an undo can
+    /// still withdraw them.
+    fn emails_from(&self) -> NaiveDateTime {
+        (self.now + Duration::minutes(self.settings.undo_minutes)).naive_utc()
+    }
+
+    /// Keys carry the decision so that undoing it withdraws exactly its
+    /// emails.
+    fn schedule(
+        &self,
+        conn: &mut DbConnection,
+        what: &str,
+        email: &ComposedEmail,
+        at: NaiveDateTime,
+    ) -> Result<(), TrialError> {
+        let key = format!("trial:{}:{}:{what}", self.trial, self.decision);
+        outbox::enqueue_at(conn, &key, email, self.now.naive_utc(), at)?;
+        Ok(())
+    }
+
+    /// The decision joins the request's history and the audit trail.
+    fn record(&self, conn: &mut DbConnection, verdict: Verdict) -> Result<(), TrialError> {
+        let (action, audited) = match verdict {
+            Verdict::Approve => (DecisionAction::Approve, "trial.approve"),
+            Verdict::Reject => (DecisionAction::Reject, "trial.reject"),
+        };
+        store::insert_decision(
+            conn,
+            &NewDecision {
+                id: self.decision,
+                trial_id: self.trial,
+                admin_id: Some(self.admin),
+                action,
+                note: self.note,
+                decided_at: self.now.naive_utc(),
+            },
+        )?;
+        let subject = subject(self.trial);
+        audit::record(
+            conn,
+            self.now,
+            Some(self.admin),
+            audited,
+            &subject,
+            self.note,
+        )?;
+        Ok(())
     }
 }
 
