@@ -26,7 +26,7 @@ use crate::platform::domain::{
     optional_text, EmailAddress, FieldError, Fields, Invalid, PlainText, Token,
 };
 use crate::platform::mail::compose::ComposeError;
-use crate::platform::mail::{store as outbox, Composer};
+use crate::platform::mail::{store as outbox, ComposedEmail, Composer};
 
 /// How long a join link works.
 pub const JOIN_LINK_HOURS: i64 = 48;
@@ -246,54 +246,8 @@ impl OrganizationService {
                 }
                 let organization = store::by_domain(conn, email.domain())?
                     .filter(|o| o.is_active(now.naive_utc()));
-                let message = match organization {
-                    Some(organization) if organization.has_free_seat() => {
-                        let token = Token::generate();
-                        store::insert_join_token(
-                            conn,
-                            &NewJoinToken {
-                                token_hash: &token.hash(),
-                                organization_id: organization.id,
-                                email: email.as_str(),
-                                created_at: now.naive_utc(),
-                                expires_at: (now + Duration::hours(JOIN_LINK_HOURS)).naive_utc(),
-                            },
-                        )?;
-                        tracing::info!(organization_id = %organization.id, "join link sent");
-                        composer.compose(
-                            &email,
-                            &CompanyJoinLink {
-                                organization: organization.name.clone(),
-                                link: composer.link(&format!(
-                                    "/company-access/join?token={}",
-                                    token.expose()
-                                )),
-                                expires_hours: JOIN_LINK_HOURS,
-                            },
-                        )?
-                    }
-                    Some(organization) => {
-                        notify_full(conn, &composer, &organization, &email, sales.as_ref(), now)?;
-                        composer.compose(
-                            &email,
-                            &CompanySeatsTaken {
-                                organization: organization.name.clone(),
-                                trial_link: composer.link("/trial"),
-                                contact_sales_link: composer.link("/contact-sales"),
-                            },
-                        )?
-                    }
-                    None => {
-                        tracing::info!(email_domain = email.domain(), "no company subscription");
-                        composer.compose(
-                            &email,
-                            &CompanyNoMatch {
-                                trial_link: composer.link("/trial"),
-                                contact_sales_link: composer.link("/contact-sales"),
-                            },
-                        )?
-                    }
-                };
+                let message =
+                    access_answer(conn, &composer, &email, organization, sales.as_ref(), now)?;
                 abuse.enqueue(conn, &key, &message, now)?;
                 Ok(())
             })
@@ -358,42 +312,12 @@ impl OrganizationService {
     ) -> Result<Detail, OrganizationError> {
         require(admin, Role::Admin)?;
         let now = self.clock.now();
-        let mut fields = Fields::default();
-        let parsed = parse_form(&mut fields, &form, now);
-        let mut domains = Vec::new();
-        if form.domains.is_empty() {
-            fields.reject(
-                "domains",
-                Invalid::new("required", "give at least one email domain"),
-            );
-        }
-        for domain in &form.domains {
-            if let Some(domain) = fields.take("domains", parse_domain(domain)) {
-                domains.push(domain);
-            }
-        }
-        fields.finish().map_err(OrganizationError::Invalid)?;
-        let Some((name, seat_count, starts_at, ends_at, notes)) = parsed else {
-            return Err(OrganizationError::Invalid(Vec::new()));
-        };
+        let (parsed, domains) = parse_new(&form, now)?;
         let admin_id = admin.id;
         db::run(&self.pool, move |conn| {
             db::transaction(conn, |conn| {
                 let id = OrganizationId::new();
-                store::insert(
-                    conn,
-                    &NewOrganization {
-                        id,
-                        name: name.as_str(),
-                        seat_count,
-                        seats_used: 0,
-                        starts_at: starts_at.naive_utc(),
-                        ends_at: ends_at.naive_utc(),
-                        notes: notes.as_ref().map(PlainText::as_str),
-                        created_at: now.naive_utc(),
-                        updated_at: now.naive_utc(),
-                    },
-                )?;
+                insert_organization(conn, id, &parsed, now)?;
                 for domain in &domains {
                     add_domain_in(conn, id, domain, now)?;
                 }
@@ -403,13 +327,7 @@ impl OrganizationService {
                     Some(admin_id),
                     "organization.create",
                     &Subject::new(SubjectKind::Organization, id),
-                    Some(&format!(
-                        "{}: {seat_count} seats, {} to {}, domains {}",
-                        name.as_str(),
-                        starts_at.format("%Y-%m-%d"),
-                        ends_at.format("%Y-%m-%d"),
-                        domains.join(", ")
-                    )),
+                    Some(&created_summary(&parsed, &domains)),
                 )?;
                 detail(conn, id)
             })
@@ -433,20 +351,8 @@ impl OrganizationService {
         db::run(&self.pool, move |conn| {
             db::transaction(conn, |conn| {
                 let before = store::find(conn, id)?.ok_or(OrganizationError::NotFound)?;
-                let form = OrganizationForm {
-                    name: patch.name.unwrap_or_else(|| before.name.clone()),
-                    seat_count: patch.seat_count.unwrap_or(i64::from(before.seat_count)),
-                    starts_at: Some(patch.starts_at.unwrap_or(before.starts_at.and_utc())),
-                    ends_at: Some(patch.ends_at.unwrap_or(before.ends_at.and_utc())),
-                    notes: patch.notes.unwrap_or_else(|| before.notes.clone()),
-                    domains: Vec::new(),
-                };
-                let mut fields = Fields::default();
-                let parsed = parse_form(&mut fields, &form, now);
-                fields.finish().map_err(OrganizationError::Invalid)?;
-                let Some((name, seat_count, starts_at, ends_at, notes)) = parsed else {
-                    return Err(OrganizationError::Invalid(Vec::new()));
-                };
+                let (name, seat_count, starts_at, ends_at, notes) =
+                    parse_whole(&patched(&before, patch), now)?;
                 if !store::update(
                     conn,
                     id,
@@ -473,14 +379,7 @@ impl OrganizationService {
                     Some(admin_id),
                     "organization.update",
                     &Subject::new(SubjectKind::Organization, id),
-                    Some(&format!(
-                        "seats {} → {seat_count}; period {} to {} → {} to {}",
-                        before.seat_count,
-                        before.starts_at.format("%Y-%m-%d"),
-                        before.ends_at.format("%Y-%m-%d"),
-                        starts_at.format("%Y-%m-%d"),
-                        ends_at.format("%Y-%m-%d"),
-                    )),
+                    Some(&updated_summary(&before, seat_count, (starts_at, ends_at))),
                 )?;
                 detail(conn, id)
             })
@@ -745,6 +644,173 @@ fn parse_form(fields: &mut Fields, form: &OrganizationForm, now: DateTime<Utc>) 
         );
     }
     Some((name?, seat_count?, starts_at, ends_at?, notes?))
+}
+
+/// A new organisation's fields and its first domains, parsed; every bad
+/// field is reported at once.
+fn parse_new(
+    form: &OrganizationForm,
+    now: DateTime<Utc>,
+) -> Result<(Parsed, Vec<String>), OrganizationError> {
+    let mut fields = Fields::default();
+    let parsed = parse_form(&mut fields, form, now);
+    let mut domains = Vec::new();
+    if form.domains.is_empty() {
+        fields.reject(
+            "domains",
+            Invalid::new("required", "give at least one email domain"),
+        );
+    }
+    for domain in &form.domains {
+        if let Some(domain) = fields.take("domains", parse_domain(domain)) {
+            domains.push(domain);
+        }
+    }
+    fields.finish().map_err(OrganizationError::Invalid)?;
+    let parsed = parsed.ok_or_else(|| OrganizationError::Invalid(Vec::new()))?;
+    Ok((parsed, domains))
+}
+
+/// `parse_form` with its errors returned.
+fn parse_whole(form: &OrganizationForm, now: DateTime<Utc>) -> Result<Parsed, OrganizationError> {
+    let mut fields = Fields::default();
+    let parsed = parse_form(&mut fields, form, now);
+    fields.finish().map_err(OrganizationError::Invalid)?;
+    parsed.ok_or_else(|| OrganizationError::Invalid(Vec::new()))
+}
+
+/// The whole form an update amounts to: what the patch leaves out stays as
+/// `before` has it.
+fn patched(before: &Organization, patch: OrganizationPatch) -> OrganizationForm {
+    OrganizationForm {
+        name: patch.name.unwrap_or_else(|| before.name.clone()),
+        seat_count: patch.seat_count.unwrap_or(i64::from(before.seat_count)),
+        starts_at: Some(patch.starts_at.unwrap_or(before.starts_at.and_utc())),
+        ends_at: Some(patch.ends_at.unwrap_or(before.ends_at.and_utc())),
+        notes: patch.notes.unwrap_or_else(|| before.notes.clone()),
+        domains: Vec::new(),
+    }
+}
+
+fn insert_organization(
+    conn: &mut DbConnection,
+    id: OrganizationId,
+    parsed: &Parsed,
+    now: DateTime<Utc>,
+) -> Result<(), OrganizationError> {
+    let (name, seat_count, starts_at, ends_at, notes) = parsed;
+    store::insert(
+        conn,
+        &NewOrganization {
+            id,
+            name: name.as_str(),
+            seat_count: *seat_count,
+            seats_used: 0,
+            starts_at: starts_at.naive_utc(),
+            ends_at: ends_at.naive_utc(),
+            notes: notes.as_ref().map(PlainText::as_str),
+            created_at: now.naive_utc(),
+            updated_at: now.naive_utc(),
+        },
+    )?;
+    Ok(())
+}
+
+/// The audit trail's line for a new organisation.
+fn created_summary(parsed: &Parsed, domains: &[String]) -> String {
+    let (name, seat_count, starts_at, ends_at, _) = parsed;
+    format!(
+        "{}: {seat_count} seats, {} to {}, domains {}",
+        name.as_str(),
+        starts_at.format("%Y-%m-%d"),
+        ends_at.format("%Y-%m-%d"),
+        domains.join(", ")
+    )
+}
+
+/// The audit trail's line for a change: seats and period, before and after.
+fn updated_summary(
+    before: &Organization,
+    seat_count: i32,
+    (starts_at, ends_at): (DateTime<Utc>, DateTime<Utc>),
+) -> String {
+    format!(
+        "seats {} → {seat_count}; period {} to {} → {} to {}",
+        before.seat_count,
+        before.starts_at.format("%Y-%m-%d"),
+        before.ends_at.format("%Y-%m-%d"),
+        starts_at.format("%Y-%m-%d"),
+        ends_at.format("%Y-%m-%d"),
+    )
+}
+
+/// The email that answers "does my company subscribe?" for `email`, given
+/// the live organisation its domain belongs to, if any.
+fn access_answer(
+    conn: &mut DbConnection,
+    composer: &Composer,
+    email: &EmailAddress,
+    organization: Option<Organization>,
+    sales: Option<&EmailAddress>,
+    now: DateTime<Utc>,
+) -> Result<ComposedEmail, OrganizationError> {
+    let answer = match organization {
+        Some(organization) if organization.has_free_seat() => {
+            join_link(conn, composer, email, &organization, now)?
+        }
+        Some(organization) => {
+            notify_full(conn, composer, &organization, email, sales, now)?;
+            composer.compose(
+                email,
+                &CompanySeatsTaken {
+                    organization: organization.name.clone(),
+                    trial_link: composer.link("/trial"),
+                    contact_sales_link: composer.link("/contact-sales"),
+                },
+            )?
+        }
+        None => {
+            tracing::info!(email_domain = email.domain(), "no company subscription");
+            composer.compose(
+                email,
+                &CompanyNoMatch {
+                    trial_link: composer.link("/trial"),
+                    contact_sales_link: composer.link("/contact-sales"),
+                },
+            )?
+        }
+    };
+    Ok(answer)
+}
+
+/// Stores a join token for `email` and composes the link that spends it.
+fn join_link(
+    conn: &mut DbConnection,
+    composer: &Composer,
+    email: &EmailAddress,
+    organization: &Organization,
+    now: DateTime<Utc>,
+) -> Result<ComposedEmail, OrganizationError> {
+    let token = Token::generate();
+    store::insert_join_token(
+        conn,
+        &NewJoinToken {
+            token_hash: &token.hash(),
+            organization_id: organization.id,
+            email: email.as_str(),
+            created_at: now.naive_utc(),
+            expires_at: (now + Duration::hours(JOIN_LINK_HOURS)).naive_utc(),
+        },
+    )?;
+    tracing::info!(organization_id = %organization.id, "join link sent");
+    Ok(composer.compose(
+        email,
+        &CompanyJoinLink {
+            organization: organization.name.clone(),
+            link: composer.link(&format!("/company-access/join?token={}", token.expose())),
+            expires_hours: JOIN_LINK_HOURS,
+        },
+    )?)
 }
 
 /// Tells the managers and sales that someone found no free seat: at most
