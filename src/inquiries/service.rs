@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use diesel::result::Error as DieselError;
 
 use super::emails::{InquiryForSales, InquiryReceived};
@@ -19,7 +19,7 @@ use crate::accounts::Role;
 use crate::platform::abuse::{AbuseGuard, Form, Limited};
 use crate::platform::audit::{self, model::SubjectKind, Subject};
 use crate::platform::clock::SharedClock;
-use crate::platform::db::{self, Pool, StorageError};
+use crate::platform::db::{self, DbConnection, Pool, StorageError};
 use crate::platform::domain::{EmailAddress, FieldError, Fields, Invalid, PlainText};
 use crate::platform::mail::compose::ComposeError;
 use crate::platform::mail::{store as outbox, Composer};
@@ -106,84 +106,32 @@ impl InquiryService {
         form: InquiryForm,
         client: Option<IpAddr>,
     ) -> Result<InquiryId, InquiryError> {
-        let mut fields = Fields::default();
-        let name = fields.take("name", PlainText::parse(&form.name, 200));
-        let email = fields.take("email", EmailAddress::parse(&form.email));
-        let company = fields.take("company", PlainText::parse(&form.company, 200));
-        let seats = fields.take("seats", parse_seats(&form.seats));
-        let message = fields.take(
-            "message",
-            parse_long_text(form.message.as_deref(), MAX_MESSAGE),
-        );
-        let (Some(name), Some(email), Some(company), Some(seats), Some(message)) =
-            (name, email, company, seats, message)
-        else {
-            return Err(InquiryError::Invalid(
-                fields.finish().err().unwrap_or_default(),
-            ));
-        };
-        self.abuse.admit(Form::Inquiry, client, Some(&email))?;
+        let inquiry = Submitted::parse(&form)?;
+        self.abuse
+            .admit(Form::Inquiry, client, Some(&inquiry.email))?;
         let abuse = Arc::clone(&self.abuse);
         let now = self.clock.now();
         let composer = Arc::clone(&self.composer);
         let sales = self.sales.clone();
         let id = InquiryId::new();
-        let domain = email.domain().to_owned();
+        let domain = inquiry.email.domain().to_owned();
         let acknowledged = db::run(&self.pool, move |conn| {
             db::transaction(conn, |conn| {
-                let since = (now - Duration::minutes(ACK_EVERY_MINUTES)).naive_utc();
-                // At most one acknowledgement an hour per address: the
-                // address is unconfirmed, so the form must not become a way
-                // to fill someone else's mailbox. The check gives the
-                // rolling hour; the dedupe key (one per address and clock
-                // hour) keeps two inquiries sent at the same instant from
-                // both passing it.
-                let acknowledged = if store::acknowledged_since(conn, &email, since)? {
-                    false
-                } else {
-                    let ack = composer.compose(
-                        &email,
-                        &InquiryReceived {
-                            seats,
-                            read_link: composer.link("/"),
-                            newsletter_link: composer.link("/newsletter"),
-                        },
-                    )?;
-                    let key = format!("inquiry:ack:{email}:{}", now.format("%Y-%m-%dT%H"));
-                    abuse.enqueue(conn, &key, &ack, now)?
-                };
+                let acknowledged = acknowledge(conn, &composer, &abuse, &inquiry, now)?;
                 store::insert(
                     conn,
                     &NewInquiry {
                         id,
-                        name: name.as_str(),
-                        email: &email,
-                        company: company.as_str(),
-                        seats,
-                        message: message.as_deref(),
+                        name: inquiry.name.as_str(),
+                        email: &inquiry.email,
+                        company: inquiry.company.as_str(),
+                        seats: inquiry.seats,
+                        message: inquiry.message.as_deref(),
                         acknowledged,
                         received_at: now.naive_utc(),
                     },
                 )?;
-                // Sales hears of every inquiry, acknowledged or not.
-                let notice = composer.compose(
-                    &sales,
-                    &InquiryForSales {
-                        name: name.into_string(),
-                        email: email.to_string(),
-                        company: company.into_string(),
-                        seats,
-                        message,
-                        received_at: now.format("%-d %B %Y at %H:%M UTC").to_string(),
-                        console_link: composer.link("/admin/inquiries"),
-                    },
-                )?;
-                outbox::enqueue(
-                    conn,
-                    &format!("inquiry:{id}:sales"),
-                    &notice,
-                    now.naive_utc(),
-                )?;
+                tell_sales(conn, &composer, &sales, id, inquiry, now)?;
                 Ok::<_, InquiryError>(acknowledged)
             })
         })
@@ -251,6 +199,104 @@ impl InquiryService {
         })
         .await
     }
+}
+
+/// An inquiry whose every field parsed.
+struct Submitted {
+    name: PlainText,
+    email: EmailAddress,
+    company: PlainText,
+    seats: i32,
+    message: Option<String>,
+}
+
+impl Submitted {
+    fn parse(form: &InquiryForm) -> Result<Self, InquiryError> {
+        let mut fields = Fields::default();
+        let name = fields.take("name", PlainText::parse(&form.name, 200));
+        let email = fields.take("email", EmailAddress::parse(&form.email));
+        let company = fields.take("company", PlainText::parse(&form.company, 200));
+        let seats = fields.take("seats", parse_seats(&form.seats));
+        let message = fields.take(
+            "message",
+            parse_long_text(form.message.as_deref(), MAX_MESSAGE),
+        );
+        let (Some(name), Some(email), Some(company), Some(seats), Some(message)) =
+            (name, email, company, seats, message)
+        else {
+            return Err(InquiryError::Invalid(
+                fields.finish().err().unwrap_or_default(),
+            ));
+        };
+        Ok(Self {
+            name,
+            email,
+            company,
+            seats,
+            message,
+        })
+    }
+}
+
+/// Acknowledges the inquiry to its sender unless their address had one
+/// within the hour; says whether it did.
+fn acknowledge(
+    conn: &mut DbConnection,
+    composer: &Composer,
+    abuse: &AbuseGuard,
+    inquiry: &Submitted,
+    now: DateTime<Utc>,
+) -> Result<bool, InquiryError> {
+    let since = (now - Duration::minutes(ACK_EVERY_MINUTES)).naive_utc();
+    let email = &inquiry.email;
+    // At most one acknowledgement an hour per address: the address is
+    // unconfirmed, so the form must not become a way to fill someone else's
+    // mailbox. The check gives the rolling hour; the dedupe key (one per
+    // address and clock hour) keeps two inquiries sent at the same instant
+    // from both passing it.
+    if store::acknowledged_since(conn, email, since)? {
+        return Ok(false);
+    }
+    let ack = composer.compose(
+        email,
+        &InquiryReceived {
+            seats: inquiry.seats,
+            read_link: composer.link("/"),
+            newsletter_link: composer.link("/newsletter"),
+        },
+    )?;
+    let key = format!("inquiry:ack:{email}:{}", now.format("%Y-%m-%dT%H"));
+    Ok(abuse.enqueue(conn, &key, &ack, now)?)
+}
+
+/// Sales hears of every inquiry, acknowledged or not.
+fn tell_sales(
+    conn: &mut DbConnection,
+    composer: &Composer,
+    sales: &EmailAddress,
+    id: InquiryId,
+    inquiry: Submitted,
+    now: DateTime<Utc>,
+) -> Result<(), InquiryError> {
+    let notice = composer.compose(
+        sales,
+        &InquiryForSales {
+            name: inquiry.name.into_string(),
+            email: inquiry.email.to_string(),
+            company: inquiry.company.into_string(),
+            seats: inquiry.seats,
+            message: inquiry.message,
+            received_at: now.format("%-d %B %Y at %H:%M UTC").to_string(),
+            console_link: composer.link("/admin/inquiries"),
+        },
+    )?;
+    outbox::enqueue(
+        conn,
+        &format!("inquiry:{id}:sales"),
+        &notice,
+        now.naive_utc(),
+    )?;
+    Ok(())
 }
 
 /// A head count: a whole number from 1 to `MAX_SEATS`.
