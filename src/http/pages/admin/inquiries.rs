@@ -10,6 +10,7 @@ use actix_web::HttpResponse;
 use minijinja::context;
 use serde::{Deserialize, Serialize};
 
+use crate::accounts::{Account, AccountId};
 use crate::http::extract::{parse_id, Paging};
 use crate::http::pages::flash::Kind;
 use crate::http::pages::form::{field_errors, Form, Posted};
@@ -120,35 +121,10 @@ async fn show(
         .inquiries
         .list(admin, showing.handled(), paging.per_page, paging.offset())
         .await?;
-    let ids = inquiries.iter().filter_map(|i| i.handled_by).collect();
-    let names: HashMap<_, _> = state
-        .accounts
-        .by_ids(admin, ids)
-        .await?
-        .into_iter()
-        .map(|a| (a.id, a.name))
-        .collect();
+    let names = handlers(state, admin, &inquiries).await?;
     let rows: Vec<Row> = inquiries
         .into_iter()
-        .map(|i: Inquiry| Row {
-            id: i.id,
-            handled_by: i.handled_by.map(|id| {
-                names
-                    .get(&id)
-                    .cloned()
-                    .unwrap_or_else(|| "a deleted account".into())
-            }),
-            name: i.name,
-            email: i.email.to_string(),
-            company: i.company,
-            seats: i.seats,
-            message: i.message,
-            acknowledged: i.acknowledged,
-            received_at: i.received_at.and_utc().to_rfc3339(),
-            handled: i.handled,
-            handled_at: i.handled_at.map(|t| t.and_utc().to_rfc3339()),
-            note: i.note,
-        })
+        .map(|inquiry| Row::new(inquiry, &names))
         .collect();
     let status = form.status();
     Page::new(
@@ -166,6 +142,46 @@ async fn show(
     )
     .status(status)
     .render(site, visitor)
+}
+
+/// The names of the admins who handled `inquiries`.
+async fn handlers(
+    state: &AppState,
+    admin: &Account,
+    inquiries: &[Inquiry],
+) -> Result<HashMap<AccountId, String>, AppError> {
+    let ids = inquiries.iter().filter_map(|i| i.handled_by).collect();
+    Ok(state
+        .accounts
+        .by_ids(admin, ids)
+        .await?
+        .into_iter()
+        .map(|a| (a.id, a.name))
+        .collect())
+}
+
+impl Row {
+    fn new(i: Inquiry, names: &HashMap<AccountId, String>) -> Self {
+        Self {
+            id: i.id,
+            handled_by: i.handled_by.map(|id| {
+                names
+                    .get(&id)
+                    .cloned()
+                    .unwrap_or_else(|| "a deleted account".into())
+            }),
+            name: i.name,
+            email: i.email.to_string(),
+            company: i.company,
+            seats: i.seats,
+            message: i.message,
+            acknowledged: i.acknowledged,
+            received_at: i.received_at.and_utc().to_rfc3339(),
+            handled: i.handled,
+            handled_at: i.handled_at.map(|t| t.and_utc().to_rfc3339()),
+            note: i.note,
+        }
+    }
 }
 
 #[tracing::instrument(skip_all)]

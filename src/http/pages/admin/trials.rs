@@ -11,6 +11,7 @@ use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use minijinja::context;
 use serde::{Deserialize, Serialize};
 
+use crate::access::model::Entitlement;
 use crate::accounts::Account;
 use crate::http::pages::flash::Kind;
 use crate::http::pages::form::{Form, Posted};
@@ -422,42 +423,7 @@ async fn show_queue(
             Row::new(trial, account, decided_by, now, settings)
         })
         .collect();
-    let undoable = match decided {
-        Some(id) => match state.trials.detail(admin, id).await {
-            Ok(detail) => state
-                .trials
-                .undo_until(&detail)
-                .map(|until| Undoable::new(&detail, until, now)),
-            Err(TrialError::NotFound) => None,
-            Err(other) => return Err(other.into()),
-        },
-        None => None,
-    };
-    let statuses = [
-        Choice {
-            value: "pending",
-            label: "Waiting for a decision",
-        },
-        Choice {
-            value: "approved",
-            label: "Approved",
-        },
-        Choice {
-            value: "rejected",
-            label: "Turned down",
-        },
-        Choice {
-            value: "all",
-            label: "All",
-        },
-    ];
-    let flags: Vec<Choice> = RiskFlag::ALL
-        .iter()
-        .map(|f| Choice {
-            value: f.as_str(),
-            label: flag_label(*f),
-        })
-        .collect();
+    let undoable = just_decided(state, admin, decided, now).await?;
     let pending_shown = rows
         .iter()
         .filter(|r| r.status == TrialStatus::Pending)
@@ -477,14 +443,63 @@ async fn show_queue(
             filter_status => filter.status_value(),
             filter_flag => filter.flag.map(RiskFlag::as_str),
             filtered => filter != Filter::parse(None, None),
-            statuses => statuses,
-            flags => flags,
+            statuses => STATUS_CHOICES,
+            flags => flag_choices(),
             bulk_limit => crate::trials::service::BULK_LIMIT,
             form => form,
         },
     )
     .status(form.status())
     .render(site, visitor)
+}
+
+/// The request just decided, while its decision can still be undone.
+async fn just_decided(
+    state: &AppState,
+    admin: &Account,
+    decided: Option<TrialId>,
+    now: DateTime<Utc>,
+) -> Result<Option<Undoable>, AppError> {
+    let Some(id) = decided else {
+        return Ok(None);
+    };
+    match state.trials.detail(admin, id).await {
+        Ok(detail) => Ok(state
+            .trials
+            .undo_until(&detail)
+            .map(|until| Undoable::new(&detail, until, now))),
+        Err(TrialError::NotFound) => Ok(None),
+        Err(other) => Err(other.into()),
+    }
+}
+
+const STATUS_CHOICES: [Choice; 4] = [
+    Choice {
+        value: "pending",
+        label: "Waiting for a decision",
+    },
+    Choice {
+        value: "approved",
+        label: "Approved",
+    },
+    Choice {
+        value: "rejected",
+        label: "Turned down",
+    },
+    Choice {
+        value: "all",
+        label: "All",
+    },
+];
+
+fn flag_choices() -> Vec<Choice> {
+    RiskFlag::ALL
+        .iter()
+        .map(|f| Choice {
+            value: f.as_str(),
+            label: flag_label(*f),
+        })
+        .collect()
 }
 
 /// One request's page as the template shows it.
@@ -547,32 +562,6 @@ impl DetailView {
         let now = now.naive_utc();
         let trial = &detail.trial;
         let applicant = &detail.applicant;
-        let ended_early = detail
-            .history
-            .iter()
-            .any(|(step, _)| step.action == DecisionAction::End);
-        let history = std::iter::once(Step {
-            at: utc(trial.requested_at),
-            who: applicant.name.clone(),
-            what: "Asked for a trial",
-            note: None,
-        })
-        .chain(detail.history.iter().map(|(step, name)| Step {
-            at: utc(step.decided_at),
-            who: match (step.admin_id, name) {
-                (_, Some(name)) => name.clone(),
-                (Some(_), None) => "A former admin".to_owned(),
-                (None, None) => "The system".to_owned(),
-            },
-            what: match step.action {
-                DecisionAction::Approve => "Approved",
-                DecisionAction::Reject => "Turned down",
-                DecisionAction::Undo => "Undid the decision",
-                DecisionAction::End => "Ended the trial early",
-            },
-            note: step.note.clone(),
-        }))
-        .collect();
         Self {
             id: trial.id.to_string(),
             status: trial.status,
@@ -594,31 +583,75 @@ impl DetailView {
             decided_by: detail.decided_by.clone(),
             decided_at: trial.decided_at.map(utc),
             decision_note: trial.decision_note.clone(),
-            trial: detail.entitlement.as_ref().map(|e| TrialView {
-                starts_at: utc(e.starts_at),
-                ends_at: e.ends_at.map(utc),
-                state: if e.revoked_at.is_some() {
-                    "revoked"
-                } else if e.is_active(now) {
-                    "running"
-                } else if ended_early {
-                    "ended_early"
-                } else {
-                    "ended"
-                },
-                revoked_at: e.revoked_at.map(utc),
-            }),
-            others: detail
-                .others
-                .iter()
-                .map(|other| OtherRequest {
-                    id: other.id.to_string(),
-                    requested_at: utc(other.requested_at),
-                    company: other.company.clone(),
-                    status: other.status,
-                })
-                .collect(),
-            history,
+            trial: detail
+                .entitlement
+                .as_ref()
+                .map(|e| TrialView::new(e, ended_early(detail), now)),
+            others: detail.others.iter().map(OtherRequest::new).collect(),
+            history: history(detail),
+        }
+    }
+}
+
+fn ended_early(detail: &Detail) -> bool {
+    detail
+        .history
+        .iter()
+        .any(|(step, _)| step.action == DecisionAction::End)
+}
+
+/// The request itself, then every decision on it, oldest first.
+fn history(detail: &Detail) -> Vec<Step> {
+    std::iter::once(Step {
+        at: utc(detail.trial.requested_at),
+        who: detail.applicant.name.clone(),
+        what: "Asked for a trial",
+        note: None,
+    })
+    .chain(detail.history.iter().map(|(step, name)| Step {
+        at: utc(step.decided_at),
+        who: match (step.admin_id, name) {
+            (_, Some(name)) => name.clone(),
+            (Some(_), None) => "A former admin".to_owned(),
+            (None, None) => "The system".to_owned(),
+        },
+        what: match step.action {
+            DecisionAction::Approve => "Approved",
+            DecisionAction::Reject => "Turned down",
+            DecisionAction::Undo => "Undid the decision",
+            DecisionAction::End => "Ended the trial early",
+        },
+        note: step.note.clone(),
+    }))
+    .collect()
+}
+
+impl TrialView {
+    fn new(entitlement: &Entitlement, ended_early: bool, now: NaiveDateTime) -> Self {
+        Self {
+            starts_at: utc(entitlement.starts_at),
+            ends_at: entitlement.ends_at.map(utc),
+            state: if entitlement.revoked_at.is_some() {
+                "revoked"
+            } else if entitlement.is_active(now) {
+                "running"
+            } else if ended_early {
+                "ended_early"
+            } else {
+                "ended"
+            },
+            revoked_at: entitlement.revoked_at.map(utc),
+        }
+    }
+}
+
+impl OtherRequest {
+    fn new(other: &TrialRequest) -> Self {
+        Self {
+            id: other.id.to_string(),
+            requested_at: utc(other.requested_at),
+            company: other.company.clone(),
+            status: other.status,
         }
     }
 }
