@@ -1,6 +1,8 @@
+use std::fmt::Debug;
 use std::sync::Arc;
 
 use anyhow::Context;
+use chrono::{DateTime, NaiveDate, Utc};
 use lettre::message::Mailbox;
 use tokio::sync::watch;
 
@@ -21,19 +23,253 @@ const HOUSEKEEPING_EVERY: chrono::Duration = chrono::Duration::hours(1);
 pub struct Worker {
     outbox: OutboxLoop,
     digest: DigestLoop,
-    pool: Pool,
-    article_cache: Arc<ReaderCache>,
-    clock: SharedClock,
-    composer: Arc<Composer>,
-    trials: TrialSettings,
-    digest_settings: DigestSettings,
-    poll_interval: std::time::Duration,
-    unconfirmed_max_age: chrono::Duration,
-    keep_sent_days: u32,
+    jobs: Runner,
 }
 
 impl Worker {
     pub fn new(core: &Core) -> anyhow::Result<Self> {
+        Ok(Self {
+            outbox: OutboxLoop::new(core)?,
+            digest: DigestLoop::new(core)?,
+            jobs: Runner::new(core),
+        })
+    }
+
+    /// Runs until `stop` turns true; a batch in progress is finished first.
+    pub async fn run(self, stop: watch::Receiver<bool>) {
+        tracing::info!("worker started");
+        // Their own tasks, so that a morning's digest does not hold up a
+        // password reset in the outbox, nor housekeeping a confirmation.
+        let digest = tokio::spawn(self.digest.run(stop.clone()));
+        let outbox = tokio::spawn(self.outbox.run(stop.clone()));
+        self.jobs.run(stop).await;
+        if let Err(error) = digest.await {
+            tracing::error!(error = ?error, "digest task failed");
+        }
+        if let Err(error) = outbox.await {
+            tracing::error!(error = ?error, "outbox task failed");
+        }
+        tracing::info!("worker stopped");
+    }
+}
+
+/// When a job runs, on the worker's tick.
+#[derive(Debug, Clone, Copy)]
+enum Due {
+    EveryTick,
+    /// On the first tick, then on the first tick at least this long after
+    /// the last run, by the injected clock.
+    Every(chrono::Duration),
+}
+
+/// One periodic job: its name (a failure is logged as "{name} failed"),
+/// when it is due, and what it runs.
+struct Job {
+    name: &'static str,
+    due: Due,
+    task: Task,
+    last_run: Option<DateTime<Utc>>,
+}
+
+/// What a job runs, with what it runs with.
+enum Task {
+    PublishScheduledArticles {
+        cache: Arc<ReaderCache>,
+    },
+    /// The morning summary of the trial queue; `settled` is the local date
+    /// whose summary is known to be sent, so it is not asked for again.
+    TrialQueueSummary {
+        composer: Arc<Composer>,
+        settings: TrialSettings,
+        settled: Option<NaiveDate>,
+    },
+    PurgeExpiredSessionsAndLinks,
+    PurgeStaleSignUps {
+        unconfirmed_max_age: chrono::Duration,
+    },
+    SettleDigestRuns {
+        settings: DigestSettings,
+    },
+    PurgeSentMail {
+        keep_sent_days: u32,
+    },
+}
+
+impl Job {
+    fn new(name: &'static str, due: Due, task: Task) -> Self {
+        Self {
+            name,
+            due,
+            task,
+            last_run: None,
+        }
+    }
+
+    fn is_due(&self, now: DateTime<Utc>) -> bool {
+        match self.due {
+            Due::EveryTick => true,
+            Due::Every(every) => self.last_run.is_none_or(|last| now - last >= every),
+        }
+    }
+
+    /// Runs the job if it is due; a failure is logged, and the job is due
+    /// again as if it had succeeded.
+    async fn run_if_due(&mut self, pool: &Pool, now: DateTime<Utc>) {
+        if !self.is_due(now) {
+            return;
+        }
+        self.last_run = Some(now);
+        if let Err(error) = self.task.run(pool, now).await {
+            tracing::error!(error = ?error, "{} failed", self.name);
+        }
+    }
+}
+
+type Failure = Box<dyn Debug + Send>;
+
+fn failure(error: impl Debug + Send + 'static) -> Failure {
+    Box::new(error)
+}
+
+impl Task {
+    async fn run(&mut self, pool: &Pool, now: DateTime<Utc>) -> Result<(), Failure> {
+        match self {
+            Task::PublishScheduledArticles { cache } => {
+                crate::articles::service::publish_due(pool, cache, now)
+                    .await
+                    .map_err(failure)
+            }
+            Task::TrialQueueSummary {
+                composer,
+                settings,
+                settled,
+            } => {
+                *settled = crate::trials::service::send_summary_if_due(
+                    pool, composer, now, settings, *settled,
+                )
+                .await
+                .map_err(failure)?;
+                Ok(())
+            }
+            Task::PurgeExpiredSessionsAndLinks => {
+                crate::accounts::service::purge_expired(pool, now)
+                    .await
+                    .map_err(failure)
+            }
+            Task::PurgeStaleSignUps {
+                unconfirmed_max_age,
+            } => crate::newsletter::service::purge_stale(pool, now, *unconfirmed_max_age)
+                .await
+                .map_err(failure),
+            Task::SettleDigestRuns { settings } => {
+                crate::digest::service::housekeeping(pool, now, settings)
+                    .await
+                    .map_err(failure)
+            }
+            Task::PurgeSentMail { keep_sent_days } => {
+                crate::platform::mail::service::housekeeping(pool, now, *keep_sent_days)
+                    .await
+                    .map_err(failure)
+            }
+        }
+    }
+}
+
+/// The periodic jobs, run in order on each tick of the worker, each when it
+/// is due.
+struct Runner {
+    jobs: Vec<Job>,
+    pool: Pool,
+    clock: SharedClock,
+    poll_interval: std::time::Duration,
+}
+
+impl Runner {
+    fn new(core: &Core) -> Self {
+        let settings = &core.settings;
+        let housekeeping = Due::Every(HOUSEKEEPING_EVERY);
+        let jobs = vec![
+            Job::new(
+                "publishing scheduled articles",
+                Due::EveryTick,
+                Task::PublishScheduledArticles {
+                    cache: Arc::clone(&core.article_cache),
+                },
+            ),
+            Job::new(
+                "trial queue summary",
+                Due::EveryTick,
+                Task::TrialQueueSummary {
+                    composer: Arc::clone(&core.composer),
+                    settings: settings.trials.clone(),
+                    settled: None,
+                },
+            ),
+            Job::new(
+                "housekeeping",
+                housekeeping,
+                Task::PurgeExpiredSessionsAndLinks,
+            ),
+            Job::new(
+                "newsletter housekeeping",
+                housekeeping,
+                Task::PurgeStaleSignUps {
+                    unconfirmed_max_age: chrono::Duration::hours(
+                        settings.newsletter.unconfirmed_max_age_hours,
+                    ),
+                },
+            ),
+            Job::new(
+                "digest housekeeping",
+                housekeeping,
+                Task::SettleDigestRuns {
+                    settings: settings.digest.clone(),
+                },
+            ),
+            Job::new(
+                "mail housekeeping",
+                housekeeping,
+                Task::PurgeSentMail {
+                    keep_sent_days: settings.mail.keep_sent_days,
+                },
+            ),
+        ];
+        Self {
+            jobs,
+            pool: core.pool.clone(),
+            clock: Arc::clone(&core.clock),
+            poll_interval: settings.worker.poll_interval(),
+        }
+    }
+
+    async fn run(mut self, mut stop: watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(self.poll_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.changed() => break,
+            }
+            let now = self.clock.now();
+            for job in &mut self.jobs {
+                job.run_if_due(&self.pool, now).await;
+            }
+            if *stop.borrow() {
+                break;
+            }
+        }
+    }
+}
+
+/// Sends the outbox's due messages batch after batch until none is due, then
+/// sleeps until the next poll or until this process enqueues a message.
+struct OutboxLoop {
+    deliverer: Deliverer,
+    poll_interval: std::time::Duration,
+}
+
+impl OutboxLoop {
+    fn new(core: &Core) -> anyhow::Result<Self> {
         let settings = &core.settings;
         let reply_to = settings
             .mail
@@ -46,129 +282,22 @@ impl Worker {
             .transpose()?;
         let transport = Transport::new(&settings.mail)?;
         Ok(Self {
-            digest: DigestLoop {
-                service: DigestService::new(core),
-                sender: DigestSender::new(&core.base, Arc::clone(&core.links))?,
-                clock: Arc::clone(&core.clock),
-                schedule: settings.digest.schedule,
-                zone: settings.digest.timezone.0,
-                poll_interval: settings.worker.poll_interval(),
-            },
-            outbox: OutboxLoop {
-                deliverer: Deliverer::new(
-                    core.pool.clone(),
-                    Arc::new(transport),
-                    Arc::clone(&core.clock),
-                    settings.worker.clone(),
-                    Signing {
-                        reply_to,
-                        dkim: core.dkim.clone(),
-                        return_paths: Arc::clone(&core.return_paths),
-                    },
-                    core.suppressions.clone(),
-                ),
-                poll_interval: settings.worker.poll_interval(),
-            },
-            pool: core.pool.clone(),
-            article_cache: Arc::clone(&core.article_cache),
-            clock: Arc::clone(&core.clock),
-            composer: Arc::clone(&core.composer),
-            trials: settings.trials.clone(),
-            digest_settings: settings.digest.clone(),
-            poll_interval: settings.worker.poll_interval(),
-            unconfirmed_max_age: chrono::Duration::hours(
-                settings.newsletter.unconfirmed_max_age_hours,
+            deliverer: Deliverer::new(
+                core.pool.clone(),
+                Arc::new(transport),
+                Arc::clone(&core.clock),
+                settings.worker.clone(),
+                Signing {
+                    reply_to,
+                    dkim: core.dkim.clone(),
+                    return_paths: Arc::clone(&core.return_paths),
+                },
+                core.suppressions.clone(),
             ),
-            keep_sent_days: settings.mail.keep_sent_days,
+            poll_interval: settings.worker.poll_interval(),
         })
     }
 
-    /// Runs until `stop` turns true; a batch in progress is finished first.
-    pub async fn run(self, mut stop: watch::Receiver<bool>) {
-        tracing::info!("worker started");
-        // Their own tasks, so that a morning's digest does not hold up a
-        // password reset in the outbox, nor housekeeping a confirmation.
-        let digest = tokio::spawn(self.digest.run(stop.clone()));
-        let outbox = tokio::spawn(self.outbox.run(stop.clone()));
-        let mut last_housekeeping: Option<chrono::DateTime<chrono::Utc>> = None;
-        let mut summary_settled: Option<chrono::NaiveDate> = None;
-        let mut tick = tokio::time::interval(self.poll_interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = stop.changed() => break,
-            }
-            let now = self.clock.now();
-            if let Err(error) =
-                crate::articles::service::publish_due(&self.pool, &self.article_cache, now).await
-            {
-                tracing::error!(error = ?error, "publishing scheduled articles failed");
-            }
-            match crate::trials::service::send_summary_if_due(
-                &self.pool,
-                &self.composer,
-                now,
-                &self.trials,
-                summary_settled,
-            )
-            .await
-            {
-                Ok(settled) => summary_settled = settled,
-                Err(error) => tracing::error!(error = ?error, "trial queue summary failed"),
-            }
-            if last_housekeeping.is_none_or(|last| now - last >= HOUSEKEEPING_EVERY) {
-                last_housekeeping = Some(now);
-                if let Err(error) = crate::accounts::service::purge_expired(&self.pool, now).await {
-                    tracing::error!(error = ?error, "housekeeping failed");
-                }
-                if let Err(error) = crate::newsletter::service::purge_stale(
-                    &self.pool,
-                    now,
-                    self.unconfirmed_max_age,
-                )
-                .await
-                {
-                    tracing::error!(error = ?error, "newsletter housekeeping failed");
-                }
-                if let Err(error) =
-                    crate::digest::service::housekeeping(&self.pool, now, &self.digest_settings)
-                        .await
-                {
-                    tracing::error!(error = ?error, "digest housekeeping failed");
-                }
-                if let Err(error) = crate::platform::mail::service::housekeeping(
-                    &self.pool,
-                    now,
-                    self.keep_sent_days,
-                )
-                .await
-                {
-                    tracing::error!(error = ?error, "mail housekeeping failed");
-                }
-            }
-            if *stop.borrow() {
-                break;
-            }
-        }
-        if let Err(error) = digest.await {
-            tracing::error!(error = ?error, "digest task failed");
-        }
-        if let Err(error) = outbox.await {
-            tracing::error!(error = ?error, "outbox task failed");
-        }
-        tracing::info!("worker stopped");
-    }
-}
-
-/// Sends the outbox's due messages batch after batch until none is due, then
-/// sleeps until the next poll or until this process enqueues a message.
-struct OutboxLoop {
-    deliverer: Deliverer,
-    poll_interval: std::time::Duration,
-}
-
-impl OutboxLoop {
     async fn run(self, mut stop: watch::Receiver<bool>) {
         loop {
             let enqueued = crate::platform::mail::store::enqueued();
@@ -203,6 +332,18 @@ struct DigestLoop {
 }
 
 impl DigestLoop {
+    fn new(core: &Core) -> anyhow::Result<Self> {
+        let settings = &core.settings;
+        Ok(Self {
+            service: DigestService::new(core),
+            sender: DigestSender::new(&core.base, Arc::clone(&core.links))?,
+            clock: Arc::clone(&core.clock),
+            schedule: settings.digest.schedule,
+            zone: settings.digest.timezone.0,
+            poll_interval: settings.worker.poll_interval(),
+        })
+    }
+
     async fn run(self, mut stop: watch::Receiver<bool>) {
         let mut scheduled_for: Option<chrono::NaiveDate> = None;
         let mut tick = tokio::time::interval(self.poll_interval);
