@@ -4,7 +4,10 @@
 use std::net::TcpListener;
 use std::sync::Arc;
 
-use actix_web::dev::{Server, ServerHandle, Service};
+use actix_web::body::MessageBody;
+use actix_web::dev::{
+    Server, ServerHandle, Service, ServiceFactory, ServiceRequest, ServiceResponse,
+};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::web::{self, Data};
 use actix_web::{App, HttpMessage};
@@ -14,6 +17,7 @@ use tokio::task::JoinHandle;
 use tracing_actix_web::{RequestId, TracingLogger};
 
 use crate::http::api;
+use crate::http::pages::Site;
 use crate::jobs::Worker;
 use crate::platform::clock::{SharedClock, SystemClock};
 use crate::platform::config::{DatabaseSettings, Settings};
@@ -36,7 +40,7 @@ impl Application {
         let core = Core::start(settings, clock).await?;
         let settings = Arc::clone(&core.settings);
         let state = Data::new(AppState::new(&core)?);
-        let site = crate::http::pages::site_data(crate::http::pages::Site::new(
+        let site = crate::http::pages::site_data(Site::new(
             &settings.mail.site_name,
             settings.server.public_url(),
             core.site_key.clone(),
@@ -44,62 +48,10 @@ impl Application {
         let listener = TcpListener::bind(settings.server.bind)
             .with_context(|| format!("binding {}", settings.server.bind))?;
         let port = listener.local_addr()?.port();
-        let mut server = actix_web::HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
-                .app_data(site.clone())
-                .app_data(web::QueryConfig::default().error_handler(|error, _| {
-                    AppError::field("query", "invalid", error.to_string()).into()
-                }))
-                .configure(routes)
-                .default_service(web::to(api::openapi::unrouted))
-                .wrap_fn(|req, srv| {
-                    // No path or query means a NUL character, and
-                    // PostgreSQL cannot compare text that holds one.
-                    let refused = req.uri().to_string().contains("%00").then(|| {
-                        AppError::field("query", "invalid_characters", "a URL cannot hold %00")
-                    });
-                    let call = match refused {
-                        None => Ok(srv.call(req)),
-                        Some(error) => Err(req.error_response(error)),
-                    };
-                    async move {
-                        match call {
-                            Ok(call) => call.await,
-                            Err(refused) => Ok(refused),
-                        }
-                    }
-                })
-                .wrap_fn(|req, srv| {
-                    let call = crate::http::pages::check_origin(req).map(|req| srv.call(req));
-                    async move {
-                        let response = match call {
-                            Ok(call) => call.await?,
-                            Err(refused) => *refused,
-                        };
-                        Ok(crate::http::pages::finish(response))
-                    }
-                })
-                .wrap_fn(|req, srv| {
-                    let request_id = req.extensions().get::<RequestId>().copied();
-                    let response = srv.call(req);
-                    async move {
-                        let mut response = response.await?;
-                        if let Some(id) = request_id {
-                            if let Ok(value) = HeaderValue::from_str(&id.to_string()) {
-                                response
-                                    .headers_mut()
-                                    .insert(HeaderName::from_static("x-request-id"), value);
-                            }
-                        }
-                        Ok(response)
-                    }
-                })
-                .wrap(TracingLogger::<crate::http::telemetry::RedactingRootSpan>::new())
-        })
-        .listen(listener)?
-        .shutdown_timeout(settings.server.shutdown_timeout_secs)
-        .worker_max_blocking_threads(blocking_threads(&settings.database));
+        let mut server = actix_web::HttpServer::new(move || app(state.clone(), site.clone()))
+            .listen(listener)?
+            .shutdown_timeout(settings.server.shutdown_timeout_secs)
+            .worker_max_blocking_threads(blocking_threads(&settings.database));
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
         }
@@ -138,6 +90,93 @@ impl Application {
         }
         served.context("HTTP server")
     }
+}
+
+/// The application each HTTP worker thread serves. A later layer wraps
+/// the earlier: the request's span is outermost, so that it covers the
+/// refusals, and the pages' headers are set on every response, a refusal's
+/// too.
+fn app(
+    state: Data<AppState>,
+    site: Data<Site>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    routed(state, site)
+        .wrap_fn(|req, srv| {
+            let call = crate::http::pages::check_origin(req).map(|req| srv.call(req));
+            async move {
+                let response = match call {
+                    Ok(call) => call.await?,
+                    Err(refused) => *refused,
+                };
+                Ok(crate::http::pages::finish(response))
+            }
+        })
+        .wrap_fn(|req, srv| {
+            let request_id = req.extensions().get::<RequestId>().copied();
+            let response = srv.call(req);
+            async move {
+                let mut response = response.await?;
+                if let Some(id) = request_id {
+                    if let Ok(value) = HeaderValue::from_str(&id.to_string()) {
+                        response
+                            .headers_mut()
+                            .insert(HeaderName::from_static("x-request-id"), value);
+                    }
+                }
+                Ok(response)
+            }
+        })
+        .wrap(TracingLogger::<crate::http::telemetry::RedactingRootSpan>::new())
+}
+
+/// The shared data and the routes, behind the refusal of a URL that holds
+/// `%00`.
+fn routed(
+    state: Data<AppState>,
+    site: Data<Site>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(state)
+        .app_data(site)
+        .app_data(web::QueryConfig::default().error_handler(|error, _| {
+            AppError::field("query", "invalid", error.to_string()).into()
+        }))
+        .configure(routes)
+        .default_service(web::to(api::openapi::unrouted))
+        .wrap_fn(|req, srv| {
+            // No path or query means a NUL character, and
+            // PostgreSQL cannot compare text that holds one.
+            let refused =
+                req.uri().to_string().contains("%00").then(|| {
+                    AppError::field("query", "invalid_characters", "a URL cannot hold %00")
+                });
+            let call = match refused {
+                None => Ok(srv.call(req)),
+                Some(error) => Err(req.error_response(error)),
+            };
+            async move {
+                match call {
+                    Ok(call) => call.await,
+                    Err(refused) => Ok(refused),
+                }
+            }
+        })
 }
 
 /// A request is matched against each route in turn, and a route with a
