@@ -6,6 +6,7 @@ use actix_web::web::{self, Data};
 use actix_web::{HttpRequest, HttpResponse};
 use sha2::{Digest, Sha256};
 
+use crate::digest::model::Counts;
 use crate::platform::config::ServerSettings;
 use crate::platform::db;
 use crate::platform::error::AppError;
@@ -66,8 +67,18 @@ async fn ready(state: Data<AppState>) -> Result<HttpResponse, AppError> {
 /// same figures.
 async fn metrics(req: HttpRequest, state: Data<AppState>) -> Result<HttpResponse, AppError> {
     scrape_allowed(&req, &state.settings.server)?;
-    let (pending, decision_hours) = crate::trials::service::metrics(&state.pool).await?;
     let mut out = String::new();
+    let (pending, decision_hours) = crate::trials::service::metrics(&state.pool).await?;
+    write_trial_metrics(&mut out, pending, &decision_hours);
+    let (digest, rate) = crate::digest::service::metrics(&state.pool, state.clock.now()).await?;
+    write_digest_metrics(&mut out, &digest, rate);
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(out))
+}
+
+/// The trial queue's gauge and the histogram of hours to a decision.
+fn write_trial_metrics(out: &mut String, pending: i64, decision_hours: &[f64]) {
     let _ = writeln!(
         out,
         "# HELP masthead_trial_requests_pending Trial requests waiting for a decision."
@@ -101,7 +112,10 @@ async fn metrics(req: HttpRequest, state: Data<AppState>) -> Result<HttpResponse
         "masthead_trial_decision_hours_count {}",
         decision_hours.len()
     );
-    let (digest, rate) = crate::digest::service::metrics(&state.pool, state.clock.now()).await?;
+}
+
+/// The digest's deliveries by outcome, those pending, and the send rate.
+fn write_digest_metrics(out: &mut String, digest: &Counts, rate: f64) {
     let _ = writeln!(
         out,
         "# HELP masthead_digest_messages_total Digest deliveries by outcome, over all runs."
@@ -129,7 +143,4 @@ async fn metrics(req: HttpRequest, state: Data<AppState>) -> Result<HttpResponse
     );
     let _ = writeln!(out, "# TYPE masthead_digest_send_rate gauge");
     let _ = writeln!(out, "masthead_digest_send_rate {rate}");
-    Ok(HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body(out))
 }
