@@ -45,29 +45,11 @@ impl AppState {
     pub fn new(core: &Core) -> anyhow::Result<Self> {
         let settings = Arc::clone(&core.settings);
         Ok(Self {
-            accounts: AccountService::new(
-                core.pool.clone(),
-                Arc::clone(&core.clock),
-                Arc::clone(&core.composer),
-                settings.auth.clone(),
-                Arc::clone(&core.abuse),
-                Arc::clone(&core.sessions),
-                Arc::new(crate::newsletter::tx::account_registered),
-            )?,
+            accounts: core.account_service()?,
             access: AccessService::new(core.pool.clone(), Arc::clone(&core.clock)),
             audit: AuditService::new(core.pool.clone()),
             outbox: OutboxService::new(core.pool.clone()),
-            articles: ArticleService::new(
-                core.pool.clone(),
-                Arc::clone(&core.clock),
-                settings.articles.clone(),
-                Arc::clone(&core.article_cache),
-                Readers {
-                    sessions: Arc::clone(&core.sessions),
-                    decisions: Arc::clone(&core.decisions),
-                },
-                Arc::new(crate::newsletter::tx::section_added),
-            ),
+            articles: core.article_service(),
             trials: TrialService::new(
                 core.pool.clone(),
                 Arc::clone(&core.clock),
@@ -147,5 +129,34 @@ impl Core {
             sessions,
             decisions,
         })
+    }
+
+    /// Accounts, whose registrations reach the newsletter.
+    pub fn account_service(&self) -> anyhow::Result<AccountService> {
+        AccountService::new(
+            self.pool.clone(),
+            Arc::clone(&self.clock),
+            Arc::clone(&self.composer),
+            self.settings.auth.clone(),
+            Arc::clone(&self.abuse),
+            Arc::clone(&self.sessions),
+            Arc::new(crate::newsletter::tx::account_registered),
+        )
+    }
+
+    /// Articles, read through the shared cache and the kept sessions and
+    /// decisions, whose new sections reach the newsletter.
+    fn article_service(&self) -> ArticleService {
+        ArticleService::new(
+            self.pool.clone(),
+            Arc::clone(&self.clock),
+            self.settings.articles.clone(),
+            Arc::clone(&self.article_cache),
+            Readers {
+                sessions: Arc::clone(&self.sessions),
+                decisions: Arc::clone(&self.decisions),
+            },
+            Arc::new(crate::newsletter::tx::section_added),
+        )
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use secrecy::SecretString;
 
-use crate::accounts::{AccountError, AccountService, Role};
+use crate::accounts::{AccountError, Role};
 use crate::platform::clock::SystemClock;
 use crate::platform::config::Settings;
 use crate::state::Core;
@@ -16,15 +16,7 @@ use crate::state::Core;
 pub async fn create(settings: Settings, email: &str, name: &str, role: Role) -> anyhow::Result<()> {
     let password = read_password()?;
     let core = Core::start(settings, Arc::new(SystemClock)).await?;
-    let accounts = AccountService::new(
-        core.pool.clone(),
-        Arc::clone(&core.clock),
-        Arc::clone(&core.composer),
-        core.settings.auth.clone(),
-        Arc::clone(&core.abuse),
-        Arc::clone(&core.sessions),
-        Arc::new(crate::newsletter::tx::account_registered),
-    )?;
+    let accounts = core.account_service()?;
     let account = accounts
         .create_privileged(email, name, password, role)
         .await
