@@ -559,3 +559,86 @@ fn a_circle_between_files_and_folders_fails() {
         ]
     );
 }
+
+/// Functions whose length is a flat table: one arm per case, nothing to
+/// name apart.
+const FLAT_TABLES: [(&str, &str); 1] = [("platform/error.rs", "parts")];
+
+/// The longest a function may be, from its `fn` line to its closing brace:
+/// a screen.
+const SCREEN: usize = 60;
+
+/// The name of the function a line declares, if it declares one.
+fn declared_fn(line: &str) -> Option<&str> {
+    let mut rest = line.trim_start();
+    for prefix in [
+        "pub(crate) ",
+        "pub(super) ",
+        "pub ",
+        "async ",
+        "const ",
+        "unsafe ",
+    ] {
+        rest = rest.strip_prefix(prefix).unwrap_or(rest);
+    }
+    let rest = rest.strip_prefix("async ").unwrap_or(rest);
+    let name = rest.strip_prefix("fn ")?;
+    let end = name.find(|c: char| !ident(c)).unwrap_or(name.len());
+    Some(&name[..end])
+}
+
+/// `(file, function, lines)` of each function longer than a screen.
+fn long_functions(files: &[(String, String)]) -> Vec<(String, String, usize)> {
+    let mut long = Vec::new();
+    for (file, source) in files {
+        let lines: Vec<&str> = source.lines().collect();
+        for (at, line) in lines.iter().enumerate() {
+            let Some(name) = declared_fn(line) else {
+                continue;
+            };
+            let indent = line.len() - line.trim_start().len();
+            let Some(open) = (at..lines.len()).find(|&n| {
+                let l = lines[n].trim_end();
+                l.ends_with('{') || l.ends_with(';')
+            }) else {
+                continue;
+            };
+            if lines[open].trim_end().ends_with(';') {
+                continue;
+            }
+            let close = (open + 1..lines.len()).find(|&n| {
+                let l = lines[n];
+                l.len() - l.trim_start().len() == indent && l.trim() == "}"
+            });
+            let length = close.map_or(lines.len(), |n| n + 1) - at;
+            if length > SCREEN {
+                long.push((file.clone(), name.to_owned(), length));
+            }
+        }
+    }
+    long.sort();
+    long
+}
+
+#[test]
+fn no_function_is_longer_than_a_screen_outside_flat_tables() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let long: Vec<String> = long_functions(&source_files(&root))
+        .into_iter()
+        .filter(|(file, name, _)| !FLAT_TABLES.contains(&(file.as_str(), name.as_str())))
+        .map(|(file, name, lines)| format!("src/{file}: {name}, {lines} lines"))
+        .collect();
+    assert!(
+        long.is_empty(),
+        "{} functions over {SCREEN} lines: {long:#?}",
+        long.len()
+    );
+}
+
+#[test]
+fn a_function_of_sixty_one_lines_is_found() {
+    let body = "    step();\n".repeat(59);
+    let source = format!("pub async fn long() {{\n{body}}}\nfn short() {{\n}}\n");
+    let found = long_functions(&[("a.rs".to_owned(), source)]);
+    assert_eq!(found, [("a.rs".to_owned(), "long".to_owned(), 61)]);
+}

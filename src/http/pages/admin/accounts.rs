@@ -480,7 +480,7 @@ async fn grant(
     }
 }
 
-/// `AccessService::revoke`, as `POST /api/v1/admin/entitlements/{id}/revoke`
+/// `flows::revoke::revoke_entitlement`, as `POST /api/v1/admin/entitlements/{id}/revoke`
 /// calls it; then back to the page of the account it belongs to.
 #[tracing::instrument(skip_all)]
 async fn revoke(
